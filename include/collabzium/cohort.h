@@ -1,0 +1,46 @@
+#pragma once
+// One cohort in long format: a row per observed session, rows grouped by patient and ordered by
+// session. Simulated cohorts carry the latent truth; a user's study may not. Vectors keep their
+// capacity across clear(), so a replication loop reuses one Cohort without allocating.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace collabzium {
+
+enum class RaterId { Patient = 0, Therapist = 1 };
+inline const char* rater_name(RaterId r) { return r == RaterId::Patient ? "patient" : "therapist"; }
+
+struct Cohort {
+  // Per patient (index 0..patients()-1).
+  std::vector<int> therapist;              // therapist index 0..therapists()-1
+  std::vector<std::size_t> offset;         // rows of patient i: [offset[i], offset[i+1]); size patients()+1
+  std::vector<std::string> patient_labels;    // empty: the label of patient i is i+1
+  std::vector<std::string> therapist_labels;  // empty: the label of therapist j is j+1
+  int n_therapists = 0;
+
+  // Per row.
+  std::vector<int> patient;  // patient index
+  std::vector<int> session;  // session number, 1-based; gaps are allowed in user data
+  std::vector<double> distress, alliance_patient, alliance_therapist;  // NaN: missing
+
+  // Truth (simulated cohorts, or user data with true_onset and true_repair columns).
+  bool has_truth = false;
+  std::vector<double> true_alliance, true_distress;  // NaN where unknown
+  std::vector<std::uint8_t> true_ruptured, true_onset, true_repair;
+  std::vector<std::uint8_t> registered_patient, registered_therapist;
+  std::vector<std::uint8_t> dropout;  // 1 on a dropout's last row
+
+  std::size_t patients() const { return therapist.size(); }
+  std::size_t rows() const { return session.size(); }
+  int therapists() const { return n_therapists; }
+  const std::vector<double>& ratings(RaterId r) const {
+    return r == RaterId::Patient ? alliance_patient : alliance_therapist;
+  }
+  std::string patient_label(std::size_t i) const;
+  std::string therapist_label(int j) const;
+  void clear();  // empties every vector, keeping capacity
+};
+
+}  // namespace collabzium
