@@ -13,6 +13,7 @@ std::string Cohort::therapist_label(int j) const {
 void Cohort::clear() {
   therapist.clear();
   offset.clear();
+  planned_sessions.clear();
   patient_labels.clear();
   therapist_labels.clear();
   n_therapists = 0;

@@ -18,6 +18,7 @@ struct Cohort {
   std::vector<std::size_t> offset;         // rows of patient i: [offset[i], offset[i+1]); size patients()+1
   std::vector<std::string> patient_labels;    // empty: the label of patient i is i+1
   std::vector<std::string> therapist_labels;  // empty: the label of therapist j is j+1
+  std::vector<std::int64_t> planned_sessions;  // simulated cohorts only: T_i before dropout
   int n_therapists = 0;
 
   // Per row.

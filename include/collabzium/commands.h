@@ -1,0 +1,27 @@
+#pragma once
+// The verbs of the command line, as library functions: main.cpp only parses flags into these
+// option structs and maps exceptions to exit codes (InputError -> 2, anything else -> 1).
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace collabzium {
+
+struct CommonOptions {
+  std::string config;
+  std::vector<std::string> overrides;  // --set KEY=VALUE
+};
+
+void command_validate(const CommonOptions& common, std::ostream& out);
+
+struct SimulateOptions {
+  CommonOptions common;
+  std::string out;
+  std::optional<std::int64_t> seed;
+  int condition = 1;
+};
+void command_simulate(const SimulateOptions& options, std::ostream& out);
+
+}  // namespace collabzium

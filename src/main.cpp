@@ -1,0 +1,52 @@
+// The command line: parses flags into option structs and maps exceptions to exit codes.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "collabzium/commands.h"
+#include "collabzium/error.h"
+
+namespace {
+
+void add_common(CLI::App* verb, collabzium::CommonOptions& common) {
+  verb->add_option("CONFIG", common.config, "scenario file (TOML)")->required();
+  verb->add_option("--set", common.overrides, "override a key: KEY=VALUE (TOML value syntax), repeatable")
+      ->allow_extra_args(false);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace collabzium;
+  CLI::App app{"Collabzium: Monte Carlo studies of alliance ruptures, repairs and distress"};
+  app.require_subcommand(1);
+
+  CommonOptions validate;
+  auto* v = app.add_subcommand("validate", "check a scenario and print it fully resolved");
+  add_common(v, validate);
+
+  SimulateOptions simulate;
+  auto* s = app.add_subcommand("simulate", "write one simulated cohort as CSV");
+  add_common(s, simulate.common);
+  s->add_option("--out", simulate.out, "output CSV")->required();
+  s->add_option("--seed", simulate.seed, "seed (default: run.seed)");
+  s->add_option("--condition", simulate.condition, "condition number (default 1)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "collabzium: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  try {
+    if (*v) command_validate(validate, std::cout);
+    else if (*s) command_simulate(simulate, std::cout);
+    return 0;
+  } catch (const InputError& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "collabzium: error: " << e.what() << "\n";
+    return 1;
+  }
+}

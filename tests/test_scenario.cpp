@@ -1,0 +1,176 @@
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "cli_runner.h"
+#include "collabzium/error.h"
+#include "collabzium/scenario.h"
+
+using namespace collabzium;
+using namespace collabzium::testing;
+
+namespace {
+
+std::string error_of(const std::string& toml, const std::vector<std::string>& sets = {}) {
+  try {
+    parse_scenario(toml, "s.toml", sets);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("an empty scenario is the seed design with the MODEL.md defaults", "[scenario]") {
+  const ScenarioFile f = parse_scenario("", "empty.toml");
+  const Scenario& s = f.base;
+  CHECK(s.design.patients == 119);
+  CHECK(s.design.therapists == 6);
+  CHECK(s.design.sessions.distribution == "poisson");
+  CHECK(s.design.sessions.mean == 16);
+  CHECK(s.alliance.mean == 3.6);
+  CHECK(s.alliance.growth_shape == "log");
+  CHECK(s.rupture.onset_probability == 0.06);
+  CHECK(s.distress.effects.repair == -1.5);
+  CHECK(s.raters.patient.offset == 0.25);
+  CHECK(s.raters.patient.registration == 0.5);
+  CHECK(s.raters.therapist.registration == 0.95);
+  CHECK(s.raters.therapist.false_alarm_rate == 0.08);
+  CHECK(s.raters.therapist.dyad_sd == 0.10);
+  CHECK(s.detection.rule == "absolute_drop");
+  CHECK(s.detection.threshold() == 0.5);
+  CHECK(s.analysis.models.size() == 4);
+  REQUIRE(f.conditions.size() == 1);
+  CHECK(f.conditions[0].index == 1);
+}
+
+TEST_CASE("the detection threshold defaults per rule", "[scenario]") {
+  CHECK(parse_scenario("[detection]\nrule = \"rci\"", "s").base.detection.threshold() == 1.96);
+  CHECK(parse_scenario("[detection]\nrule = \"sd_drop\"", "s").base.detection.threshold() == 1.5);
+  CHECK(parse_scenario("[detection]\nrule = \"percent_drop\"", "s").base.detection.threshold() == 0.12);
+  CHECK(parse_scenario("[detection]\nrule = \"sudden_loss\"", "s").base.detection.threshold() == 0.5);
+  CHECK(parse_scenario("[detection]\nrule = \"rci\"\nthreshold = 2.5", "s").base.detection.threshold() == 2.5);
+}
+
+TEST_CASE("every class of bad input is one line naming file, line, key and what was expected", "[scenario]") {
+  CHECK(error_of("[design]\nfoo = 1") == "s.toml:2: design.foo: unknown key");
+  CHECK(error_of("[foo]\nx = 1") == "s.toml:1: foo: unknown section");
+  CHECK(error_of("\n[design]\npatients = \"many\"") ==
+        "s.toml:3: design.patients: must be an integer in [1, 100000000], got \"many\"");
+  CHECK(error_of("[design]\npatients = 119.0") ==
+        "s.toml:2: design.patients: must be an integer in [1, 100000000], got 119.0");
+  CHECK(error_of("[alliance]\nmean = nan") == "s.toml:2: alliance.mean: must be a finite number, got nan");
+  CHECK(error_of("[rupture]\nonset_probability = 1.3") ==
+        "s.toml:2: rupture.onset_probability: must be a number in [0.0, 1.0], got 1.3");
+  CHECK(error_of("[alliance]\npatient_sd = -0.1") == "s.toml:2: alliance.patient_sd: must be a number >= 0.0, got -0.1");
+  CHECK(error_of("[design.sessions]\nmin = 10\nmax = 5") ==
+        "s.toml:2: design.sessions.min: must be <= design.sessions.max (5), got 10");
+  CHECK(error_of("[raters.patient]\nscale_min = 5\nscale_max = 5") ==
+        "s.toml:2: raters.patient.scale_min: must be < raters.patient.scale_max (5.0), got 5.0");
+  CHECK(error_of("[design]\npatients = 0") == "s.toml:2: design.patients: must be an integer in [1, 100000000], got 0");
+  CHECK(error_of("[design]\ntherapists = 0") ==
+        "s.toml:2: design.therapists: must be an integer in [1, 1000000], got 0");
+  CHECK(error_of("[raters.therapist]\nitems = 0") ==
+        "s.toml:2: raters.therapist.items: must be an integer in [1, 1000], got 0");
+  CHECK(error_of("[detection]\nrule = \"median\"") ==
+        "s.toml:2: detection.rule: must be one of \"absolute_drop\", \"sd_drop\", \"rci\", \"percent_drop\", "
+        "\"sudden_loss\", got \"median\"");
+  CHECK(error_of("[analysis]\nmodels = [\"lagged\", \"gee\"]") ==
+        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", got \"gee\"");
+  CHECK(error_of("[analysis]\nreml = 1") == "s.toml:2: analysis.reml: must be true or false, got 1");
+  CHECK(error_of("[design]\npatients = [1") .rfind("s.toml:2: invalid TOML", 0) == 0);
+}
+
+TEST_CASE("sweep errors name the sweep key", "[scenario]") {
+  CHECK(error_of("[sweep]\n\"design.pateints\" = [1, 2]") ==
+        "s.toml:2: sweep.design.pateints: must name a scenario key, got unknown key \"design.pateints\"");
+  CHECK(error_of("[sweep]\n\"design.patients\" = []") == "s.toml:2: sweep.design.patients: must list at least one value, got []");
+  CHECK(error_of("[sweep]\n\"design.patients\" = 60") ==
+        "s.toml:2: sweep.design.patients: must be a list of values, got 60");
+  CHECK(error_of("[sweep]\n\"design.patients\" = [60, 0]") ==
+        "s.toml:2: sweep.design.patients: must be an integer in [1, 100000000], got 0");
+  CHECK(error_of("[design.sessions]\nmax = 20\n[sweep]\n\"design.sessions.min\" = [3, 25]") ==
+        "s.toml:4: design.sessions.min: in condition 2: must be <= design.sessions.max (20), got 25");
+}
+
+TEST_CASE("--set overrides are applied before validation and blamed on --set", "[scenario]") {
+  const ScenarioFile f = parse_scenario("[design]\npatients = 50", "s.toml",
+                                        {"design.patients=200", "detection.rule=\"rci\"", "alliance.mean=3"});
+  CHECK(f.base.design.patients == 200);
+  CHECK(f.base.detection.rule == "rci");
+  CHECK(f.base.alliance.mean == 3.0);
+  CHECK(error_of("", {"design.patients=0"}) == "--set: design.patients: must be an integer in [1, 100000000], got 0");
+  CHECK(error_of("", {"design.nope=1"}) == "--set: design.nope: unknown key");
+  CHECK(error_of("", {"design.patients"}) == "--set: design.patients: expected KEY=VALUE");
+  CHECK(error_of("", {"detection.rule=rci"}) ==
+        "--set: detection.rule: expected a TOML value (strings in double quotes), got rci");
+  const ScenarioFile g = parse_scenario("", "s.toml", {"sweep.design.patients=[10, 20]"});
+  CHECK(g.conditions.size() == 2);
+}
+
+TEST_CASE("sweeps expand as a Cartesian product, the first key varying slowest", "[scenario]") {
+  const ScenarioFile f = parse_scenario(
+      "[sweep]\n\"design.patients\" = [60, 119]\n\"detection.rule\" = [\"rci\", \"sd_drop\", \"absolute_drop\"]\n",
+      "s.toml");
+  REQUIRE(f.conditions.size() == 6);
+  const std::vector<std::pair<std::int64_t, std::string>> expected = {
+      {60, "rci"}, {60, "sd_drop"}, {60, "absolute_drop"}, {119, "rci"}, {119, "sd_drop"}, {119, "absolute_drop"}};
+  for (std::size_t c = 0; c < 6; ++c) {
+    CHECK(f.conditions[c].index == static_cast<int>(c) + 1);
+    CHECK(f.conditions[c].scenario.design.patients == expected[c].first);
+    CHECK(f.conditions[c].scenario.detection.rule == expected[c].second);
+    CHECK(std::get<std::int64_t>(f.conditions[c].swept_values[0]) == expected[c].first);
+  }
+  CHECK(f.conditions[0].scenario.detection.threshold() == 1.96);
+  CHECK(f.conditions[1].scenario.detection.threshold() == 1.5);
+}
+
+TEST_CASE("the resolved TOML round-trips to the same scenario", "[scenario]") {
+  const std::string text =
+      "name = \"rt\"\n[alliance]\nmean = 3.25\ngrowth_shape = \"linear\"\n[raters.therapist]\nregistration = 0.7\n"
+      "[detection]\nroc_thresholds = [0.25, 0.5, 1.0]\n[analysis]\nmodels = [\"lagged\", \"oracle\"]\n"
+      "[sweep]\n\"distress.effects.rupture\" = [0.0, 1.5]\n\"design.patients\" = [30, 60]\n";
+  const ScenarioFile a = parse_scenario(text, "a.toml");
+  const std::string resolved = to_toml(a);
+  const ScenarioFile b = parse_scenario(resolved, "b.toml");
+  CHECK(to_toml(b) == resolved);
+  for (const auto& key : scenario_keys())
+    CHECK(format_value(get_key(a.base, key)) == format_value(get_key(b.base, key)));
+  REQUIRE(b.conditions.size() == 4);
+  for (std::size_t c = 0; c < 4; ++c)
+    for (const auto& key : scenario_keys())
+      CHECK(format_value(get_key(a.conditions[c].scenario, key)) ==
+            format_value(get_key(b.conditions[c].scenario, key)));
+}
+
+TEST_CASE("the command line exits 2 with one stderr line and writes nothing on bad input", "[scenario][cli]") {
+  const auto dir = scratch_dir("scenario-cli");
+  write_text(dir / "bad.toml", "[rupture]\ndepth_sd = -1\n");
+  auto r = run_cli("simulate bad.toml --out cohort.csv", dir);
+  CHECK(r.status == 2);
+  CHECK(r.err == "bad.toml:2: rupture.depth_sd: must be a number >= 0.0, got -1.0\n");
+  CHECK(r.out.empty());
+  CHECK_FALSE(std::filesystem::exists(dir / "cohort.csv"));
+
+  r = run_cli("validate missing.toml", dir);
+  CHECK(r.status == 2);
+  CHECK(r.err == "missing.toml: cannot open the scenario file\n");
+
+  write_text(dir / "ok.toml", "[design]\npatients = 12\n");
+  r = run_cli("simulate ok.toml --out cohort.csv --condition 2", dir);
+  CHECK(r.status == 2);
+  CHECK(r.err == "--condition: must be in [1, 1], got 2\n");
+  CHECK_FALSE(std::filesystem::exists(dir / "cohort.csv"));
+
+  r = run_cli("simulate ok.toml --out cohort.csv --bogus", dir);
+  CHECK(r.status == 2);
+  CHECK_FALSE(std::filesystem::exists(dir / "cohort.csv"));
+
+  r = run_cli("validate ok.toml", dir);
+  CHECK(r.status == 0);
+  write_text(dir / "resolved.toml", r.out);
+  auto again = run_cli("validate resolved.toml", dir);
+  CHECK(again.status == 0);
+  // The printed scenario is stable under re-validation (apart from the file name on line 1).
+  CHECK(again.out.substr(again.out.find('\n')) == r.out.substr(r.out.find('\n')));
+}
