@@ -28,6 +28,7 @@ std::int64_t planned_sessions(const SessionPlan& plan, Engine& eng) {
 struct RaterState {
   const Rater* params;
   Engine eng;
+  Engine registration;
   bool therapist_rates;  // leniency belongs to the therapist, dyad effect to the patient
   std::vector<double> therapist_leniency;
   double patient_leniency = 0;
@@ -73,8 +74,10 @@ void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::
   Engine latent = make_stream(seed, c, r, StreamPurpose::Latent);
   Engine measure = make_stream(seed, c, r, StreamPurpose::DistressMeasurement);
   RaterState raters[2] = {
-      {&s.raters.patient, make_stream(seed, c, r, StreamPurpose::PatientRater), false, {}},
-      {&s.raters.therapist, make_stream(seed, c, r, StreamPurpose::TherapistRater), true, {}}};
+      {&s.raters.patient, make_stream(seed, c, r, StreamPurpose::PatientRater),
+       make_stream(seed, c, r, StreamPurpose::PatientRegistration), false, {}},
+      {&s.raters.therapist, make_stream(seed, c, r, StreamPurpose::TherapistRater),
+       make_stream(seed, c, r, StreamPurpose::TherapistRegistration), true, {}}};
 
   // Design: allocation and planned lengths, in patient order.
   out.n_therapists = J;
@@ -165,7 +168,7 @@ void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::
       for (int q = 0; q < 2; ++q) {
         RaterState& rs = raters[q];
         const Rater& rp = *rs.params;
-        if (onset) rs.registered = draw_bernoulli(rs.eng, rp.registration);
+        if (onset) rs.registered = draw_bernoulli(rs.registration, rp.registration);
         const double kappa = ruptured && rs.registered ? rp.sensitivity : 0.0;
         const double false_alarm =
             draw_bernoulli(rs.eng, rp.false_alarm_rate)

@@ -23,6 +23,10 @@ enum class StreamPurpose : std::uint64_t {
   PatientRater = 3,         // the patient's ratings of the alliance
   TherapistRater = 4,       // the therapist's ratings of the alliance
   DistressMeasurement = 5,  // the distress questionnaire's item noise
+  // One uniform per rupture episode and rater decides registration (u < registration), so raising
+  // `registration` registers a superset of the same episodes and rating noise never shifts it.
+  PatientRegistration = 6,
+  TherapistRegistration = 7,
 };
 
 std::uint64_t mix64(std::uint64_t x);
