@@ -4,7 +4,11 @@
 #include <cmath>
 #include <ostream>
 
+#include "collabzium/analysis.h"
 #include "collabzium/cohort_csv.h"
+#include "collabzium/cohort_reader.h"
+#include "collabzium/output_file.h"
+#include "collabzium/report.h"
 #include "collabzium/error.h"
 #include "collabzium/scenario.h"
 #include "collabzium/simulator.h"
@@ -70,6 +74,25 @@ void command_simulate(const SimulateOptions& o, std::ostream& out) {
       << "true ruptures: " << onsets << " onsets in " << with_rupture << " patients ("
       << 100.0 * with_rupture / std::max(1.0, n) << "%), " << repairs << " repairs; dropouts: " << dropouts
       << "\nwrote " << o.out << "\n";
+}
+
+void command_analyze(const AnalyzeOptions& o, std::ostream& out) {
+  const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
+  if (file.conditions.size() != 1)
+    throw InputError(locate(o.common.config, 0, "sweep", "analyze takes a scenario without a sweep (it has " +
+                                                             std::to_string(file.conditions.size()) + " conditions)"));
+  const Scenario& s = file.base;
+  const Cohort cohort = read_cohort_csv(o.data);
+  // Open every output before the work, so a bad path fails early; all are committed together.
+  std::optional<AtomicFile> report, events;
+  if (!o.report.empty()) report.emplace(o.report);
+  if (!o.events.empty()) events.emplace(o.events);
+  const CohortAnalysis analysis = analyze_cohort(cohort, s);
+  if (report) write_report_json(cohort, analysis, report->stream());
+  if (events) write_events_csv(cohort, analysis, events->stream());
+  if (report) report->commit();
+  if (events) events->commit();
+  print_report(cohort, analysis, s, out);
 }
 
 }  // namespace collabzium

@@ -31,6 +31,13 @@ int main(int argc, char** argv) {
   s->add_option("--seed", simulate.seed, "seed (default: run.seed)");
   s->add_option("--condition", simulate.condition, "condition number (default 1)");
 
+  AnalyzeOptions analyze;
+  auto* a = app.add_subcommand("analyze", "detect ruptures and repairs and fit the models on a data set");
+  add_common(a, analyze.common);
+  a->add_option("--data", analyze.data, "cohort CSV (simulated or a real study)")->required();
+  a->add_option("--out", analyze.report, "report JSON");
+  a->add_option("--events", analyze.events, "detected events CSV");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -41,6 +48,7 @@ int main(int argc, char** argv) {
   try {
     if (*v) command_validate(validate, std::cout);
     else if (*s) command_simulate(simulate, std::cout);
+    else if (*a) command_analyze(analyze, std::cout);
     return 0;
   } catch (const InputError& e) {
     std::cerr << e.what() << "\n";

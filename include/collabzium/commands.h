@@ -24,4 +24,12 @@ struct SimulateOptions {
 };
 void command_simulate(const SimulateOptions& options, std::ostream& out);
 
+struct AnalyzeOptions {
+  CommonOptions common;
+  std::string data;
+  std::string report;  // --out REPORT.json (optional)
+  std::string events;  // --events EVENTS.csv (optional)
+};
+void command_analyze(const AnalyzeOptions& options, std::ostream& out);
+
 }  // namespace collabzium
