@@ -9,6 +9,9 @@
 #include "collabzium/cohort_reader.h"
 #include "collabzium/output_file.h"
 #include "collabzium/report.h"
+#include "collabzium/runner.h"
+
+#include <filesystem>
 #include "collabzium/error.h"
 #include "collabzium/scenario.h"
 #include "collabzium/simulator.h"
@@ -93,6 +96,30 @@ void command_analyze(const AnalyzeOptions& o, std::ostream& out) {
   if (report) report->commit();
   if (events) events->commit();
   print_report(cohort, analysis, s, out);
+}
+
+void command_run(const RunOptions& o, std::ostream& out) {
+  // Flags override the config: they are applied as --set overrides, so they are validated alike
+  // and recorded in the resolved config of the results file.
+  std::vector<std::string> overrides = o.common.overrides;
+  if (o.replications) overrides.push_back("run.replications=" + std::to_string(*o.replications));
+  if (o.seed) overrides.push_back("run.seed=" + std::to_string(*o.seed));
+  const ScenarioFile file = load_scenario(o.common.config, overrides);
+  if (o.threads && *o.threads < 0)
+    throw InputError(locate("--threads", 0, "", "must be an integer >= 0, got " + std::to_string(*o.threads)));
+  RunRequest req;
+  req.out = o.out;
+  if (req.out.empty()) {
+    std::filesystem::create_directories("results");
+    req.out = "results/" + file.base.name + ".h5";
+  }
+  req.threads = o.threads ? static_cast<int>(*o.threads) : 0;
+  req.resume = o.resume;
+  run_study(file, req, out);
+}
+
+void command_summarize(const std::string& results, const std::string& csv, std::ostream& out) {
+  summarize_results(results, csv, out);
 }
 
 }  // namespace collabzium

@@ -38,6 +38,20 @@ int main(int argc, char** argv) {
   a->add_option("--out", analyze.report, "report JSON");
   a->add_option("--events", analyze.events, "detected events CSV");
 
+  RunOptions run;
+  auto* r = app.add_subcommand("run", "the Monte Carlo study: every condition x replication, in parallel");
+  add_common(r, run.common);
+  r->add_option("--out", run.out, "results file (default results/<name>.h5)");
+  r->add_option("--replications", run.replications, "replications per condition (overrides run.replications)");
+  r->add_option("--threads", run.threads, "threads (default run.threads, 0 = all cores)");
+  r->add_option("--seed", run.seed, "seed (overrides run.seed)");
+  r->add_flag("--resume", run.resume, "continue a partial results file");
+
+  std::string results_path, summary_csv;
+  auto* m = app.add_subcommand("summarize", "print (and export) the summary of a finished or partial run");
+  m->add_option("FILE", results_path, "results file (.h5)")->required();
+  m->add_option("--csv", summary_csv, "write the tidy summary CSV here");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -49,6 +63,8 @@ int main(int argc, char** argv) {
     if (*v) command_validate(validate, std::cout);
     else if (*s) command_simulate(simulate, std::cout);
     else if (*a) command_analyze(analyze, std::cout);
+    else if (*r) command_run(run, std::cout);
+    else if (*m) command_summarize(results_path, summary_csv, std::cout);
     return 0;
   } catch (const InputError& e) {
     std::cerr << e.what() << "\n";

@@ -32,4 +32,14 @@ struct AnalyzeOptions {
 };
 void command_analyze(const AnalyzeOptions& options, std::ostream& out);
 
+struct RunOptions {
+  CommonOptions common;
+  std::string out;  // default results/<name>.h5
+  std::optional<std::int64_t> replications, threads, seed;
+  bool resume = false;
+};
+void command_run(const RunOptions& options, std::ostream& out);
+
+void command_summarize(const std::string& results, const std::string& csv, std::ostream& out);
+
 }  // namespace collabzium

@@ -1,0 +1,40 @@
+#pragma once
+// The Monte Carlo study: every condition x replication, in parallel (OpenMP, optionally MPI ranks),
+// each replication simulating a cohort from its own streams, analyzing it and writing one record.
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+#include "collabzium/scenario.h"
+
+namespace collabzium {
+
+struct RunRequest {
+  std::string out;         // HDF5 path; the summary CSV goes beside it (X.h5 -> X.summary.csv)
+  int threads = 0;         // 0: run.threads, and if that is 0 too, all cores
+  bool resume = false;     // continue a partial file: run only the missing replications
+  bool progress = true;    // a progress line on stderr when it is a terminal
+};
+
+// Runs the study of `file` (with run.replications and run.seed already final) and writes the
+// results file, the summary CSV and the summary table on `out`. Throws InputError on bad input;
+// an interrupted run (SIGINT/SIGTERM) leaves the file marked incomplete and throws RunInterrupted.
+void run_study(const ScenarioFile& file, const RunRequest& request, std::ostream& out);
+
+// Reads a finished or partial results file, recomputes the summary from its records, prints it and
+// optionally exports the CSV.
+void summarize_results(const std::string& path, const std::string& csv, std::ostream& out);
+
+class RunInterrupted : public std::exception {
+ public:
+  explicit RunInterrupted(std::string what) : what_(std::move(what)) {}
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  std::string what_;
+};
+
+// X.h5 -> X.summary.csv
+std::string summary_csv_path(const std::string& h5_path);
+
+}  // namespace collabzium
