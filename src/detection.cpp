@@ -315,6 +315,8 @@ void detect_events(const Cohort& c, RaterId rater, const Detection& detection, d
 }
 
 DetectionScore score_detection(const Cohort& c, const RaterEvents& events, const Detection& detection) {
+  if (events.rupture.size() != c.rows() || events.repair.size() != c.rows())
+    throw std::invalid_argument("score_detection: events do not match the cohort's rows");
   DetectionScore s;
   const std::size_t n = c.patients();
   std::int64_t with_rupture = 0, with_true = 0, tp = 0, fp = 0, fn = 0, tn = 0;
@@ -355,6 +357,8 @@ DetectionScore score_detection(const Cohort& c, const RaterEvents& events, const
 }
 
 double cohens_kappa(const Cohort& c, const RaterEvents& a, const RaterEvents& b) {
+  if (a.rupture.size() != c.rows() || b.rupture.size() != c.rows())
+    throw std::invalid_argument("cohens_kappa: events do not match the cohort's rows");
   const std::vector<double>& yp = c.alliance_patient;
   const std::vector<double>& yt = c.alliance_therapist;
   std::int64_t n = 0, n11 = 0, n10 = 0, n01 = 0, n00 = 0;
