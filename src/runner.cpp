@@ -143,7 +143,9 @@ void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& ou
   std::vector<std::size_t> cs, rs;
   std::size_t failures = 0;
   for (std::size_t next = 0; next < pending.size() && !g_stop.load();) {
-    const std::size_t n = std::min(batch, pending.size() - next);
+    if (req.stop_after > 0 && next >= req.stop_after) break;
+    std::size_t n = std::min(batch, pending.size() - next);
+    if (req.stop_after > 0) n = std::min(n, req.stop_after - next);
     rows.assign(n * width, 0.0);
     const auto t0 = std::chrono::steady_clock::now();
     std::size_t batch_failures = 0;

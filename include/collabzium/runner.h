@@ -14,6 +14,9 @@ struct RunRequest {
   int threads = 0;         // 0: run.threads, and if that is 0 too, all cores
   bool resume = false;     // continue a partial file: run only the missing replications
   bool progress = true;    // a progress line on stderr when it is a terminal
+  // Stop as if interrupted once at least this many new replications are written (0: no limit).
+  // For tests of --resume and for time-boxed runs.
+  std::size_t stop_after = 0;
 };
 
 // Runs the study of `file` (with run.replications and run.seed already final) and writes the
