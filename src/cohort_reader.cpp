@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -287,8 +288,9 @@ void read_cohort_csv(const std::string& path, Cohort& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
-    throw InputError(locate(path, 0, "data", std::string("expected a readable CSV file, got ") +
-                                                 (err ? std::strerror(err) : "a file that cannot be opened")));
+    std::string why = err ? std::strerror(err) : "a file that cannot be opened";
+    if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+    throw InputError(locate(path, 0, "data", "expected a readable CSV file, got " + why));
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();
