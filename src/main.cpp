@@ -1,8 +1,11 @@
 // The command line: parses flags into option structs and maps exceptions to exit codes.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <sstream>
 
+#include "collabzium/cluster.h"
 #include "collabzium/commands.h"
+#include "collabzium/runner.h"
 #include "collabzium/error.h"
 
 namespace {
@@ -17,6 +20,11 @@ void add_common(CLI::App* verb, collabzium::CommonOptions& common) {
 
 int main(int argc, char** argv) {
   using namespace collabzium;
+  Cluster cluster(&argc, &argv);  // MPI ranks when built with COLLABZIUM_MPI; one process otherwise
+  // Only rank 0 speaks: other ranks fail the same way and stay quiet.
+  std::ostringstream muted;
+  std::ostream& out = cluster.rank() == 0 ? std::cout : muted;
+  std::ostream& err = cluster.rank() == 0 ? std::cerr : muted;
   CLI::App app{"Collabzium: Monte Carlo studies of alliance ruptures, repairs and distress"};
   app.require_subcommand(1);
 
@@ -56,21 +64,24 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::cerr << "collabzium: " << e.what() << " (see --help)\n";
+    err << "collabzium: " << e.what() << " (see --help)\n";
     return 2;
   }
   try {
-    if (*v) command_validate(validate, std::cout);
-    else if (*s) command_simulate(simulate, std::cout);
-    else if (*a) command_analyze(analyze, std::cout);
-    else if (*r) command_run(run, std::cout);
-    else if (*m) command_summarize(results_path, summary_csv, std::cout);
+    if (*v) command_validate(validate, out);
+    else if (*s) command_simulate(simulate, out);
+    else if (*a) command_analyze(analyze, out);
+    else if (*r) command_run(run, out);
+    else if (*m) command_summarize(results_path, summary_csv, out);
     return 0;
   } catch (const InputError& e) {
-    std::cerr << e.what() << "\n";
+    err << e.what() << "\n";
     return 2;
+  } catch (const RunInterrupted& e) {
+    err << "collabzium: " << e.what() << "\n";
+    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "collabzium: error: " << e.what() << "\n";
+    err << "collabzium: error: " << e.what() << "\n";
     return 1;
   }
 }

@@ -10,8 +10,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "collabzium/analysis.h"
+#include "collabzium/cluster.h"
 #include "collabzium/error.h"
 #include "collabzium/output_file.h"
 #include "collabzium/record.h"
@@ -113,20 +115,39 @@ void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& ou
   meta.git_sha = COLLABZIUM_GIT_SHA;
   meta.config = to_toml(file);
   meta.seed = base.run.seed;
-  const std::filesystem::path parent = std::filesystem::path(req.out).parent_path();
-  if (!parent.empty() && !std::filesystem::is_directory(parent))
-    throw InputError(locate(req.out, 0, "--out", "the folder " + parent.string() + " does not exist"));
-  if (!req.resume && std::filesystem::exists(req.out)) {
-    // Refuse to overwrite a partial run silently: it may be resumable.
-    const ResultsFile existing = read_results(req.out);
-    if (!existing.complete)
-      throw InputError(locate(req.out, 0, "--resume", "holds an incomplete run: continue it with --resume, or delete it"));
+  // Rank 0 owns the file; every rank learns the outcome of opening it and the done mask.
+  const int rank = cluster_rank(), ranks = cluster_size();
+  const Cluster* cluster = Cluster::current();
+  std::optional<ResultsWriter> writer;
+  std::vector<std::uint8_t> done;
+  std::string open_error;
+  if (rank == 0) {
+    try {
+      const std::filesystem::path parent = std::filesystem::path(req.out).parent_path();
+      if (!parent.empty() && !std::filesystem::is_directory(parent))
+        throw InputError(locate(req.out, 0, "--out", "the folder " + parent.string() + " does not exist"));
+      if (!req.resume && std::filesystem::exists(req.out)) {
+        // Refuse to overwrite a partial run silently: it may be resumable.
+        const ResultsFile existing = read_results(req.out);
+        if (!existing.complete)
+          throw InputError(
+              locate(req.out, 0, "--resume", "holds an incomplete run: continue it with --resume, or delete it"));
+      }
+      if (req.resume && std::filesystem::exists(req.out))
+        writer.emplace(ResultsWriter::resume(req.out, meta, layout.columns, C, R));
+      else
+        writer.emplace(req.out, meta, condition_columns(file), layout.columns, C, R);
+      done = writer->done();
+    } catch (const InputError& e) {
+      open_error = e.what();
+    }
   }
-  ResultsWriter writer = req.resume && std::filesystem::exists(req.out)
-                             ? ResultsWriter::resume(req.out, meta, layout.columns, C, R)
-                             : ResultsWriter(req.out, meta, condition_columns(file), layout.columns, C, R);
+  if (cluster) {
+    cluster->broadcast(open_error);
+    cluster->broadcast(done);
+  }
+  if (!open_error.empty()) throw InputError(open_error);
 
-  std::vector<std::uint8_t> done = writer.done();
   std::vector<std::pair<std::uint32_t, std::uint32_t>> pending;
   for (std::size_t c = 0; c < C; ++c)
     for (std::size_t r = 0; r < R; ++r)
@@ -135,28 +156,33 @@ void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& ou
   int threads = req.threads > 0 ? req.threads : static_cast<int>(base.run.threads);
   if (threads <= 0) threads = omp_get_max_threads();
   StopSignals signals;
-  Progress progress(C * R, C * R - pending.size(), req.progress);
+  Progress progress(C * R, C * R - pending.size(), req.progress && rank == 0);
 
-  // Batches sized for about two seconds of work, so finished replications reach the file often.
-  std::size_t batch = static_cast<std::size_t>(threads) * 4;
-  std::vector<double> rows;
+  // Batches sized (by rank 0) for about two seconds of work, so finished replications reach the
+  // file often. Task i of a batch belongs to rank i % ranks.
+  std::size_t batch = static_cast<std::size_t>(threads * ranks) * 4;
+  std::vector<double> rows, gathered;
   std::vector<std::size_t> cs, rs;
   std::size_t failures = 0;
-  for (std::size_t next = 0; next < pending.size() && !g_stop.load();) {
-    if (req.stop_after > 0 && next >= req.stop_after) break;
-    std::size_t n = std::min(batch, pending.size() - next);
-    if (req.stop_after > 0) n = std::min(n, req.stop_after - next);
-    rows.assign(n * width, 0.0);
+  for (std::size_t next = 0;;) {
+    std::uint64_t n = std::min(batch, pending.size() - next);
+    if (req.stop_after > 0) n = std::min<std::uint64_t>(n, req.stop_after > next ? req.stop_after - next : 0);
+    if (g_stop.load()) n = 0;
+    if (cluster) cluster->broadcast(n);
+    if (n == 0) break;
     const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::size_t> mine;
+    for (std::size_t i = static_cast<std::size_t>(rank); i < n; i += static_cast<std::size_t>(ranks)) mine.push_back(i);
+    rows.assign(mine.size() * width, 0.0);
     std::size_t batch_failures = 0;
 #pragma omp parallel num_threads(threads) reduction(+ : batch_failures)
     {
       Cohort cohort;  // one per thread, reused across its replications
 #pragma omp for schedule(dynamic, 1)
-      for (std::size_t i = 0; i < n; ++i) {
-        const auto [c, r] = pending[next + i];
+      for (std::size_t m = 0; m < mine.size(); ++m) {
+        const auto [c, r] = pending[next + mine[m]];
         const Scenario& s = scenarios[c];
-        double* row = rows.data() + i * width;
+        double* row = rows.data() + m * width;
         try {
           simulate_cohort(s, seed, static_cast<int>(c) + 1, static_cast<std::int64_t>(r) + 1, cohort);
           const CohortAnalysis analysis = analyze_cohort(cohort, s);
@@ -169,35 +195,45 @@ void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& ou
       }
     }
     failures += batch_failures;
-    cs.resize(n);
-    rs.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      cs[i] = pending[next + i].first;
-      rs[i] = pending[next + i].second;
-      done[cs[i] * R + rs[i]] = 1;
+    gathered = cluster ? cluster->gather(rows) : rows;
+    if (rank == 0) {
+      // Gathered rows come rank by rank; put each back at its task.
+      cs.clear();
+      rs.clear();
+      for (int q = 0; q < ranks; ++q)
+        for (std::size_t i = static_cast<std::size_t>(q); i < n; i += static_cast<std::size_t>(ranks)) {
+          cs.push_back(pending[next + i].first);
+          rs.push_back(pending[next + i].second);
+          done[cs.back() * R + rs.back()] = 1;
+        }
+      writer->write(cs, rs, gathered);
+      writer->flush();
+      progress.advance(n);
     }
-    writer.write(cs, rs, rows);
-    writer.flush();
     next += n;
-    progress.advance(n);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double per_task = secs / static_cast<double>(n);
     batch = std::clamp<std::size_t>(static_cast<std::size_t>(2.0 / std::max(per_task, 1e-6)),
-                                    static_cast<std::size_t>(threads), 20000);
+                                    static_cast<std::size_t>(threads * ranks), 20000);
+  }
+  std::uint64_t finished = static_cast<std::uint64_t>(std::count(done.begin(), done.end(), 1));
+  if (cluster) cluster->broadcast(finished);
+  if (rank != 0) {
+    if (finished < C * R) throw RunInterrupted("interrupted");
+    return;
   }
 
   // The summary of whatever is done (all of it, unless interrupted).
   const ResultsFile snapshot = read_results(req.out);
   const std::vector<SummaryRow> summary = summarize_study(
       file, layout.columns, [&](const std::string& name, std::size_t c) { return snapshot.column(name, c); }, done, R);
-  writer.write_summary(summary);
-  const std::size_t finished = static_cast<std::size_t>(std::count(done.begin(), done.end(), 1));
+  writer->write_summary(summary);
   if (finished < C * R) {
-    writer.flush();
+    writer->flush();
     throw RunInterrupted("interrupted: " + std::to_string(finished) + " of " + std::to_string(C * R) +
                          " replications are in " + req.out + "; continue with --resume");
   }
-  writer.mark_complete();
+  writer->mark_complete();
   {
     AtomicFile csv(summary_csv_path(req.out));
     write_summary_csv(file, summary, csv.stream());
