@@ -93,7 +93,7 @@ TEST_CASE("sweep errors name the sweep key", "[scenario]") {
         "s.toml:4: design.sessions.min: in condition 2: must be <= design.sessions.max (20), got 25");
 }
 
-TEST_CASE("--set overrides are applied before validation and blamed on --set", "[scenario]") {
+TEST_CASE("command-line overrides (--set) are applied before validation and blamed on --set", "[scenario]") {
   const ScenarioFile f = parse_scenario("[design]\npatients = 50", "s.toml",
                                         {"design.patients=200", "detection.rule=\"rci\"", "alliance.mean=3"});
   CHECK(f.base.design.patients == 200);
