@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <unordered_map>
 
 #include "collabzium/analysis.h"
 #include "collabzium/cluster.h"
@@ -95,6 +96,59 @@ class Progress {
 
 }  // namespace
 
+std::size_t compute_records(const std::vector<Scenario>& scenarios, const RecordLayout& layout, std::uint64_t seed,
+                            const std::vector<std::pair<std::uint32_t, std::uint32_t>>& tasks, int threads,
+                            double* rows) {
+  const std::size_t width = layout.columns.size();
+  std::size_t failures = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : failures)
+  {
+    Cohort cohort;  // one per thread, reused across its replications
+#pragma omp for schedule(dynamic, 1)
+    for (std::size_t m = 0; m < tasks.size(); ++m) {
+      const auto [c, r] = tasks[m];
+      const Scenario& s = scenarios[c];
+      double* row = rows + m * width;
+      try {
+        simulate_cohort(s, seed, static_cast<int>(c) + 1, static_cast<std::int64_t>(r) + 1, cohort);
+        const CohortAnalysis analysis = analyze_cohort(cohort, s);
+        fill_record(layout, static_cast<int>(c), s, cohort, analysis, row);
+      } catch (const std::exception&) {
+        // Never lose the run to one replication: its record stays NaN and is counted.
+        std::fill(row, row + width, std::numeric_limits<double>::quiet_NaN());
+        ++failures;
+      }
+    }
+  }
+  return failures;
+}
+
+std::vector<SummaryRow> study_summary(const ScenarioFile& file, int threads) {
+  const std::size_t C = file.conditions.size();
+  const std::size_t R = static_cast<std::size_t>(file.base.run.replications);
+  const std::vector<Scenario> scenarios = scenarios_of(file);
+  const RecordLayout layout = make_layout(scenarios);
+  const std::size_t width = layout.columns.size();
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> tasks;
+  for (std::size_t c = 0; c < C; ++c)
+    for (std::size_t r = 0; r < R; ++r) tasks.emplace_back(c, r);
+  std::vector<double> rows(tasks.size() * width);
+  if (threads <= 0) threads = omp_get_max_threads();
+  compute_records(scenarios, layout, static_cast<std::uint64_t>(file.base.run.seed), tasks, threads, rows.data());
+  std::unordered_map<std::string, std::size_t> column_index;
+  for (std::size_t k = 0; k < width; ++k) column_index[layout.columns[k]] = k;
+  const std::vector<std::uint8_t> done(C * R, 1);
+  return summarize_study(
+      file, layout.columns,
+      [&](const std::string& name, std::size_t c) {
+        std::vector<double> v(R);
+        const std::size_t k = column_index.at(name);
+        for (std::size_t r = 0; r < R; ++r) v[r] = rows[(c * R + r) * width + k];
+        return v;
+      },
+      done, R);
+}
+
 std::string summary_csv_path(const std::string& h5_path) {
   std::filesystem::path p(h5_path);
   const std::string stem = p.extension() == ".h5" ? p.stem().string() : p.filename().string();
@@ -174,26 +228,9 @@ void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& ou
     std::vector<std::size_t> mine;
     for (std::size_t i = static_cast<std::size_t>(rank); i < n; i += static_cast<std::size_t>(ranks)) mine.push_back(i);
     rows.assign(mine.size() * width, 0.0);
-    std::size_t batch_failures = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : batch_failures)
-    {
-      Cohort cohort;  // one per thread, reused across its replications
-#pragma omp for schedule(dynamic, 1)
-      for (std::size_t m = 0; m < mine.size(); ++m) {
-        const auto [c, r] = pending[next + mine[m]];
-        const Scenario& s = scenarios[c];
-        double* row = rows.data() + m * width;
-        try {
-          simulate_cohort(s, seed, static_cast<int>(c) + 1, static_cast<std::int64_t>(r) + 1, cohort);
-          const CohortAnalysis analysis = analyze_cohort(cohort, s);
-          fill_record(layout, static_cast<int>(c), s, cohort, analysis, row);
-        } catch (const std::exception&) {
-          // Never lose the run to one replication: its record stays NaN and is counted.
-          std::fill(row, row + width, std::numeric_limits<double>::quiet_NaN());
-          ++batch_failures;
-        }
-      }
-    }
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> tasks;
+    for (std::size_t i : mine) tasks.push_back(pending[next + i]);
+    const std::size_t batch_failures = compute_records(scenarios, layout, seed, tasks, threads, rows.data());
     failures += batch_failures;
     gathered = cluster ? cluster->gather(rows) : rows;
     if (rank == 0) {

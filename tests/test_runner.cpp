@@ -159,3 +159,16 @@ TEST_CASE("run and summarize on the command line", "[runner][cli]") {
   auto missing = run_cli("summarize nothing.h5", dir);
   CHECK(missing.status == 2);
 }
+
+TEST_CASE("the in-memory study gives the same summary as the file-based run", "[runner]") {
+  const auto dir = scratch_dir("runner-memory");
+  const ScenarioFile f = parse_scenario(kSmallStudy, "small.toml");
+  run_quietly(f, {(dir / "file.h5").string(), 2});
+  const ResultsFile res = read_results((dir / "file.h5").string());
+  const std::vector<SummaryRow> mem = study_summary(f, 1);
+  REQUIRE(mem.size() == res.summary.size());
+  for (std::size_t i = 0; i < mem.size(); ++i) {
+    CHECK(mem[i].measure == res.summary[i].measure);
+    CHECK(std::memcmp(&mem[i].value, &res.summary[i].value, sizeof(double)) == 0);
+  }
+}

@@ -4,7 +4,11 @@
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "collabzium/record.h"
+#include "collabzium/results_file.h"
 #include "collabzium/scenario.h"
 
 namespace collabzium {
@@ -36,6 +40,17 @@ class RunInterrupted : public std::exception {
  private:
   std::string what_;
 };
+
+// Simulates and analyzes the given (condition, replication) tasks (0-based) in parallel; task m's
+// record goes to rows[m * layout.columns.size() ...]. Returns the number of replications that threw
+// (their records are NaN). Results do not depend on `threads` or on the order of tasks.
+std::size_t compute_records(const std::vector<Scenario>& scenarios, const RecordLayout& layout, std::uint64_t seed,
+                            const std::vector<std::pair<std::uint32_t, std::uint32_t>>& tasks, int threads,
+                            double* rows);
+
+// The whole study in memory, without files: its summary (for calibrate and solve, which run many
+// small studies). Memory grows with conditions x replications x record width.
+std::vector<SummaryRow> study_summary(const ScenarioFile& file, int threads = 0);
 
 // X.h5 -> X.summary.csv
 std::string summary_csv_path(const std::string& h5_path);
