@@ -1,0 +1,126 @@
+#pragma once
+// The HDF5 results file of `collabzium run` (CONTRACT.md, "Results (HDF5, run)"), written from one
+// thread and read back by `summarize` and `run --resume`.
+//
+// Layout
+//   /                root attributes: format = "collabzium-results", format_version = [1, 0] (int32[2]),
+//                    program_version, git_sha, created, config (strings), seed (int64), complete (int32 0/1)
+//   /conditions      one dataset of length C per swept key, named by the dotted key (double or
+//                    variable-length UTF-8 string), plus `index` (int32, 1..C)
+//   /replications    one double dataset [C x R] per record column, named by the column, NaN fill; and
+//                    `done` (uint8 [C x R], fill 0), 1 where a replication is finished
+//   /summary         the tidy summary table: condition (int32), model, rater, term, measure
+//                    (variable-length strings), value, mcse (double); rewritten whole
+// Groups track creation order, so conditions and columns read back in the order they were given.
+//
+// Crash safety: every chunk of /replications is allocated when the file is created (the file has its
+// final size from the start) and record values bypass HDF5's chunk cache, so a replication's values are
+// in the file before its `done` mark is; flush() puts the marks there too. A kill -9 thus loses at most
+// the replications written since the last flush(), and the file stays readable and resumable.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace collabzium {
+
+inline constexpr const char* kResultsFormat = "collabzium-results";
+inline constexpr int kResultsFormatMajor = 1;
+inline constexpr int kResultsFormatMinor = 0;
+
+struct RunMetadata {
+  std::string program_version, git_sha, created, config;
+  std::int64_t seed = 0;
+};
+
+// Exactly one of numbers/texts is filled, with one entry per condition.
+struct ConditionColumn {
+  std::string key;
+  std::vector<double> numbers;
+  std::vector<std::string> texts;
+};
+
+struct SummaryRow {
+  int condition = 0;
+  std::string model, rater, term, measure;
+  double value = 0, mcse = 0;
+};
+
+// The current time as ISO 8601 UTC, e.g. "2025-03-01T12:34:56Z".
+std::string iso8601_utc_now();
+
+// Errors: bad input files are InputError (exit status 2) with a one-line message naming the file;
+// misuse (wrong sizes, indices out of range, invalid names) is std::invalid_argument / std::out_of_range;
+// HDF5 failures are std::runtime_error with the file and HDF5's own description.
+class ResultsWriter {
+ public:
+  // Creates (truncates) `path`; complete = 0 until mark_complete(). An empty meta.created is filled
+  // with iso8601_utc_now(). Column names and condition keys must be non-empty, unique, without '/',
+  // and not "done" (columns) / "index" (condition keys); every condition column has n_conditions entries.
+  ResultsWriter(const std::string& path, const RunMetadata& meta, const std::vector<ConditionColumn>& conditions,
+                const std::vector<std::string>& columns, std::size_t n_conditions, std::size_t n_replications);
+  // Opens an existing partial file for --resume; throws InputError(locate(path, 0, "", "...")) if it is
+  // not a collabzium results file, has another format major version, or its config, seed, columns
+  // (names and order) or shape differ from these. The file keeps its original metadata (created,
+  // program_version, git_sha). It is marked incomplete again by the first write() or write_summary().
+  static ResultsWriter resume(const std::string& path, const RunMetadata& meta, const std::vector<std::string>& columns,
+                              std::size_t n_conditions, std::size_t n_replications);
+
+  ResultsWriter(ResultsWriter&&) noexcept;
+  ResultsWriter& operator=(ResultsWriter&&) noexcept;
+  ResultsWriter(const ResultsWriter&) = delete;
+  ResultsWriter& operator=(const ResultsWriter&) = delete;
+  ~ResultsWriter();  // closes (complete stays 0 unless marked); never throws
+
+  const std::string& path() const;
+  const std::vector<std::string>& columns() const;
+  std::size_t n_conditions() const;
+  std::size_t n_replications() const;
+
+  std::vector<std::uint8_t> done() const;  // C x R row-major, 1 where finished
+
+  // Writes finished replications: for each i, condition index c[i] (0-based), replication r[i]
+  // (0-based), and values[i*columns.size() ... (i+1)*columns.size()); marks them done. Any order;
+  // rewriting a finished replication overwrites it (within one batch the last entry wins). Per column,
+  // each cluster of nearby replications of a condition is one hyperslab write (a cluster with gaps is
+  // read, patched and written back); isolated replications go into one element selection. Memory: a
+  // few columns of the batch, independent of n_replications.
+  void write(const std::vector<std::size_t>& c, const std::vector<std::size_t>& r, const std::vector<double>& values);
+  void flush();  // H5Fflush: a kill -9 after this loses nothing written before
+  void write_summary(const std::vector<SummaryRow>& rows);
+  void mark_complete();  // sets complete = 1 and flushes
+
+ private:
+  struct Impl;
+  explicit ResultsWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Everything read back.
+struct ResultsFile {
+  std::string path;
+  RunMetadata meta;
+  std::array<int, 2> format_version{0, 0};
+  bool complete = false;
+  std::vector<ConditionColumn> conditions;  // in the order written
+  std::vector<std::string> columns;         // in the order written
+  std::size_t n_conditions = 0, n_replications = 0;
+  std::vector<std::uint8_t> done;  // C x R row-major
+  std::vector<SummaryRow> summary;
+
+  // The values of one column in one condition (0-based): n_replications doubles, NaN where not
+  // written. Reads from `path` on each call (the file is not kept open). InputError if there is no
+  // such column, std::out_of_range if the condition is out of range.
+  std::vector<double> column(const std::string& name, std::size_t condition) const;
+  // All conditions of one column, C x R row-major.
+  std::vector<double> column(const std::string& name) const;
+  std::size_t n_done() const;                        // number of finished replications
+  std::size_t n_done(std::size_t condition) const;  // ... in one condition
+};
+
+// InputError with a clear one-line message on a missing, non-HDF5, foreign or wrong-version file.
+ResultsFile read_results(const std::string& path);
+
+}  // namespace collabzium
