@@ -172,3 +172,29 @@ TEST_CASE("the in-memory study gives the same summary as the file-based run", "[
     CHECK(std::memcmp(&mem[i].value, &res.summary[i].value, sizeof(double)) == 0);
   }
 }
+
+TEST_CASE("SIGINT flushes, marks the file incomplete, and --resume completes it identically", "[runner][cli]") {
+  const auto dir = scratch_dir("runner-sigint");
+  write_text(dir / "s.toml",
+             "name = \"sig\"\n[run]\nreplications = 800\nseed = 5\n[design]\npatients = 400\ntherapists = 20\n"
+             "[design.sessions]\ndistribution = \"fixed\"\nmean = 20\n[analysis]\nmodels = [\"lagged\"]\n");
+  // Start in the background, wait until the file exists, interrupt.
+  const std::string cli = COLLABZIUM_CLI;
+  const std::string script = "cd '" + dir.string() + "' && { '" + cli +
+                             "' run s.toml --out sig.h5 --threads 1 > out.txt 2> err.txt & pid=$!; "
+                             "for i in $(seq 1 200); do [ -f sig.h5 ] && break; sleep 0.05; done; sleep 0.3; "
+                             "kill -INT $pid; wait $pid; echo $? > status.txt; }";
+  REQUIRE(std::system(script.c_str()) == 0);
+  CHECK(slurp(dir / "status.txt") == "1\n");
+  CHECK(slurp(dir / "err.txt").find("continue with --resume") != std::string::npos);
+  const ResultsFile partial = read_results((dir / "sig.h5").string());
+  CHECK_FALSE(partial.complete);
+  CHECK(partial.n_done() > 0);
+  CHECK(partial.n_done() < 800);
+  // A plain rerun refuses to overwrite the partial file.
+  CHECK(run_cli("run s.toml --out sig.h5", dir).status == 2);
+  auto resumed = run_cli("run s.toml --out sig.h5 --resume --threads 2", dir);
+  REQUIRE(resumed.status == 0);
+  REQUIRE(run_cli("run s.toml --out whole.h5 --threads 2", dir).status == 0);
+  check_same_records(read_results((dir / "sig.h5").string()), read_results((dir / "whole.h5").string()));
+}
