@@ -624,9 +624,11 @@ LmmFit fit_lmm(const LmmProblem& pr, const LmmOptions& opt) {
       o.set_xtol_rel(1e-10);
       o.set_ftol_abs(1e-12);
       o.set_maxeval(std::max(1, opt.max_evaluations - evals));
-      std::vector<double> step(q);
-      for (int i = 0; i < q; ++i) step[i] = run == 0 ? 0.5 : std::max(1e-3, 0.05 * std::fabs(x[i]));
-      o.set_initial_step(step);
+      if (run > 0) {  // the first run takes NLopt's default initial step, as lme4's nloptwrap does
+        std::vector<double> step(q);
+        for (int i = 0; i < q; ++i) step[i] = std::max(1e-3, 0.05 * std::fabs(x[i]));
+        o.set_initial_step(step);
+      }
       std::vector<double> xr = x;
       double fr = kInf;
       nlopt::result res = nlopt::FAILURE;
