@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <limits>
-#include <map>
 
 namespace collabzium {
 
@@ -44,39 +43,45 @@ struct ProblemBuilder {
   LmmProblem finish(const Cohort& cohort, const std::string& therapist_mode, bool random_slope) const {
     LmmProblem prob;
     const std::size_t n = y.size(), p = names.size();
-    // Patients and therapists are renumbered densely over the rows used.
-    std::map<int, int> patient_index, therapist_index;
+    // Patients and therapists are renumbered densely, in cohort order, over the rows used.
+    std::vector<int> patient_index(cohort.patients(), -1), therapist_index(static_cast<std::size_t>(cohort.therapists()), -1);
     for (std::size_t i = 0; i < n; ++i) {
-      patient_index.emplace(patient[i], 0);
-      therapist_index.emplace(therapist[i], 0);
+      patient_index[static_cast<std::size_t>(patient[i])] = 0;
+      therapist_index[static_cast<std::size_t>(therapist[i])] = 0;
     }
-    int k = 0;
-    for (auto& [key, v] : patient_index) v = k++;
-    k = 0;
-    for (auto& [key, v] : therapist_index) v = k++;
+    int n_patients = 0, n_therapists = 0;
+    for (int& v : patient_index)
+      if (v == 0) v = n_patients++;
+    for (int& v : therapist_index)
+      if (v == 0) v = n_therapists++;
 
-    const bool fixed = therapist_mode == "fixed" && therapist_index.size() > 1;
-    const std::size_t extra = fixed ? therapist_index.size() - 1 : 0;
+    const bool fixed = therapist_mode == "fixed" && n_therapists > 1;
+    const std::size_t extra = fixed ? static_cast<std::size_t>(n_therapists - 1) : 0;
     prob.names = names;
     if (fixed)
-      for (const auto& [t, idx] : therapist_index)
-        if (idx > 0) prob.names.push_back("therapist[" + cohort.therapist_label(t) + "]");
-    prob.X.resize(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(p + extra));
-    prob.X.setZero();
-    prob.y.resize(static_cast<Eigen::Index>(n));
+      for (std::size_t t = 0; t < therapist_index.size(); ++t)
+        if (therapist_index[t] > 0) prob.names.push_back("therapist[" + cohort.therapist_label(static_cast<int>(t)) + "]");
+    const auto rows = static_cast<Eigen::Index>(n);
+    prob.X = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+                 values.data(), rows, static_cast<Eigen::Index>(p))
+                 .leftCols(static_cast<Eigen::Index>(p));
+    if (fixed) {
+      prob.X.conservativeResize(rows, static_cast<Eigen::Index>(p + extra));
+      prob.X.rightCols(static_cast<Eigen::Index>(extra)).setZero();
+    }
+    prob.y = Eigen::Map<const Eigen::VectorXd>(y.data(), rows);
     prob.group.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
-      for (std::size_t j = 0; j < p; ++j) prob.X(i, j) = values[i * p + j];
-      const int tidx = therapist_index[therapist[i]];
-      if (fixed && tidx > 0) prob.X(i, p + tidx - 1) = 1.0;
-      prob.y(i) = y[i];
-      prob.group[i] = patient_index[patient[i]];
+      prob.group[i] = patient_index[static_cast<std::size_t>(patient[i])];
+      const int tidx = therapist_index[static_cast<std::size_t>(therapist[i])];
+      if (fixed && tidx > 0) prob.X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(p) + tidx - 1) = 1.0;
     }
     if (therapist_mode == "random") {
-      prob.parent.assign(patient_index.size(), 0);
-      for (std::size_t i = 0; i < n; ++i) prob.parent[prob.group[i]] = therapist_index[therapist[i]];
+      prob.parent.assign(static_cast<std::size_t>(n_patients), 0);
+      for (std::size_t i = 0; i < n; ++i)
+        prob.parent[static_cast<std::size_t>(prob.group[i])] = therapist_index[static_cast<std::size_t>(therapist[i])];
     }
-    if (random_slope) prob.slope = Eigen::Map<const Eigen::VectorXd>(slope.data(), static_cast<Eigen::Index>(n));
+    if (random_slope) prob.slope = Eigen::Map<const Eigen::VectorXd>(slope.data(), rows);
     return prob;
   }
 };
