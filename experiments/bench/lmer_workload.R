@@ -8,10 +8,10 @@ args <- commandArgs(trailingOnly = TRUE)
 dir <- args[1]
 k <- as.integer(args[2])
 
+# `simulate` writes rows sorted by patient and session, as the events file is.
 lag_rows <- function(d, rupture, repair, rating) {
-  d <- d[order(d$patient, d$session), ]
   nxt <- match(paste(d$patient, d$session + 1), paste(d$patient, d$session))
-  ok <- !is.na(nxt) & !is.na(d$distress) & !is.na(d$distress[nxt]) & !is.na(rating[order(d$patient, d$session)])
+  ok <- !is.na(nxt) & !is.na(d$distress) & !is.na(d$distress[nxt]) & !is.na(rating)
   out <- data.frame(patient = d$patient[ok], next_distress = d$distress[nxt[ok]],
                     rupture = rupture[ok], repair = repair[ok],
                     distress = d$distress[ok], session = d$session[ok])
