@@ -6,6 +6,7 @@
 //       -I/usr/include/eigen3 experiments/bench_mixed_model.cpp src/mixed_model.cpp -lnlopt \
 //       -o /tmp/bench_mixed_model && /tmp/bench_mixed_model /tmp/bench_lmm.csv
 //
+// It also times the same rows with a nested therapist intercept (BOBYQA, numerical derivatives).
 // The optional argument writes the simulated data so lmerTest can be timed on the same rows:
 //
 //   Rscript -e 'suppressMessages(library(lmerTest)); d <- read.csv("/tmp/bench_lmm.csv");
