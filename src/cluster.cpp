@@ -40,25 +40,25 @@ Cluster::~Cluster() {
 
 Cluster* Cluster::current() { return g_current; }
 
-void Cluster::broadcast(std::string& text) const {
-  if (size_ == 1) return;
+namespace {
+
+// Broadcasts a resizable byte container from rank 0: its size first, then its bytes.
+template <class Bytes>
+void broadcast_bytes(const Cluster& cluster, Bytes& bytes) {
+  if (cluster.size() == 1) return;
+  std::uint64_t n = bytes.size();
+  cluster.broadcast(n);
+  bytes.resize(n);
 #ifdef COLLABZIUM_HAVE_MPI
-  std::uint64_t n = text.size();
-  broadcast(n);
-  text.resize(n);
-  MPI_Bcast(text.data(), static_cast<int>(n), MPI_CHAR, 0, MPI_COMM_WORLD);
+  MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, 0, MPI_COMM_WORLD);
 #endif
 }
 
-void Cluster::broadcast(std::vector<std::uint8_t>& bytes) const {
-  if (size_ == 1) return;
-#ifdef COLLABZIUM_HAVE_MPI
-  std::uint64_t n = bytes.size();
-  broadcast(n);
-  bytes.resize(n);
-  MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_UINT8_T, 0, MPI_COMM_WORLD);
-#endif
-}
+}  // namespace
+
+void Cluster::broadcast(std::string& text) const { broadcast_bytes(*this, text); }
+
+void Cluster::broadcast(std::vector<std::uint8_t>& bytes) const { broadcast_bytes(*this, bytes); }
 
 void Cluster::broadcast(std::uint64_t& value) const {
   if (size_ == 1) return;
