@@ -1,10 +1,9 @@
 // Benchmark of fit_lmm on a seed-sized random-intercept model (issue 4, "Speed"):
 // about 1,700 rows, 5 fixed effects ((Intercept), rupture, repair, distress, session), REML with
-// Satterthwaite df. Not part of the CMake build; build and run with
+// Satterthwaite df. Built as the CMake target collabzium_bench_lmm (experiments/bench/run_bench
+// builds and runs it):
 //
-//   g++ -std=c++20 -O2 -DNDEBUG -ffp-contract=off -DEIGEN_DONT_PARALLELIZE -Iinclude \
-//       -I/usr/include/eigen3 experiments/bench_mixed_model.cpp src/mixed_model.cpp -lnlopt \
-//       -o /tmp/bench_mixed_model && /tmp/bench_mixed_model /tmp/bench_lmm.csv
+//   cmake --build build --target collabzium_bench_lmm && build/collabzium_bench_lmm /tmp/bench_lmm.csv
 //
 // It also times the same rows with a nested therapist intercept (BOBYQA, numerical derivatives).
 // The optional argument writes the simulated data so lmerTest can be timed on the same rows:
