@@ -9,8 +9,8 @@ namespace {
 
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 
-double growth_time(const std::string& shape, int t) {
-  return shape == "log" ? std::log(static_cast<double>(t)) : static_cast<double>(t - 1);
+double growth_time(bool log_shape, int t) {
+  return log_shape ? std::log(static_cast<double>(t)) : static_cast<double>(t - 1);
 }
 
 DfMethod df_method(const std::string& df) {
@@ -114,12 +114,19 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
   b.names = model_terms(model);
   const std::string& therapist_mode = s.analysis.therapist;
 
+  const std::size_t rows_max = c.rows();
+  b.values.reserve(rows_max * b.names.size());
+  b.y.reserve(rows_max);
+  b.patient.reserve(rows_max);
+  b.therapist.reserve(rows_max);
+  b.slope.reserve(rows_max);
   if (model == "growth") {
+    const bool log_shape = s.alliance.growth_shape == "log";
     const auto& ratings = c.ratings(static_cast<RaterId>(rater));
     for (std::size_t i = 0; i < c.patients(); ++i)
       for (std::size_t k = c.offset[i]; k < c.offset[i + 1]; ++k) {
         if (!present(ratings[k])) continue;
-        const double g = growth_time(s.alliance.growth_shape, c.session[k]);
+        const double g = growth_time(log_shape, c.session[k]);
         const double x[2] = {1.0, g};
         b.add(x, ratings[k], static_cast<int>(i), c.therapist[i], g);
       }
@@ -129,7 +136,9 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
   // Lagged family: rows where sessions t and t+1 are both observed and every variable present.
   const bool truth = rater == ModelRater::Truth;
   const std::vector<double>* ratings = truth ? nullptr : &c.ratings(static_cast<RaterId>(rater));
+  const bool within = model == "within";
   std::vector<LagRow> rows;
+  rows.reserve(rows_max);
   for (std::size_t i = 0; i < c.patients(); ++i) {
     const std::size_t first = rows.size();
     for (std::size_t k = c.offset[i]; k + 1 < c.offset[i + 1]; ++k) {
@@ -139,7 +148,7 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
       rows.push_back({k, k + 1});
     }
     double mean = 0;
-    if (model == "within" && rows.size() > first) {
+    if (within && rows.size() > first) {
       for (std::size_t r = first; r < rows.size(); ++r) mean += c.distress[rows[r].now];
       mean /= static_cast<double>(rows.size() - first);
     }
@@ -148,7 +157,7 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
       const double rupture = truth ? c.true_onset[k] : events->rupture[k];
       const double repair = truth ? c.true_repair[k] : events->repair[k];
       const double d = c.distress[k], t = c.session[k];
-      if (model == "within") {
+      if (within) {
         const double x[6] = {1.0, rupture, repair, d - mean, mean, t};
         b.add(x, c.distress[rows[r].next], static_cast<int>(i), c.therapist[i]);
       } else {

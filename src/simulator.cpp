@@ -12,9 +12,22 @@ namespace {
 
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 
-double growth_time(const std::string& shape, int t) {
-  return shape == "log" ? std::log(static_cast<double>(t)) : static_cast<double>(t - 1);
+double growth_time(bool log_shape, int t) {
+  return log_shape ? std::log(static_cast<double>(t)) : static_cast<double>(t - 1);
 }
+
+// Round to the nearest integer by the 2^52 + 2^51 trick (ties to even; an item value P + ε is
+// continuous, so ties have probability zero). Much cheaper than a libm call in the item loop.
+inline double round_item(double x) {
+  constexpr double magic = 6755399441055744.0;
+  if (std::abs(x) > 1e15) return std::round(x);
+  return (x + magic) - magic;
+}
+
+double logit(double p) { return std::log(p / (1 - p)); }  // -inf at 0, +inf at 1
+
+// logistic(eta), exact 0 and 1 at eta = -inf and +inf.
+double logistic(double eta) { return 1.0 / (1.0 + std::exp(-eta)); }
 
 std::int64_t planned_sessions(const SessionPlan& plan, Engine& eng) {
   std::int64_t t;
@@ -35,23 +48,23 @@ struct RaterState {
   bool registered = false;  // registers the current rupture episode
 };
 
-double observe_alliance(const Rater& r, double perceived, Engine& eng) {
+double observe_alliance(const Rater& r, bool continuous, double perceived, Engine& eng) {
   const double k = static_cast<double>(r.items);
-  if (r.response == "continuous") return perceived + draw_normal(eng, r.item_sd / std::sqrt(k));
+  if (continuous) return perceived + draw_normal(eng, r.item_sd / std::sqrt(k));
   double sum = 0;
   for (std::int64_t i = 0; i < r.items; ++i) {
-    const double y = std::round(perceived + draw_normal(eng, r.item_sd));
+    const double y = round_item(perceived + draw_normal(eng, r.item_sd));
     sum += std::clamp(y, r.scale_min, r.scale_max);
   }
   return sum / k;
 }
 
-double observe_distress(const Distress& d, double latent, Engine& eng) {
+double observe_distress(const Distress& d, bool continuous, double latent, Engine& eng) {
   const double k = static_cast<double>(d.items);
-  if (d.response == "continuous") return latent + draw_normal(eng, d.item_sd * std::sqrt(k));
+  if (continuous) return latent + draw_normal(eng, d.item_sd * std::sqrt(k));
   double sum = 0;
   for (std::int64_t i = 0; i < d.items; ++i)
-    sum += std::clamp(std::round(latent / k + draw_normal(eng, d.item_sd)), 0.0, 4.0);
+    sum += std::clamp(round_item(latent / k + draw_normal(eng, d.item_sd)), 0.0, 4.0);
   return sum;
 }
 
@@ -104,6 +117,11 @@ void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::
       for (int j = 0; j < J; ++j) rs.therapist_leniency[j] = draw_normal(rs.eng, rs.params->leniency_sd);
   }
 
+  // Per-replication constants, so the session loop compares no strings and takes no extra logs.
+  const bool log_growth = al.growth_shape == "log";
+  const bool continuous[2] = {s.raters.patient.response == "continuous", s.raters.therapist.response == "continuous"};
+  const bool distress_continuous = di.response == "continuous";
+  const double onset_logit = logit(ru.onset_probability), dropout_logit = logit(des.dropout.base);
   const double sd_e = al.innovation_sd / std::sqrt(1 - al.ar * al.ar);
   const double sd_a = di.innovation_sd / std::sqrt(1 - di.ar * di.ar);
   const std::size_t expected_rows = N * static_cast<std::size_t>(std::max(1.0, des.sessions.mean));
@@ -128,7 +146,7 @@ void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::
       if (!rs.therapist_rates) rs.patient_leniency += draw_normal(rs.eng, rs.params->dyad_sd);
       rs.registered = false;
     }
-    const double repair_p = shift_probability(ru.repair_probability, k_j);
+    const double repair_p = logistic(logit(ru.repair_probability) + k_j);
 
     bool ruptured = false;
     double depth = 0, bonus = 0;
@@ -153,14 +171,14 @@ void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::
           bonus += ru.repair_bonus;
         }
       } else if (t >= 2) {
-        const double p = shift_probability(ru.onset_probability, rho_i + ru.distress_effect * zD);
+        const double p = logistic(onset_logit + rho_i + ru.distress_effect * zD);
         if (draw_bernoulli(latent, p)) {
           onset = true;
           ruptured = true;
           depth = draw_gamma_mean_sd(latent, ru.depth_mean, ru.depth_sd);
         }
       }
-      const double M = al.mean + u_j + v_i + (al.growth + w_i) * growth_time(al.growth_shape, t) + e + bonus;
+      const double M = al.mean + u_j + v_i + (al.growth + w_i) * growth_time(log_growth, t) + e + bonus;
       const double A = M - (ruptured ? depth : 0.0);
 
       double rating[2];
@@ -177,13 +195,13 @@ void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::
         const double leniency = rs.patient_leniency + (rs.therapist_rates ? rs.therapist_leniency[j] : 0.0);
         const double perceived = M - kappa * depth + rp.offset + leniency +
                                  rp.mood_congruence * zD - false_alarm + draw_normal(rs.eng, rp.occasion_sd);
-        rating[q] = observe_alliance(rp, perceived, rs.eng);
+        rating[q] = observe_alliance(rp, continuous[q], perceived, rs.eng);
         registered[q] = ruptured && rs.registered;
       }
 
       out.patient.push_back(static_cast<int>(i));
       out.session.push_back(t);
-      out.distress.push_back(observe_distress(di, D, measure));
+      out.distress.push_back(observe_distress(di, distress_continuous, D, measure));
       out.alliance_patient.push_back(rating[0]);
       out.alliance_therapist.push_back(rating[1]);
       out.true_alliance.push_back(A);
@@ -196,8 +214,7 @@ void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::
 
       bool leaves = false;
       if (t < T) {
-        const double p = shift_probability(des.dropout.base, des.dropout.unresolved_rupture * ruptured +
-                                                                 des.dropout.distress * zD);
+        const double p = logistic(dropout_logit + des.dropout.unresolved_rupture * ruptured + des.dropout.distress * zD);
         leaves = draw_bernoulli(latent, p);
       }
       out.dropout.push_back(leaves);
