@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
       std::printf("%s,%.4f,%.3f\n", name.c_str(), 1000 * secs / R, secs / t.total);
     };
     line("simulate", t.simulate);
-    line("detect (both raters, accuracy, kappa)", t.detect);
+    line("detect (both raters; accuracy; kappa)", t.detect);
     line("build model matrices", t.build);
     for (const auto& [name, secs] : t.fits) line("fit " + name, secs);
     line("record", t.record);

@@ -63,13 +63,4 @@ inline std::int64_t draw_uniform_int(Engine& eng, std::int64_t lo, std::int64_t 
   return boost::random::uniform_int_distribution<std::int64_t>(lo, hi)(eng);
 }
 
-// logistic(logit(p) + x), exact at p = 0 and p = 1.
-inline double shift_probability(double p, double x) {
-  if (p <= 0) return 0.0;
-  if (p >= 1) return 1.0;
-  if (x == 0) return p;
-  const double eta = std::log(p / (1 - p)) + x;
-  return 1.0 / (1.0 + std::exp(-eta));
-}
-
 }  // namespace collabzium
