@@ -259,7 +259,13 @@ CalibrationResult calibrate(const Scenario& scenario, const std::vector<Calibrat
   std::vector<double> best_x = res.start;
   std::vector<Achieved> best_a = start;
   res.evaluations = 1;
-  log << "  eval   1: " << describe(res.start) << " -> objective " << show(best_f, 5) << "\n";
+  auto values_text = [&](const std::vector<Achieved>& a) {
+    std::string t;
+    for (std::size_t j = 0; j < m; ++j) t += (j ? ", " : "") + show(a[j].value, 4);
+    return t;
+  };
+  log << "  eval   1: " << describe(res.start) << " -> " << values_text(start) << "; objective " << show(best_f, 5)
+      << "\n";
 
   auto to_values = [&](const std::vector<double>& u) {
     std::vector<double> v(n);
@@ -284,7 +290,8 @@ CalibrationResult calibrate(const Scenario& scenario, const std::vector<Calibrat
     ++res.evaluations;
     char label[16];
     std::snprintf(label, sizeof label, "%3d", res.evaluations);
-    log << "  eval " << label << ": " << describe(v) << " -> objective " << show(f, 5) << "\n";
+    log << "  eval " << label << ": " << describe(v) << " -> " << values_text(a) << "; objective " << show(f, 5)
+        << "\n";
     if (f < best_f) {
       best_f = f;
       best_x = v;
@@ -293,40 +300,53 @@ CalibrationResult calibrate(const Scenario& scenario, const std::vector<Calibrat
     return f;
   };
 
-  if (settings.max_evaluations > 1 && best_f > 0) {
+  // BOBYQA only ever shrinks its trust region, and Monte Carlo noise (common random numbers remove
+  // most, not all of it: a changed parameter can shift later draws) can make it stop early, far from
+  // the targets. So when a run stops with the objective above m (the targets not matched within
+  // about one MCSE each), it restarts from the best point, at most 4 times and only while restarts
+  // still improve the objective by 1%.
+  auto run_bobyqa = [&](double step) {
     nlopt::opt opt(nlopt::LN_BOBYQA, static_cast<unsigned>(n));
     opt.set_lower_bounds(std::vector<double>(n, 0.0));
     opt.set_upper_bounds(std::vector<double>(n, 1.0));
     opt.set_xtol_abs(settings.xtol);
     opt.set_ftol_abs(1e-6);
     opt.set_stopval(1e-8);
-    opt.set_maxeval(settings.max_evaluations - 1);  // the start was evaluated already
-    opt.set_initial_step(0.25);
+    opt.set_maxeval(settings.max_evaluations - res.evaluations);
+    opt.set_initial_step(step);
     opt.set_min_objective(
         [](const std::vector<double>& u, std::vector<double>&, void* data) {
           return static_cast<Context*>(data)->f(u);
         },
         &ctx);
     std::vector<double> u(n);
-    for (std::size_t k = 0; k < n; ++k) u[k] = (res.start[k] - free[k].lo) / (free[k].hi - free[k].lo);
+    for (std::size_t k = 0; k < n; ++k) u[k] = (best_x[k] - free[k].lo) / (free[k].hi - free[k].lo);
     double fmin = 0;
     try {
-      const nlopt::result r = opt.optimize(u, fmin);
-      switch (r) {
-        case nlopt::STOPVAL_REACHED: res.optimizer_status = "objective reached 0"; break;
-        case nlopt::FTOL_REACHED: res.optimizer_status = "objective converged"; break;
-        case nlopt::XTOL_REACHED: res.optimizer_status = "values converged"; break;
-        case nlopt::MAXEVAL_REACHED: res.optimizer_status = "evaluation limit reached"; break;
-        default: res.optimizer_status = "finished (NLopt status " + std::to_string(static_cast<int>(r)) + ")";
+      switch (opt.optimize(u, fmin)) {
+        case nlopt::STOPVAL_REACHED: return std::string("objective reached 0");
+        case nlopt::FTOL_REACHED: return std::string("objective converged");
+        case nlopt::XTOL_REACHED: return std::string("values converged");
+        case nlopt::MAXEVAL_REACHED: return std::string("evaluation limit reached");
+        default: return std::string("trust region converged");
       }
     } catch (const nlopt::roundoff_limited&) {
-      res.optimizer_status = "stopped by roundoff (the objective is flat at the Monte Carlo resolution)";
+      return std::string("stopped by roundoff (the objective is flat at the Monte Carlo resolution)");
     } catch (const std::runtime_error& e) {
-      res.optimizer_status = std::string("stopped: ") + e.what();
+      return std::string("stopped: ") + e.what();
     }
-  } else {
-    res.optimizer_status = best_f > 0 ? "evaluation limit reached" : "objective reached 0";
+  };
+  res.optimizer_status = best_f > 0 ? "evaluation limit reached" : "objective reached 0";
+  int restarts = 0;
+  for (int run = 0; run <= 4 && res.evaluations < settings.max_evaluations && best_f > 1e-8; ++run) {
+    if (run > 0 && best_f <= static_cast<double>(m)) break;
+    const double before = best_f;
+    if (run > 0) log << "  restart from the best point (objective " << show(best_f, 5) << ")\n";
+    res.optimizer_status = run_bobyqa(run == 0 ? 0.25 : 0.15);
+    restarts = run;
+    if (run > 0 && before - best_f < 0.01 * before) break;
   }
+  if (restarts > 0) res.optimizer_status += ", " + std::to_string(restarts) + " restart(s)";
   res.objective = best_f;
   res.search = best_a;
 
@@ -402,7 +422,9 @@ void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
   bool all_close = true;
   for (std::size_t j = 0; j < targets.size(); ++j) {
     const Achieved& a = res.check[j];
-    const double z = a.mcse > 0 ? (a.value - targets[j].value) / a.mcse : kNaN;
+    // The check run's error and the search's: the search matched the targets on its own replications.
+    const double se = std::sqrt(a.mcse * a.mcse + res.search[j].mcse * res.search[j].mcse);
+    const double z = se > 0 ? (a.value - targets[j].value) / se : kNaN;
     if (!(std::fabs(z) <= 3)) all_close = false;
     std::snprintf(line, sizeof line, "%-*s %12s %12s %10s %8s\n", static_cast<int>(width), targets[j].name().c_str(),
                   show(targets[j].value).c_str(), show(a.value).c_str(), show(a.mcse, 3).c_str(),
@@ -410,9 +432,9 @@ void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
     out << line;
   }
   out << "(achieved: check run of " << settings.check_replications << " replications with fresh seed "
-      << res.check_seed << "; z = (achieved - value) / MCSE)\n";
+      << res.check_seed << "; z = (achieved - value) / sqrt(mcse^2 + the search's mcse^2))\n";
   if (!all_close)
-    out << "warning: not every target is matched within 3 MCSE; the bounds may exclude a solution, the targets may "
+    out << "warning: not every target is matched within 3 Monte Carlo SEs; the bounds may exclude a solution, the targets may "
            "conflict, or the search may need more replications\n";
   out << "calibrated values:\n";
   for (std::size_t k = 0; k < free.size(); ++k)
@@ -427,7 +449,7 @@ void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
   for (std::size_t k = 0; k < free.size(); ++k)
     text << "#   " << free[k].key << " = " << format_value(KeyValue(res.values[k])) << "  (bounds [" << show(free[k].lo)
          << ", " << show(free[k].hi) << "], start " << show(res.start[k]) << ")\n";
-  text << "# Targets (summary measures of condition 1) and the values achieved in a check run of "
+  text << "# Targets (summary measures) and the values achieved in a check run of "
        << settings.check_replications << " replications with seed " << res.check_seed << ":\n";
   for (std::size_t j = 0; j < targets.size(); ++j)
     text << "#   " << targets[j].name() << " = " << show(targets[j].value) << "  achieved " << show(res.check[j].value)

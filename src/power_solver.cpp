@@ -189,9 +189,12 @@ PowerCurve fit_power_curve(const std::vector<PowerPoint>& points) {
   }
   double a = 0, b = 0, i00 = 0, i01 = 0, i11 = 0;
   if (!wls(z, w, a, b, i00, i01, i11)) return c;
-  // Fisher scoring (IRLS) for the binomial likelihood with the probit link.
-  bool converged = false;
-  for (int it = 0; it < 100 && !converged; ++it) {
+  const double a0 = a, b0 = b;
+  // Fisher scoring (IRLS) for the binomial likelihood with the probit link. Without a finite
+  // maximum (every point at power 0 or 1, separated) it diverges: the continuity-corrected start
+  // is used instead.
+  bool converged = false, failed = false;
+  for (int it = 0; it < 100 && !converged && !failed; ++it) {
     for (std::size_t i = 0; i < K; ++i) {
       const double eta = std::clamp(a + b * l[i], -8.0, 8.0);
       const double mu = std::clamp(norm_cdf(eta), 1e-12, 1 - 1e-12);
@@ -200,16 +203,24 @@ PowerCurve fit_power_curve(const std::vector<PowerPoint>& points) {
       z[i] = eta + (k[i] / m[i] - mu) / phi;
     }
     double na, nb;
-    if (!wls(z, w, na, nb, i00, i01, i11)) return c;
+    if (!wls(z, w, na, nb, i00, i01, i11) || !std::isfinite(na) || !std::isfinite(nb) || std::fabs(nb) > 1e3) {
+      failed = true;
+      break;
+    }
     converged = std::fabs(na - a) < 1e-10 * (1 + std::fabs(a)) && std::fabs(nb - b) < 1e-10 * (1 + std::fabs(b));
     a = na;
     b = nb;
+  }
+  if (!converged) {
+    a = a0;
+    b = b0;
   }
   // Information at the estimate, and the Pearson dispersion (only ever inflating the variances).
   double x2 = 0;
   for (std::size_t i = 0; i < K; ++i) {
     const double eta = std::clamp(a + b * l[i], -8.0, 8.0);
-    const double mu = std::clamp(norm_cdf(eta), 1e-12, 1 - 1e-12);
+    // Fitted values are kept off 0 and 1 by half a trial, so a separated fit keeps finite weights.
+    const double mu = std::clamp(norm_cdf(eta), 0.5 / (m[i] + 1), 1 - 0.5 / (m[i] + 1));
     const double phi = std::max(norm_pdf(eta), 1e-300);
     w[i] = m[i] * phi * phi / (mu * (1 - mu));
     x2 += (k[i] - m[i] * mu) * (k[i] - m[i] * mu) / (m[i] * mu * (1 - mu));
