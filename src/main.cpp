@@ -6,6 +6,7 @@
 #include "collabzium/cluster.h"
 #include "collabzium/commands.h"
 #include "collabzium/runner.h"
+#include "collabzium/study_commands.h"
 #include "collabzium/error.h"
 
 namespace {
@@ -60,6 +61,33 @@ int main(int argc, char** argv) {
   m->add_option("FILE", results_path, "results file (.h5)")->required();
   m->add_option("--csv", summary_csv, "write the tidy summary CSV here");
 
+  SolveOptions solve;
+  auto* sv = app.add_subcommand("solve", "smallest design value at which a coefficient's power reaches a target");
+  add_common(sv, solve.common);
+  sv->add_option("--vary", solve.vary, "design.patients, design.therapists or design.sessions.mean")->required();
+  sv->add_option("--target", solve.target, "MODEL.RATER.TERM, e.g. lagged.patient.rupture")->required();
+  sv->add_option("--power", solve.power, "target power in (0, 1)")->required();
+  sv->add_option("--range", solve.range, "LO,HI (default by key: patients 20,2000; therapists 2,200; sessions 3,60)");
+  sv->add_option("--out", solve.out, "result JSON");
+  sv->add_option("--replications", solve.replications, "replications per point and batch (default 200)");
+  sv->add_option("--verify-replications", solve.verify_replications, "replications of the verification run (default 1000)");
+  sv->add_option("--seed", solve.seed, "seed (default run.seed)");
+  sv->add_option("--threads", solve.threads, "threads (default run.threads, 0 = all cores)");
+  sv->add_option("--max-rounds", solve.max_rounds, "refinement rounds at most (default 6)");
+  sv->add_option("--precision", solve.precision, "relative half-width of the 95% interval to reach (default 0.1)");
+
+  CalibrateOptions calibrate;
+  auto* cb = app.add_subcommand("calibrate", "find values of free keys whose summary measures match targets");
+  add_common(cb, calibrate.common);
+  cb->add_option("--match", calibrate.match, "MODEL.RATER.TERM.MEASURE=VALUE, repeatable")->required()->allow_extra_args(false);
+  cb->add_option("--free", calibrate.free, "KEY=LO:HI, repeatable")->required()->allow_extra_args(false);
+  cb->add_option("--out", calibrate.out, "calibrated scenario (TOML)")->required();
+  cb->add_option("--replications", calibrate.replications, "replications per evaluation (default 200)");
+  cb->add_option("--check-replications", calibrate.check_replications, "replications of the check run (default 1000)");
+  cb->add_option("--seed", calibrate.seed, "seed (default run.seed)");
+  cb->add_option("--threads", calibrate.threads, "threads (default run.threads, 0 = all cores)");
+  cb->add_option("--max-evaluations", calibrate.max_evaluations, "evaluations at most (default 100)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -73,6 +101,8 @@ int main(int argc, char** argv) {
     else if (*a) command_analyze(analyze, out);
     else if (*r) command_run(run, out);
     else if (*m) command_summarize(results_path, summary_csv, out);
+    else if (*sv) command_solve(solve, out);
+    else if (*cb) command_calibrate(calibrate, out);
     return 0;
   } catch (const InputError& e) {
     err << e.what() << "\n";
