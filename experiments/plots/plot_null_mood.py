@@ -49,7 +49,7 @@ def main():
         band = 1.96 * np.sqrt(alpha * (1 - alpha) / n)
         ax.axhspan(alpha - band, alpha + band, color="0.85", zorder=0)
         ax.axhline(alpha, color="k", lw=0.8, ls=":")
-        ax.axvline(0.05, color="tab:red", lw=0.8, alpha=0.6)
+        ax.axvline(-float(res.cfg(MOOD)), color="tab:red", lw=0.8, alpha=0.6)
         ax.set_xlabel("mood congruence of patient ratings\n(alliance points lower per within-person SD of distress)")
         ax.set_title(f"β_R = β_P = β_U = 0; alliance-fluctuation effect β_A = {level:g}", fontsize=9)
         ax.grid(alpha=0.3)

@@ -49,27 +49,27 @@ def main():
         x = rp.condition_values("design.patients")
         ax = axes[row, 0]
         curve(ax, x, rp, term)
-        ax.axvline(119, color="tab:red", lw=0.8, alpha=0.6)
+        ax.axvline(float(rp.cfg("design.patients")), color="tab:red", lw=0.8, alpha=0.6)
         ax.set_xlabel("patients (6 therapists, ~16 sessions)")
         x = rs.condition_values("design.sessions.mean")
         ax = axes[row, 1]
         curve(ax, x, rs, term)
-        ax.axvline(16, color="tab:red", lw=0.8, alpha=0.6)
+        ax.axvline(float(rs.cfg("design.sessions.mean")), color="tab:red", lw=0.8, alpha=0.6)
         ax.set_xlabel("mean planned sessions per patient (119 patients)")
         ax = axes[row, 2]
         br = re_.condition_values("distress.effects.rupture")
         bp = re_.condition_values("distress.effects.repair")
         if term == "rupture":
-            other = bp[np.argmin(np.abs(bp + 1.5))]
+            other = bp[np.argmin(np.abs(bp - float(re_.cfg("distress.effects.repair"))))]
             mask = np.isclose(bp, other)
             curve(ax, br, re_, term, mask)
             ax.set_xlabel(f"true rupture effect β_R (distress points; β_P = {other:g})")
         else:
-            other = br[np.argmin(np.abs(br - 1.5))]
+            other = br[np.argmin(np.abs(br - float(re_.cfg("distress.effects.rupture"))))]
             mask = np.isclose(br, other)
             curve(ax, -bp, re_, term, mask)
             ax.set_xlabel(f"true repair effect −β_P (distress points; β_R = {other:g})")
-        ax.axvline(1.5, color="tab:red", lw=0.8, alpha=0.6)
+        ax.axvline(abs(float(re_.cfg(f"distress.effects.{term}"))), color="tab:red", lw=0.8, alpha=0.6)
         axes[row, 0].set_ylabel(f"power: lagged {term} term (β {sign}),\nrejection rate at α = {rp.alpha():g}")
     axes[0, 0].legend(loc="upper left", fontsize=8, framealpha=0.9)
     fig.suptitle("Power of next-session effects on distress, seed design (red line: seed value); "

@@ -50,12 +50,16 @@ def main():
     pat, pat_se = mean_mcse(pattern)
 
     treg = np.unique(res.condition_values(TR)) if TR in res.conditions else [None]
+    def sym(v):  # symmetric colour limits around 0, in steps of 0.1
+        m = max(0.1, np.ceil(np.nanmax(np.abs(v)) * 10) / 10)
+        return (-m, m)
+
     panels = [("prevalence gap: therapist − patient\n(share of patients with ≥ 1 detected rupture)",
-               prev_gap, "RdBu_r", (-0.4, 0.4), 0.21),
+               prev_gap, "RdBu_r", sym(prev_gap), 0.21),
               ("power gap, lagged rupture term:\npatient − therapist rejection rate", pow_gap,
-               "PuOr_r", (-0.8, 0.8), None),
+               "PuOr_r", sym(pow_gap), None),
               ("P(published pattern): patient rupture\nsignificant (+), therapist rupture not", pat,
-               "viridis", (0, 1), None)]
+               "viridis", (0, max(0.1, np.ceil(np.nanmax(pat) * 10) / 10)), None)]
     fig, axes = plt.subplots(len(treg), 3, figsize=(13, 3.3 * len(treg) + 0.8), squeeze=False)
     for row, tr in enumerate(treg):
         sel = np.ones(res.ncond, bool) if tr is None else np.isclose(res.condition_values(TR), tr)
@@ -72,9 +76,12 @@ def main():
                 cs = ax.contour(np.arange(len(xs)), np.arange(len(ys)), z, levels=[contour],
                                 colors="k", linewidths=1.2, linestyles="--")
                 ax.clabel(cs, fmt={contour: "published 0.21"}, fontsize=7)
-            # the seed scenario's cell (patient registration 0.5, therapist false alarms 0.08)
-            if np.any(np.isclose(xs, 0.5)) and np.any(np.isclose(ys, 0.08)) and (tr is None or np.isclose(tr, 0.95)):
-                j0, i0 = int(np.argmin(np.abs(xs - 0.5))), int(np.argmin(np.abs(ys - 0.08)))
+            # the base scenario's cell (the unswept values in the resolved config: the seed's)
+            bx, by, bt = (float(res.cfg(PR, np.nan)), float(res.cfg(TF, np.nan)),
+                          float(res.cfg(TR, np.nan)))
+            if (np.any(np.isclose(xs, bx)) and np.any(np.isclose(ys, by))
+                    and (tr is None or np.isclose(tr, bt))):
+                j0, i0 = int(np.argmin(np.abs(xs - bx))), int(np.argmin(np.abs(ys - by)))
                 ax.add_patch(plt.Rectangle((j0 - 0.5, i0 - 0.5), 1, 1, fill=False, ec="red", lw=2))
             ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
             ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
@@ -88,7 +95,7 @@ def main():
     R = int(np.nanmax(np.sum(np.isfinite(sig_p), axis=1)))
     fig.suptitle(f"Rater vigilance, equal true effects for both raters (β_R = +1.5, β_P = −1.5), seed design; "
                  f"{R} replications per cell; max MCSE: prevalence gap {np.nanmax(prev_gap_se):.3f}, "
-                 f"power gap {np.nanmax(pow_gap_se):.3f}, pattern {np.nanmax(pat_se):.3f}; red box: seed values",
+                 f"power gap {np.nanmax(pow_gap_se):.3f}, pattern {np.nanmax(pat_se):.3f}; red box: seed scenario",
                  fontsize=9)
     fig.text(0.01, 0.004, res.provenance(), fontsize=6, color="0.4")
     fig.tight_layout(rect=(0, 0.015, 1, 0.97))
