@@ -157,11 +157,11 @@ def significant(res, model, rater, term, direction):
     return out
 
 
-def save(fig, out):
+def save(fig, out, dpi=DPI):
     d = os.path.dirname(os.path.abspath(out))
     os.makedirs(d, exist_ok=True)
     tmp = out + ".tmp.png"
-    fig.savefig(tmp, dpi=DPI)
+    fig.savefig(tmp, dpi=dpi)
     os.replace(tmp, out)
     print(f"wrote {out}")
 

@@ -68,7 +68,7 @@ def main():
     ax2.errorbar(d, y, xerr=1.96 * se, fmt="o", color="tab:blue", capsize=3)
     ax2.axvspan(-0.03, 0.03, color="tab:green", alpha=0.12, label="± 0.03 (issue 6 tolerance for prevalences)")
     for yi, di, v, av, s in zip(y, d, value, ach, se):
-        ax2.annotate(f"target {v:.3g}, achieved {av:.3f} ({s:.3f})", (di, yi), textcoords="offset points",
+        ax2.annotate(f"target {v:.3g}, achieved {av:.4f} (MCSE {s:.4f})", (di, yi), textcoords="offset points",
                      xytext=(0, 7), ha="center", fontsize=7.5)
     ax2.set_yticks(y, labels, fontsize=8)
     ax2.set_ylim(-0.7, len(rows) - 0.3)

@@ -60,7 +60,7 @@ def main():
                "PuOr_r", sym(pow_gap), None),
               ("P(published pattern): patient rupture\nsignificant (+), therapist rupture not", pat,
                "viridis", (0, max(0.1, np.ceil(np.nanmax(pat) * 10) / 10)), None)]
-    fig, axes = plt.subplots(len(treg), 3, figsize=(13, 3.3 * len(treg) + 0.8), squeeze=False)
+    fig, axes = plt.subplots(len(treg), 3, figsize=(12, 3.0 * len(treg) + 0.9), squeeze=False)
     for row, tr in enumerate(treg):
         sel = np.ones(res.ncond, bool) if tr is None else np.isclose(res.condition_values(TR), tr)
         for col, (title, values, cmap, lim, contour) in enumerate(panels):
@@ -70,7 +70,7 @@ def main():
             for i in range(len(ys)):
                 for j in range(len(xs)):
                     if np.isfinite(z[i, j]):
-                        ax.text(j, i, f"{z[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        ax.text(j, i, f"{z[i, j]:.2f}", ha="center", va="center", fontsize=6.5,
                                 color="k" if abs(z[i, j] - np.mean(lim)) < 0.3 * (lim[1] - lim[0]) else "w")
             if contour is not None and np.nanmin(z) < contour < np.nanmax(z):
                 cs = ax.contour(np.arange(len(xs)), np.arange(len(ys)), z, levels=[contour],
@@ -84,7 +84,7 @@ def main():
                 j0, i0 = int(np.argmin(np.abs(xs - bx))), int(np.argmin(np.abs(ys - by)))
                 ax.add_patch(plt.Rectangle((j0 - 0.5, i0 - 0.5), 1, 1, fill=False, ec="red", lw=2))
             ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
-            ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
+            ax.set_yticks(range(len(ys)), [f"{y:.3g}" for y in ys])
             ax.set_xlabel("patient registration (P rupture episode perceived)")
             ax.set_ylabel("therapist false alarms\n(P per session)")
             t = title if row == 0 else ""
@@ -93,13 +93,13 @@ def main():
             ax.set_title(t, fontsize=9)
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     R = int(np.nanmax(np.sum(np.isfinite(sig_p), axis=1)))
-    fig.suptitle(f"Rater vigilance, equal true effects for both raters (β_R = +1.5, β_P = −1.5), seed design; "
+    fig.suptitle(f"Rater vigilance, equal true effects for both raters (β_R = +1.5, β_P = −1.5), seed scenario otherwise (red box)\n"
                  f"{R} replications per cell; max MCSE: prevalence gap {np.nanmax(prev_gap_se):.3f}, "
-                 f"power gap {np.nanmax(pow_gap_se):.3f}, pattern {np.nanmax(pat_se):.3f}; red box: seed scenario",
+                 f"power gap {np.nanmax(pow_gap_se):.3f}, pattern {np.nanmax(pat_se):.3f}",
                  fontsize=9)
     fig.text(0.01, 0.004, res.provenance(), fontsize=6, color="0.4")
-    fig.tight_layout(rect=(0, 0.015, 1, 0.97))
-    save(fig, a.out)
+    fig.tight_layout(rect=(0, 0.015, 1, 0.955))
+    save(fig, a.out, dpi=95)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,11 @@ from czresults import ResultsError, mean_mcse, open_results, run_main, significa
 
 
 def fmt(m, se, pct=True):
-    return f"{100 * m:.1f}% ({100 * se:.1f})" if pct else f"{m:.3f} ({se:.3f})"
+    if pct:
+        d = 1 if 100 * se >= 0.1 else 2
+        return f"{100 * m:.{d}f}% ({100 * se:.{d}f})"
+    d = 3 if se >= 0.001 else 4
+    return f"{m:.{d}f} ({se:.{d}f})"
 
 
 def main():
