@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
+#include <tuple>
 #include <type_traits>
 
 #include "collabzium/error.h"
@@ -522,8 +523,19 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
 
   if (const toml::node* sweep = root.get("sweep")) {
     if (!sweep->is_table()) fail(origin_of(*sweep, path), "sweep", "must be a table of KEY = [values]");
-    for (const auto& [name, node] : *sweep->as_table()) {
-      const std::string key(name.str());
+    // toml++ keeps a table's keys sorted; the contract orders axes as written (the first varies
+    // slowest). File entries come in source order, then --set axes in the order given.
+    std::vector<std::pair<std::string, const toml::node*>> entries;
+    for (const auto& [name, node] : *sweep->as_table()) entries.emplace_back(std::string(name.str()), &node);
+    auto rank = [&](const std::pair<std::string, const toml::node*>& e) {
+      const auto it = std::find(overridden.begin(), overridden.end(), "sweep." + e.first);
+      if (it != overridden.end()) return std::make_tuple(1L, static_cast<long>(it - overridden.begin()), 0L);
+      const auto& b = e.second->source().begin;
+      return std::make_tuple(0L, static_cast<long>(b.line), static_cast<long>(b.column));
+    };
+    std::stable_sort(entries.begin(), entries.end(), [&](const auto& x, const auto& y) { return rank(x) < rank(y); });
+    for (const auto& [key, node_ptr] : entries) {
+      const toml::node& node = *node_ptr;
       const std::string label = "sweep." + key;
       const Origin o = origin(node, label);
       const KeySpec* k = find_spec(key);

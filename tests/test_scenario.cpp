@@ -125,6 +125,27 @@ TEST_CASE("sweeps expand as a Cartesian product, the first key varying slowest",
   CHECK(f.conditions[1].scenario.detection.threshold() == 1.5);
 }
 
+TEST_CASE("sweep axes keep the order they are written in, not alphabetical order", "[scenario]") {
+  const ScenarioFile f = parse_scenario(
+      "[sweep]\n\"rupture.onset_probability\" = [0.05, 0.1]\n\"design.patients\" = [30, 60, 90]\n", "s.toml",
+      {"sweep.alliance.ar=[0.1, 0.2]"});
+  REQUIRE(f.sweep.size() == 3);
+  CHECK(f.sweep[0].key == "rupture.onset_probability");
+  CHECK(f.sweep[1].key == "design.patients");
+  CHECK(f.sweep[2].key == "alliance.ar");
+  REQUIRE(f.conditions.size() == 12);
+  CHECK(f.conditions[0].scenario.rupture.onset_probability == 0.05);
+  CHECK(f.conditions[5].scenario.rupture.onset_probability == 0.05);
+  CHECK(f.conditions[6].scenario.rupture.onset_probability == 0.1);
+  CHECK(f.conditions[1].scenario.design.patients == 30);
+  CHECK(f.conditions[1].scenario.alliance.ar == 0.2);
+  CHECK(f.conditions[2].scenario.design.patients == 60);
+  // the resolved TOML keeps the order too
+  const std::string text = to_toml(f);
+  CHECK(text.find("\"rupture.onset_probability\"") < text.find("\"design.patients\""));
+  CHECK(text.find("\"design.patients\"") < text.find("\"alliance.ar\""));
+}
+
 TEST_CASE("the resolved TOML round-trips to the same scenario", "[scenario]") {
   const std::string text =
       "name = \"rt\"\n[alliance]\nmean = 3.25\ngrowth_shape = \"linear\"\n[raters.therapist]\nregistration = 0.7\n"
