@@ -24,67 +24,67 @@ struct LagRow {
   std::size_t now, next;
 };
 
-// Accumulates model rows, then turns them into an LmmProblem with the grouping and therapist terms.
-struct ProblemBuilder {
-  std::vector<std::string> names;
-  std::vector<double> values;  // row-major
-  std::vector<double> y;
-  std::vector<int> patient, therapist;
-  std::vector<double> slope;
-
-  void add(const double* x, double response, int p, int t, double slope_value = NaN) {
-    for (std::size_t j = 0; j < names.size(); ++j) values.push_back(x[j]);
-    y.push_back(response);
-    patient.push_back(p);
-    therapist.push_back(t);
-    slope.push_back(slope_value);
-  }
-
-  LmmProblem finish(const Cohort& cohort, const std::string& therapist_mode, bool random_slope) const {
-    LmmProblem prob;
-    const std::size_t n = y.size(), p = names.size();
-    // Patients and therapists are renumbered densely, in cohort order, over the rows used.
-    std::vector<int> patient_index(cohort.patients(), -1), therapist_index(static_cast<std::size_t>(cohort.therapists()), -1);
-    for (std::size_t i = 0; i < n; ++i) {
-      patient_index[static_cast<std::size_t>(patient[i])] = 0;
-      therapist_index[static_cast<std::size_t>(therapist[i])] = 0;
-    }
-    int n_patients = 0, n_therapists = 0;
-    for (int& v : patient_index)
-      if (v == 0) v = n_patients++;
-    for (int& v : therapist_index)
-      if (v == 0) v = n_therapists++;
-
-    const bool fixed = therapist_mode == "fixed" && n_therapists > 1;
-    const std::size_t extra = fixed ? static_cast<std::size_t>(n_therapists - 1) : 0;
-    prob.names = names;
-    if (fixed)
-      for (std::size_t t = 0; t < therapist_index.size(); ++t)
-        if (therapist_index[t] > 0) prob.names.push_back("therapist[" + cohort.therapist_label(static_cast<int>(t)) + "]");
-    const auto rows = static_cast<Eigen::Index>(n);
-    prob.X = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-                 values.data(), rows, static_cast<Eigen::Index>(p))
-                 .leftCols(static_cast<Eigen::Index>(p));
-    if (fixed) {
-      prob.X.conservativeResize(rows, static_cast<Eigen::Index>(p + extra));
-      prob.X.rightCols(static_cast<Eigen::Index>(extra)).setZero();
-    }
-    prob.y = Eigen::Map<const Eigen::VectorXd>(y.data(), rows);
-    prob.group.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      prob.group[i] = patient_index[static_cast<std::size_t>(patient[i])];
-      const int tidx = therapist_index[static_cast<std::size_t>(therapist[i])];
-      if (fixed && tidx > 0) prob.X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(p) + tidx - 1) = 1.0;
-    }
-    if (therapist_mode == "random") {
-      prob.parent.assign(static_cast<std::size_t>(n_patients), 0);
-      for (std::size_t i = 0; i < n; ++i)
-        prob.parent[static_cast<std::size_t>(prob.group[i])] = therapist_index[static_cast<std::size_t>(therapist[i])];
-    }
-    if (random_slope) prob.slope = Eigen::Map<const Eigen::VectorXd>(slope.data(), rows);
-    return prob;
-  }
+// One row of a model: its regressors (at most 6), response, cohort patient and slope covariate.
+struct ModelRow {
+  double x[6];
+  double y;
+  int patient;
+  double slope = NaN;
 };
+
+// Builds the LmmProblem of `n` rows, where row(r, out) fills model row r, directly into the Eigen
+// storage: patients and therapists are renumbered densely, in cohort order, over the rows used.
+template <class RowFn>
+LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names, std::size_t n, RowFn row,
+                    const std::string& therapist_mode, bool random_slope) {
+  LmmProblem prob;
+  const std::size_t p = names.size();
+  std::vector<int> patient_index(cohort.patients(), -1), therapist_index(static_cast<std::size_t>(cohort.therapists()), -1);
+  std::vector<int> row_patient(n);
+  const auto rows = static_cast<Eigen::Index>(n);
+  prob.X.resize(rows, static_cast<Eigen::Index>(p));
+  prob.y.resize(rows);
+  if (random_slope) prob.slope.resize(rows);
+  ModelRow m;
+  for (std::size_t r = 0; r < n; ++r) {
+    row(r, m);
+    for (std::size_t j = 0; j < p; ++j) prob.X(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j)) = m.x[j];
+    prob.y(static_cast<Eigen::Index>(r)) = m.y;
+    if (random_slope) prob.slope(static_cast<Eigen::Index>(r)) = m.slope;
+    row_patient[r] = m.patient;
+    patient_index[static_cast<std::size_t>(m.patient)] = 0;
+    therapist_index[static_cast<std::size_t>(cohort.therapist[static_cast<std::size_t>(m.patient)])] = 0;
+  }
+  int n_patients = 0, n_therapists = 0;
+  for (int& v : patient_index)
+    if (v == 0) v = n_patients++;
+  for (int& v : therapist_index)
+    if (v == 0) v = n_therapists++;
+
+  const bool fixed = therapist_mode == "fixed" && n_therapists > 1;
+  prob.names = names;
+  if (fixed) {
+    for (std::size_t t = 0; t < therapist_index.size(); ++t)
+      if (therapist_index[t] > 0) prob.names.push_back("therapist[" + cohort.therapist_label(static_cast<int>(t)) + "]");
+    prob.X.conservativeResize(rows, static_cast<Eigen::Index>(p) + n_therapists - 1);
+    prob.X.rightCols(n_therapists - 1).setZero();
+  }
+  prob.group.resize(n);
+  for (std::size_t r = 0; r < n; ++r) {
+    const auto i = static_cast<std::size_t>(row_patient[r]);
+    prob.group[r] = patient_index[i];
+    const int tidx = therapist_index[static_cast<std::size_t>(cohort.therapist[i])];
+    if (fixed && tidx > 0) prob.X(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(p) + tidx - 1) = 1.0;
+  }
+  if (therapist_mode == "random") {
+    prob.parent.assign(static_cast<std::size_t>(n_patients), 0);
+    for (std::size_t r = 0; r < n; ++r) {
+      const auto i = static_cast<std::size_t>(row_patient[r]);
+      prob.parent[static_cast<std::size_t>(patient_index[i])] = therapist_index[static_cast<std::size_t>(cohort.therapist[i])];
+    }
+  }
+  return prob;
+}
 
 bool present(double x) { return !std::isnan(x); }
 
@@ -110,27 +110,28 @@ const std::vector<std::string>& model_terms(const std::string& model) {
 
 LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rater, const RaterEvents* events,
                        const Scenario& s) {
-  ProblemBuilder b;
-  b.names = model_terms(model);
+  const std::vector<std::string>& names = model_terms(model);
   const std::string& therapist_mode = s.analysis.therapist;
 
-  const std::size_t rows_max = c.rows();
-  b.values.reserve(rows_max * b.names.size());
-  b.y.reserve(rows_max);
-  b.patient.reserve(rows_max);
-  b.therapist.reserve(rows_max);
-  b.slope.reserve(rows_max);
   if (model == "growth") {
     const bool log_shape = s.alliance.growth_shape == "log";
     const auto& ratings = c.ratings(static_cast<RaterId>(rater));
-    for (std::size_t i = 0; i < c.patients(); ++i)
-      for (std::size_t k = c.offset[i]; k < c.offset[i + 1]; ++k) {
-        if (!present(ratings[k])) continue;
-        const double g = growth_time(log_shape, c.session[k]);
-        const double x[2] = {1.0, g};
-        b.add(x, ratings[k], static_cast<int>(i), c.therapist[i], g);
-      }
-    return b.finish(c, therapist_mode, s.analysis.growth_random_slope);
+    std::vector<std::size_t> rows;
+    rows.reserve(c.rows());
+    for (std::size_t k = 0; k < c.rows(); ++k)
+      if (present(ratings[k])) rows.push_back(k);
+    return assemble(
+        c, names, rows.size(),
+        [&](std::size_t r, ModelRow& m) {
+          const std::size_t k = rows[r];
+          const double g = growth_time(log_shape, c.session[k]);
+          m.x[0] = 1.0;
+          m.x[1] = g;
+          m.y = ratings[k];
+          m.patient = c.patient[k];
+          m.slope = g;
+        },
+        therapist_mode, s.analysis.growth_random_slope);
   }
 
   // Lagged family: rows where sessions t and t+1 are both observed and every variable present.
@@ -138,7 +139,9 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
   const std::vector<double>* ratings = truth ? nullptr : &c.ratings(static_cast<RaterId>(rater));
   const bool within = model == "within";
   std::vector<LagRow> rows;
-  rows.reserve(rows_max);
+  std::vector<double> patient_mean;  // within: mean of D_t over the patient's rows in the model
+  rows.reserve(c.rows());
+  if (within) patient_mean.assign(c.patients(), 0.0);
   for (std::size_t i = 0; i < c.patients(); ++i) {
     const std::size_t first = rows.size();
     for (std::size_t k = c.offset[i]; k + 1 < c.offset[i + 1]; ++k) {
@@ -147,26 +150,34 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
       if (!truth && !present((*ratings)[k])) continue;
       rows.push_back({k, k + 1});
     }
-    double mean = 0;
     if (within && rows.size() > first) {
-      for (std::size_t r = first; r < rows.size(); ++r) mean += c.distress[rows[r].now];
-      mean /= static_cast<double>(rows.size() - first);
-    }
-    for (std::size_t r = first; r < rows.size(); ++r) {
-      const std::size_t k = rows[r].now;
-      const double rupture = truth ? c.true_onset[k] : events->rupture[k];
-      const double repair = truth ? c.true_repair[k] : events->repair[k];
-      const double d = c.distress[k], t = c.session[k];
-      if (within) {
-        const double x[6] = {1.0, rupture, repair, d - mean, mean, t};
-        b.add(x, c.distress[rows[r].next], static_cast<int>(i), c.therapist[i]);
-      } else {
-        const double x[5] = {1.0, rupture, repair, d, t};
-        b.add(x, c.distress[rows[r].next], static_cast<int>(i), c.therapist[i]);
-      }
+      double sum = 0;
+      for (std::size_t r = first; r < rows.size(); ++r) sum += c.distress[rows[r].now];
+      patient_mean[i] = sum / static_cast<double>(rows.size() - first);
     }
   }
-  return b.finish(c, therapist_mode, false);
+  return assemble(
+      c, names, rows.size(),
+      [&](std::size_t r, ModelRow& m) {
+        const std::size_t k = rows[r].now;
+        const int i = c.patient[k];
+        const double d = c.distress[k];
+        m.x[0] = 1.0;
+        m.x[1] = truth ? c.true_onset[k] : events->rupture[k];
+        m.x[2] = truth ? c.true_repair[k] : events->repair[k];
+        if (within) {
+          const double mean = patient_mean[static_cast<std::size_t>(i)];
+          m.x[3] = d - mean;
+          m.x[4] = mean;
+          m.x[5] = c.session[k];
+        } else {
+          m.x[3] = d;
+          m.x[4] = c.session[k];
+        }
+        m.y = c.distress[rows[r].next];
+        m.patient = i;
+      },
+      therapist_mode, false);
 }
 
 CohortAnalysis analyze_cohort(const Cohort& c, const Scenario& s) {
