@@ -195,3 +195,33 @@ TEST_CASE("the command line exits 2 with one stderr line and writes nothing on b
   // The printed scenario is stable under re-validation (apart from the file name on line 1).
   CHECK(again.out.substr(again.out.find('\n')) == r.out.substr(r.out.find('\n')));
 }
+
+TEST_CASE("every class of bad scenario exits 2 on the command line with one line and no output", "[scenario][cli]") {
+  const auto dir = scratch_dir("scenario-classes");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[design]\nfoo = 1", "bad.toml:2: design.foo: unknown key"},
+      {"[foo]\nx = 1", "bad.toml:1: foo: unknown section"},
+      {"[design]\npatients = \"many\"", "bad.toml:2: design.patients: must be an integer in [1, 100000000], got \"many\""},
+      {"[alliance]\nmean = inf", "bad.toml:2: alliance.mean: must be a finite number, got inf"},
+      {"[rupture]\nrepair_probability = -0.1", "bad.toml:2: rupture.repair_probability: must be a number in [0.0, 1.0], got -0.1"},
+      {"[distress]\ntrend_sd = -1", "bad.toml:2: distress.trend_sd: must be a number >= 0.0, got -1.0"},
+      {"[design.sessions]\nmin = 9\nmax = 4", "bad.toml:2: design.sessions.min: must be <= design.sessions.max (4), got 9"},
+      {"[raters.therapist]\nscale_min = 6", "bad.toml:2: raters.therapist.scale_min: must be < raters.therapist.scale_max (5.0), got 6.0"},
+      {"[design]\ntherapists = 0", "bad.toml:2: design.therapists: must be an integer in [1, 1000000], got 0"},
+      {"[distress]\nitems = 0", "bad.toml:2: distress.items: must be an integer in [1, 1000], got 0"},
+      {"[design]\nallocation = \"by hand\"", "bad.toml:2: design.allocation: must be one of \"balanced\", \"random\", got \"by hand\""},
+      {"[sweep]\n\"design.nope\" = [1]", "bad.toml:2: sweep.design.nope: must name a scenario key, got unknown key \"design.nope\""},
+      {"[sweep]\n\"design.patients\" = []", "bad.toml:2: sweep.design.patients: must list at least one value, got []"},
+      {"[sweep]\n\"rupture.onset_probability\" = [0.1, 2.0]",
+       "bad.toml:2: sweep.rupture.onset_probability: must be a number in [0.0, 1.0], got 2.0"},
+  };
+  for (const auto& [toml, message] : cases) {
+    INFO(toml);
+    write_text(dir / "bad.toml", toml + "\n");
+    const auto r = run_cli("simulate bad.toml --out cohort.csv", dir);
+    CHECK(r.status == 2);
+    CHECK(r.err == message + "\n");
+    CHECK(r.out.empty());
+    CHECK_FALSE(std::filesystem::exists(dir / "cohort.csv"));
+  }
+}

@@ -18,7 +18,7 @@ lag_rows <- function(d, rupture, repair, rating) {
   out
 }
 
-fit_all <- function(d, ev) {
+fit_all <- function(d, ev) suppressMessages({
   for (rater in c("patient", "therapist")) {
     e <- ev[ev$rater == rater, ]
     e <- e[match(paste(d$patient, d$session), paste(e$patient, e$session)), ]
@@ -34,7 +34,7 @@ fit_all <- function(d, ev) {
   }
   o <- lag_rows(d, d$true_onset, d$true_repair, rep(0, nrow(d)))
   summary(lmer(next_distress ~ rupture + repair + distress + session + (1 | patient), o))
-}
+})
 
 cohorts <- lapply(seq_len(k), function(i) list(
   d = read.csv(file.path(dir, sprintf("cohort_%d.csv", i))),
