@@ -7,6 +7,7 @@ results file, a file of another major format version, and an incomplete run.
 Run with Debian's /usr/bin/python3 (h5py, numpy, matplotlib).
 """
 
+import csv
 import os
 import sys
 import tomllib
@@ -134,8 +135,29 @@ class Results:
         return f"{os.path.basename(self.path)}: seed {self.seed}, git {self.git_sha}"
 
 
-def open_results(path, allow_partial=False):
-    return Results(path, allow_partial=allow_partial)
+def open_results(path, allow_partial=False, swept=(), scenario=None):
+    """Open a results file; `swept` keys must be swept in it (they identify the scenario, named in
+    the message as configs/`scenario`)."""
+    res = Results(path, allow_partial=allow_partial)
+    for key in swept:
+        if key not in res.conditions:
+            raise ResultsError(f"{path}: '{key}' is not swept; expected configs/{scenario}")
+    return res
+
+
+def read_csv_rows(path, needed, what="file"):
+    """The rows of a CSV file as dicts, after checking that the `needed` columns are there."""
+    if not os.path.exists(path):
+        raise ResultsError(f"{path}: no such {what}")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in needed if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ResultsError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(needed)}")
+        rows = list(reader)
+    if not rows:
+        raise ResultsError(f"{path}: no data rows")
+    return rows
 
 
 def mean_mcse(x, axis=-1):

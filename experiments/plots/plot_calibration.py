@@ -4,7 +4,6 @@ Monte Carlo SE. Reads a CSV with columns target,measure,value,achieved,mcse (wri
 make_calibration_csv.py from the seed run, or by the calibrate verb)."""
 
 import argparse
-import csv
 import os
 
 import matplotlib
@@ -13,28 +12,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from czresults import ResultsError, run_main, save
+from czresults import ResultsError, read_csv_rows, run_main, save
 
 COLUMNS = ["target", "measure", "value", "achieved", "mcse"]
 
 
 def read(path):
-    if not os.path.exists(path):
-        raise ResultsError(f"{path}: no such calibration file (run experiments/run_all first)")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ResultsError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
-        rows = []
-        for line, r in enumerate(reader, start=2):
-            try:
-                rows.append((r["target"], r["measure"], float(r["value"]), float(r["achieved"]),
-                             float(r["mcse"]) if r["mcse"] not in ("", "NA") else np.nan))
-            except ValueError as e:
-                raise ResultsError(f"{path}:{line}: expected numbers in value, achieved, mcse ({e})")
-    if not rows:
-        raise ResultsError(f"{path}: no rows")
+    rows = []
+    for line, r in enumerate(read_csv_rows(path, COLUMNS, "calibration file (run experiments/run_all first)"), start=2):
+        try:
+            rows.append((r["target"], r["measure"], float(r["value"]), float(r["achieved"]),
+                         float(r["mcse"]) if r["mcse"] not in ("", "NA") else np.nan))
+        except ValueError as e:
+            raise ResultsError(f"{path}:{line}: expected numbers in value, achieved, mcse ({e})")
     return rows
 
 

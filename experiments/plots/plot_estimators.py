@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from czresults import ResultsError, mean_mcse, open_results, run_main, save
+from czresults import mean_mcse, open_results, run_main, save
 
 AR, T = "distress.ar", "design.sessions.mean"
 
@@ -35,10 +35,7 @@ def main():
     ap.add_argument("results", help="results of configs/estimators.toml")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    res = open_results(a.results)
-    for k in (AR, T):
-        if k not in res.conditions:
-            raise ResultsError(f"{a.results}: '{k}' is not swept; expected configs/estimators.toml")
+    res = open_results(a.results, swept=(AR, T), scenario="estimators.toml")
     beta_r = res.cfg("distress.effects.rupture")
     panels = [("oracle", "truth", "oracle (true events)"),
               ("lagged", "patient", "lagged, patient-rated events"),

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from czresults import ResultsError, open_results, run_main, save
+from czresults import open_results, run_main, save
 
 MOOD, BA = "raters.patient.mood_congruence", "distress.effects.alliance"
 SERIES = [("lagged", "patient", "rupture", "patient-rated rupture", "tab:blue", "-", "o"),
@@ -26,9 +26,7 @@ def main():
     ap.add_argument("results", help="results of configs/null_mood.toml")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    res = open_results(a.results)
-    if MOOD not in res.conditions:
-        raise ResultsError(f"{a.results}: '{MOOD}' is not swept; expected configs/null_mood.toml")
+    res = open_results(a.results, swept=(MOOD,), scenario="null_mood.toml")
     mood = res.condition_values(MOOD)
     ba = res.condition_values(BA)
     levels = np.unique(ba)[::-1]

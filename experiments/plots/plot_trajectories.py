@@ -4,7 +4,6 @@ patients, the latent alliance, both raters' ratings, true ruptures (shaded while
 repairs, the ruptures and repairs each rater's rule detected, and distress."""
 
 import argparse
-import csv
 import os
 
 import matplotlib
@@ -14,26 +13,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from czresults import ResultsError, run_main, save
+from czresults import read_csv_rows, run_main, save
 
 COHORT_COLUMNS = ["patient", "therapist", "session", "distress", "alliance_patient",
                   "alliance_therapist", "true_alliance", "true_ruptured", "true_onset",
                   "true_repair", "registered_patient", "registered_therapist"]
 EVENT_COLUMNS = ["patient", "session", "rater", "rupture", "repair"]
-
-
-def read_csv(path, needed):
-    if not os.path.exists(path):
-        raise ResultsError(f"{path}: no such file")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in needed if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ResultsError(f"{path}: missing column(s) {', '.join(missing)}")
-        rows = list(reader)
-    if not rows:
-        raise ResultsError(f"{path}: no data rows")
-    return rows
 
 
 def num(v):
@@ -77,8 +62,8 @@ def main():
     ap.add_argument("--patients", type=int, default=3)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    rows = read_csv(a.cohort, COHORT_COLUMNS)
-    ev_rows = read_csv(a.events, EVENT_COLUMNS)
+    rows = read_csv_rows(a.cohort, COHORT_COLUMNS)
+    ev_rows = read_csv_rows(a.events, EVENT_COLUMNS)
     patients = {}
     for r in rows:
         patients.setdefault(r["patient"], []).append(r)

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from czresults import ResultsError, mean_mcse, open_results, run_main, save, significant
+from czresults import mean_mcse, open_results, run_main, save, significant
 
 PR, TR, TF = ("raters.patient.registration", "raters.therapist.registration",
               "raters.therapist.false_alarm_rate")
@@ -35,10 +35,7 @@ def main():
     ap.add_argument("results", help="results of configs/rater_vigilance.toml")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    res = open_results(a.results)
-    for k in (PR, TF):
-        if k not in res.conditions:
-            raise ResultsError(f"{a.results}: '{k}' is not swept; expected configs/rater_vigilance.toml")
+    res = open_results(a.results, swept=(PR, TF), scenario="rater_vigilance.toml")
     prev_gap, prev_gap_se = mean_mcse(res.rep("detection.therapist.prevalence")
                                       - res.rep("detection.patient.prevalence"))
     sig_p = significant(res, "lagged", "patient", "rupture", +1)
