@@ -87,9 +87,11 @@ struct Crit {
   double ld = kNaN, logdetA = kNaN, r2 = kNaN, f = kNaN;
 };
 
-Crit criterion_from(const MatrixXd& M, double ld, int p, double n, bool reml) {
+// `llt` is a workspace: computing into one that already has the size allocates nothing, which
+// matters because the optimizer evaluates the criterion dozens of times per fit.
+Crit criterion_from(const MatrixXd& M, double ld, int p, double n, bool reml, Eigen::LLT<MatrixXd>& llt) {
   Crit c;
-  Eigen::LLT<MatrixXd> llt(M);
+  llt.compute(M);
   if (llt.info() != Eigen::Success) return c;
   const MatrixXd& L = llt.matrixLLT();
   double logdetA = 0.0;
@@ -373,6 +375,8 @@ struct NloptCtx {
   double n;
   bool reml;
   int* evals;
+  MatrixXd M;                 // workspaces reused across evaluations
+  Eigen::LLT<MatrixXd> llt;
 };
 
 double nlopt_objective(unsigned q, const double* x, double* grad, void* data) {
@@ -380,10 +384,9 @@ double nlopt_objective(unsigned q, const double* x, double* grad, void* data) {
   (void)grad;
   auto* ctx = static_cast<NloptCtx*>(data);
   ++*ctx->evals;
-  MatrixXd M;
   double ld;
-  if (!ctx->model->M_at(x, M, ld)) return 1e300;
-  const Crit c = criterion_from(M, ld, ctx->p, ctx->n, ctx->reml);
+  if (!ctx->model->M_at(x, ctx->M, ld)) return 1e300;
+  const Crit c = criterion_from(ctx->M, ld, ctx->p, ctx->n, ctx->reml, ctx->llt);
   return c.ok ? c.f : 1e300;
 }
 
@@ -528,11 +531,12 @@ LmmFit fit_lmm(const LmmProblem& pr, const LmmOptions& opt) {
     }
     return bm.M_at(th, M, ld);
   };
-  auto crit_at = [&](const std::vector<double>& th) -> Crit {
-    MatrixXd M;
+  MatrixXd M_ws;  // criterion workspaces, reused by every evaluation of this fit
+  Eigen::LLT<MatrixXd> llt_ws;
+  auto crit_at = [&](const double* th) -> Crit {
     double ld;
-    if (!eval_M(th.data(), M, ld)) return Crit{};
-    return criterion_from(M, ld, p, nd, opt.reml);
+    if (!eval_M(th, M_ws, ld)) return Crit{};
+    return criterion_from(M_ws, ld, p, nd, opt.reml, llt_ws);
   };
 
   // ---------------------------------------------------------------- optimize f(θ)
@@ -545,7 +549,7 @@ LmmFit fit_lmm(const LmmProblem& pr, const LmmOptions& opt) {
   } else if (intercept_path) {
     auto f = [&](double th) {
       ++evals;
-      const Crit c = crit_at({th});
+      const Crit c = crit_at(&th);
       return c.ok ? c.f : 1e300;
     };
     // bracket on a geometric grid, then Brent, then Newton on the analytic derivative
@@ -569,12 +573,13 @@ LmmFit fit_lmm(const LmmProblem& pr, const LmmOptions& opt) {
       add_message(fit.message, "Brent did not converge in 200 iterations");
     }
     // Newton polish: f'(θ) = ld' + [reml] tr(A⁻¹A') + m (r²)'/r²
+    MatrixXd M, M1, M2;  // workspaces of the Newton steps
+    Eigen::LLT<MatrixXd> llt;
     auto fprime = [&](double t, double& d1, double& d2) -> bool {
-      MatrixXd M, M1, M2;
       double ld, ld1, ld2;
       im.M_at(t, M, ld);
       im.derivs(t, M1, M2, ld1, ld2);
-      Eigen::LLT<MatrixXd> llt(M.topLeftCorner(p, p));
+      llt.compute(M.topLeftCorner(p, p));
       if (llt.info() != Eigen::Success) return false;
       const VectorXd beta = llt.solve(M.col(p).head(p));
       const double r2 = M(p, p) - M.col(p).head(p).dot(beta);
@@ -675,7 +680,7 @@ LmmFit fit_lmm(const LmmProblem& pr, const LmmOptions& opt) {
     add_message(fit.message, "numerical failure at the optimum");
     return fit;
   }
-  const Crit c = criterion_from(M, ld, p, nd, opt.reml);
+  const Crit c = criterion_from(M, ld, p, nd, opt.reml, llt_ws);
   if (!c.ok) {
     add_message(fit.message, "criterion not finite at the optimum (perfect fit or numerical failure)");
     return fit;
