@@ -198,6 +198,7 @@ const std::vector<KeySpec>& key_specs() {
     k.push_back(choose(spec("analysis.therapist", REF(analysis.therapist)), {"none", "fixed", "random"}));
     k.push_back(choose(spec("analysis.df", REF(analysis.df)), {"satterthwaite", "residual", "z"}));
     k.push_back(spec("analysis.growth_random_slope", REF(analysis.growth_random_slope)));
+    k.push_back(spec("analysis.exclude_singular", REF(analysis.exclude_singular)));
     return k;
   }();
   return keys;

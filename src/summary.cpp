@@ -76,12 +76,18 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
       const std::string prefix = model + "." + model_rater_name(rater) + ".";
       if (!have.count(prefix + "converged")) continue;
       const auto converged = flags(prefix + "converged"), singular = flags(prefix + "singular");
+      // The fits the estimate measures use: converged ones, and non-singular too when asked.
+      std::vector<std::uint8_t> used = converged;
+      if (s.analysis.exclude_singular)
+        for (std::size_t i = 0; i < used.size(); ++i) used[i] = used[i] && !singular[i];
+      const double nonconverged = static_cast<double>(std::count(converged.begin(), converged.end(), 0));
       for (const auto& term : model_terms(model)) {
         const std::string p = prefix + term + ".";
         CoefficientSample sample{finished(p + "estimate"), finished(p + "se"), finished(p + "ci_low"),
-                                 finished(p + "ci_high"), finished(p + "p"), converged, singular};
+                                 finished(p + "ci_high"), finished(p + "p"), used, singular};
         const double theta = true_value(s, model, term);
         for (Measure m : score_coefficient(sample, theta, s.run.alpha)) {
+          if (m.name == "nonconverged") m.value = nonconverged;  // a count of fits, whatever is used
           // Without a true value only the descriptive measures and the rejection rate are defined.
           if (std::isnan(theta) && (m.name == "bias" || m.name == "rel_bias" || m.name == "rmse" || m.name == "coverage"))
             m.value = m.mcse = NaN;

@@ -198,3 +198,22 @@ TEST_CASE("SIGINT flushes, marks the file incomplete, and --resume completes it 
   REQUIRE(run_cli("run s.toml --out whole.h5 --threads 2", dir).status == 0);
   check_same_records(read_results((dir / "sig.h5").string()), read_results((dir / "whole.h5").string()));
 }
+
+TEST_CASE("singular fits are counted, and excluded from the estimate measures only when asked", "[runner]") {
+  // No between-patient distress variance: many lagged fits put tau2 on the boundary.
+  const std::string text =
+      "[run]\nreplications = 60\nseed = 8\n[design]\npatients = 40\n[distress]\npatient_sd = 0.0\ntherapist_sd = 0.0\n"
+      "trend_sd = 0.0\nar = 0.0\n[analysis]\nmodels = [\"oracle\"]\n";
+  const ScenarioFile keep = parse_scenario(text, "keep.toml");
+  const ScenarioFile drop = parse_scenario(text, "drop.toml", {"analysis.exclude_singular=true"});
+  const auto a = study_summary(keep, 1), b = study_summary(drop, 1);
+  const double singular = find(a, 1, "oracle", "truth", "rupture", "singular").value;
+  REQUIRE(singular > 0);
+  REQUIRE(singular < 60);
+  CHECK(find(b, 1, "oracle", "truth", "rupture", "singular").value == singular);
+  CHECK(find(a, 1, "oracle", "truth", "rupture", "n").value == 60);
+  CHECK(find(b, 1, "oracle", "truth", "rupture", "n").value == 60 - singular);
+  CHECK(find(a, 1, "oracle", "truth", "rupture", "nonconverged").value == 0);
+  CHECK(find(b, 1, "oracle", "truth", "rupture", "nonconverged").value == 0);
+  CHECK(find(a, 1, "oracle", "truth", "rupture", "mean").value != find(b, 1, "oracle", "truth", "rupture", "mean").value);
+}

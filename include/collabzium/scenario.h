@@ -128,6 +128,10 @@ struct Analysis {
   std::string therapist = "none";    // none | fixed | random
   std::string df = "satterthwaite";  // satterthwaite | residual | z
   bool growth_random_slope = false;
+  // Scoring: also leave singular fits (a variance on the boundary) out of the estimate measures.
+  // Off by default: a zero variance is a legitimate REML estimate, and dropping those fits biases
+  // every condition whose true between-patient variance is small.
+  bool exclude_singular = false;
   bool has_model(const std::string& name) const;
 };
 
