@@ -527,6 +527,9 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
       const Origin o = origin(node, label);
       const KeySpec* k = find_spec(key);
       if (!k) fail(o, label, "must name a scenario key, got unknown key \"" + key + "\"");
+      if (key.rfind("run.", 0) == 0)
+        fail(o, label, "must name a model, design, detection or analysis key; a study has one run.* setting, got \"" +
+                           key + "\"");
       auto a = node.as_array();
       if (!a) fail(o, label, "must be a list of values, got " + node_text(node));
       if (a->empty()) fail(o, label, "must list at least one value, got []");

@@ -84,6 +84,9 @@ TEST_CASE("every class of bad input is one line naming file, line, key and what 
 TEST_CASE("sweep errors name the sweep key", "[scenario]") {
   CHECK(error_of("[sweep]\n\"design.pateints\" = [1, 2]") ==
         "s.toml:2: sweep.design.pateints: must name a scenario key, got unknown key \"design.pateints\"");
+  CHECK(error_of("[sweep]\n\"run.seed\" = [1, 2]") ==
+        "s.toml:2: sweep.run.seed: must name a model, design, detection or analysis key; a study has one run.* "
+        "setting, got \"run.seed\"");
   CHECK(error_of("[sweep]\n\"design.patients\" = []") == "s.toml:2: sweep.design.patients: must list at least one value, got []");
   CHECK(error_of("[sweep]\n\"design.patients\" = 60") ==
         "s.toml:2: sweep.design.patients: must be a list of values, got 60");
