@@ -9,10 +9,6 @@ namespace {
 
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 
-double growth_time(bool log_shape, int t) {
-  return log_shape ? std::log(static_cast<double>(t)) : static_cast<double>(t - 1);
-}
-
 DfMethod df_method(const std::string& df) {
   if (df == "residual") return DfMethod::Residual;
   if (df == "z") return DfMethod::Z;

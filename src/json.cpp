@@ -17,34 +17,19 @@ void JsonWriter::separate() {
   }
 }
 
-JsonWriter& JsonWriter::begin_object() {
+JsonWriter& JsonWriter::open(char bracket) {
   separate();
-  out_ << '{';
+  out_ << bracket;
   first_.push_back(true);
   return *this;
 }
 
-JsonWriter& JsonWriter::end_object() {
+JsonWriter& JsonWriter::close(char bracket) {
   const bool empty = first_.back();
   first_.pop_back();
   if (!empty) out_ << '\n' << std::string(2 * first_.size(), ' ');
-  out_ << '}';
+  out_ << bracket;
   if (first_.empty()) out_ << '\n';
-  return *this;
-}
-
-JsonWriter& JsonWriter::begin_array() {
-  separate();
-  out_ << '[';
-  first_.push_back(true);
-  return *this;
-}
-
-JsonWriter& JsonWriter::end_array() {
-  const bool empty = first_.back();
-  first_.pop_back();
-  if (!empty) out_ << '\n' << std::string(2 * first_.size(), ' ');
-  out_ << ']';
   return *this;
 }
 

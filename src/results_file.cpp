@@ -10,6 +10,7 @@
 #include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include "collabzium/error.h"
@@ -255,27 +256,30 @@ std::vector<hsize_t> dataset_dims(hid_t d, const std::string& path, const std::s
   return dims;
 }
 
-std::vector<double> read_doubles(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
+// A one-dimensional dataset of n numbers read as T (double or int).
+template <class T>
+std::vector<T> read_numbers(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
   Handle d = dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), path, "open dataset " + name);
   const auto dims = dataset_dims(d, path, name);
   if (dims.size() != 1 || dims[0] != n)
     throw InputError(locate(path, 0, name, "expected " + std::to_string(n) + " values"));
-  Handle t = type(H5Dget_type(d), path, name);
-  const H5T_class_t cls = H5Tget_class(t);
-  if (cls != H5T_INTEGER && cls != H5T_FLOAT) throw InputError(locate(path, 0, name, "expected numbers"));
-  std::vector<double> v(n);
-  if (n) check(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path, "read " + name);
+  if constexpr (std::is_same_v<T, double>) {
+    Handle t = type(H5Dget_type(d), path, name);
+    const H5T_class_t cls = H5Tget_class(t);
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT) throw InputError(locate(path, 0, name, "expected numbers"));
+  }
+  const hid_t memtype = std::is_same_v<T, double> ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT;
+  std::vector<T> v(n);
+  if (n) check(H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path, "read " + name);
   return v;
 }
 
+std::vector<double> read_doubles(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
+  return read_numbers<double>(loc, name, n, path);
+}
+
 std::vector<int> read_ints(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
-  Handle d = dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), path, "open dataset " + name);
-  const auto dims = dataset_dims(d, path, name);
-  if (dims.size() != 1 || dims[0] != n)
-    throw InputError(locate(path, 0, name, "expected " + std::to_string(n) + " values"));
-  std::vector<int> v(n);
-  if (n) check(H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path, "read " + name);
-  return v;
+  return read_numbers<int>(loc, name, n, path);
 }
 
 std::vector<std::string> read_texts(hid_t d, std::size_t n, const std::string& path, const std::string& name) {

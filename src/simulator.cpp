@@ -12,10 +12,6 @@ namespace {
 
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 
-double growth_time(bool log_shape, int t) {
-  return log_shape ? std::log(static_cast<double>(t)) : static_cast<double>(t - 1);
-}
-
 // Round to the nearest integer by the 2^52 + 2^51 trick (ties to even; an item value P + ε is
 // continuous, so ties have probability zero). Much cheaper than a libm call in the item loop.
 inline double round_item(double x) {

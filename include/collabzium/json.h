@@ -10,10 +10,10 @@ namespace collabzium {
 class JsonWriter {
  public:
   explicit JsonWriter(std::ostream& out) : out_(out) {}
-  JsonWriter& begin_object();
-  JsonWriter& end_object();
-  JsonWriter& begin_array();
-  JsonWriter& end_array();
+  JsonWriter& begin_object() { return open('{'); }
+  JsonWriter& end_object() { return close('}'); }
+  JsonWriter& begin_array() { return open('['); }
+  JsonWriter& end_array() { return close(']'); }
   JsonWriter& key(const std::string& k);
   JsonWriter& value(double x);
   JsonWriter& value(long long x);
@@ -28,6 +28,8 @@ class JsonWriter {
   }
 
  private:
+  JsonWriter& open(char bracket);
+  JsonWriter& close(char bracket);  // the top-level value ends with a newline
   void separate();
   std::ostream& out_;
   std::vector<bool> first_;  // per open container: no element written yet

@@ -2,6 +2,7 @@
 // A scenario: every parameter of the data-generating model, detection and analysis, with the
 // defaults of MODEL.md 2.6, plus the [sweep] that turns it into numbered conditions. Parsed once,
 // then immutable; conditions are copies with the swept keys set.
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -32,6 +33,12 @@ struct Design {
   SessionPlan sessions;
   Dropout dropout;
 };
+
+// g(t) of the alliance growth: ln t ("log") or t - 1 ("linear"). The shape is passed as a bool so
+// per-session loops (simulation, the growth model's rows) compare no strings.
+inline double growth_time(bool log_shape, int session) {
+  return log_shape ? std::log(static_cast<double>(session)) : static_cast<double>(session - 1);
+}
 
 struct Alliance {
   double mean = 3.6;
