@@ -2,9 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include "cli_runner.h"
-#include "collabzium/analysis.h"
-#include "collabzium/cohort_reader.h"
-#include "collabzium/simulator.h"
+#include "collabzium/analysis/analysis.h"
+#include "collabzium/io/cohort_reader.h"
+#include "collabzium/model/simulator.h"
 
 using namespace collabzium;
 using namespace collabzium::testing;

@@ -6,9 +6,9 @@
 #include <sstream>
 
 #include "cli_runner.h"
-#include "collabzium/calibration.h"
+#include "collabzium/study/calibration.h"
 #include "collabzium/error.h"
-#include "collabzium/scenario.h"
+#include "collabzium/model/scenario.h"
 
 using namespace collabzium;
 using namespace collabzium::testing;

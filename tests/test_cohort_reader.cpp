@@ -8,10 +8,10 @@
 #include <sstream>
 #include <string>
 
-#include "collabzium/cohort_csv.h"
-#include "collabzium/cohort_reader.h"
+#include "collabzium/io/cohort_csv.h"
+#include "collabzium/io/cohort_reader.h"
 #include "collabzium/error.h"
-#include "collabzium/simulator.h"
+#include "collabzium/model/simulator.h"
 
 using namespace collabzium;
 

@@ -6,8 +6,8 @@
 #include <limits>
 #include <vector>
 
-#include "collabzium/detection.h"
-#include "collabzium/simulator.h"
+#include "collabzium/detection/detection.h"
+#include "collabzium/model/simulator.h"
 
 using namespace collabzium;
 

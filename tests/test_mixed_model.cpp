@@ -2,7 +2,7 @@
 // make_fixtures.R) and edge cases.
 #include <catch2/catch.hpp>
 
-#include "collabzium/mixed_model.h"
+#include "collabzium/analysis/lmm/mixed_model.h"
 
 #include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/students_t.hpp>

@@ -6,10 +6,10 @@
 #include <sstream>
 
 #include "cli_runner.h"
-#include "collabzium/calibration.h"
+#include "collabzium/study/calibration.h"
 #include "collabzium/error.h"
-#include "collabzium/power_solver.h"
-#include "collabzium/scenario.h"
+#include "collabzium/study/power_solver.h"
+#include "collabzium/model/scenario.h"
 
 using namespace collabzium;
 using namespace collabzium::testing;

@@ -28,7 +28,7 @@
 #endif
 
 #include "collabzium/error.h"
-#include "collabzium/results_file.h"
+#include "collabzium/io/results_file.h"
 
 using namespace collabzium;
 namespace fs = std::filesystem;

@@ -6,9 +6,9 @@
 #include <sstream>
 
 #include "cli_runner.h"
-#include "collabzium/results_file.h"
-#include "collabzium/runner.h"
-#include "collabzium/scenario.h"
+#include "collabzium/io/results_file.h"
+#include "collabzium/study/runner.h"
+#include "collabzium/model/scenario.h"
 
 using namespace collabzium;
 using namespace collabzium::testing;

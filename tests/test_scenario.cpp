@@ -3,7 +3,7 @@
 
 #include "cli_runner.h"
 #include "collabzium/error.h"
-#include "collabzium/scenario.h"
+#include "collabzium/model/scenario.h"
 
 using namespace collabzium;
 using namespace collabzium::testing;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "collabzium/scoring.h"
+#include "collabzium/study/scoring.h"
 
 using namespace collabzium;
 

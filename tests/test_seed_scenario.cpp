@@ -3,8 +3,8 @@
 // alliance growth is clearly positive for both raters.
 #include <catch2/catch.hpp>
 
-#include "collabzium/runner.h"
-#include "collabzium/scenario.h"
+#include "collabzium/study/runner.h"
+#include "collabzium/model/scenario.h"
 
 using namespace collabzium;
 

@@ -5,9 +5,9 @@
 #include <map>
 #include <sstream>
 
-#include "collabzium/cohort_csv.h"
-#include "collabzium/scenario.h"
-#include "collabzium/simulator.h"
+#include "collabzium/io/cohort_csv.h"
+#include "collabzium/model/scenario.h"
+#include "collabzium/model/simulator.h"
 
 using namespace collabzium;
 

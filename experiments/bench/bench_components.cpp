@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "collabzium/analysis.h"
-#include "collabzium/record.h"
-#include "collabzium/scenario.h"
-#include "collabzium/simulator.h"
+#include "collabzium/analysis/analysis.h"
+#include "collabzium/study/record.h"
+#include "collabzium/model/scenario.h"
+#include "collabzium/model/simulator.h"
 
 using namespace collabzium;
 using Clock = std::chrono::steady_clock;

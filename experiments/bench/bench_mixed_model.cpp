@@ -11,7 +11,7 @@
 //   Rscript -e 'suppressMessages(library(lmerTest)); d <- read.csv("/tmp/bench_lmm.csv");
 //     f <- function() summary(lmer(y ~ rupture + repair + distress + session + (1 | patient), d));
 //     print(system.time(for (i in 1:20) f())[["elapsed"]] / 20)'
-#include "collabzium/mixed_model.h"
+#include "collabzium/analysis/lmm/mixed_model.h"
 
 #include <chrono>
 #include <cstdio>

@@ -1,0 +1,30 @@
+#pragma once
+// Scoring a study (MODEL.md section 5) from its per-replication records, and the tidy summary:
+// the CSV of CONTRACT.md and a readable table.
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "collabzium/io/results_file.h"
+#include "collabzium/model/scenario.h"
+
+namespace collabzium {
+
+// The values of record column `name` in condition `c` (0-based), one per replication.
+using ColumnSource = std::function<std::vector<double>(const std::string& name, std::size_t c)>;
+
+// The true value of a coefficient in a scenario: β_R for "rupture", β_P for "repair" (lagged,
+// within, oracle), alliance.growth for the growth model's "growth"; NaN where the model has no
+// single true value (intercepts, the lagged distress coefficient, session).
+double true_value(const Scenario& s, const std::string& model, const std::string& term);
+
+// Summary rows of every condition; only replications with done[c * R + r] are used.
+std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vector<std::string>& columns,
+                                        const ColumnSource& column, const std::vector<std::uint8_t>& done,
+                                        std::size_t replications);
+
+void write_summary_csv(const ScenarioFile& file, const std::vector<SummaryRow>& rows, std::ostream& out);
+void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows, std::ostream& out);
+
+}  // namespace collabzium

@@ -1,0 +1,164 @@
+#include "collabzium/analysis/report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "collabzium/io/json.h"
+
+namespace collabzium {
+
+namespace {
+
+void json_accuracy(JsonWriter& j, const std::string& name, const Accuracy& a) {
+  j.key(name).begin_object();
+  j.field("sensitivity", a.sensitivity).field("specificity", a.specificity).field("ppv", a.ppv).field("f1", a.f1);
+  j.field("tp", static_cast<long long>(a.tp)).field("fp", static_cast<long long>(a.fp));
+  j.field("fn", static_cast<long long>(a.fn)).field("tn", static_cast<long long>(a.tn));
+  j.end_object();
+}
+
+void json_model(JsonWriter& j, const ModelResult& m) {
+  const LmmFit& f = m.fit;
+  j.begin_object();
+  j.key("terms").begin_object();
+  for (const auto& c : f.coefficients) {
+    j.key(c.name).begin_object();
+    j.field("estimate", c.estimate).field("se", c.se).field("df", c.df).field("t", c.t).field("p", c.p);
+    j.field("ci_low", c.ci_low).field("ci_high", c.ci_high);
+    j.end_object();
+  }
+  j.end_object();
+  j.field("sigma2", f.sigma2).field("tau2", f.tau2);
+  if (!std::isnan(f.tau2_therapist)) j.field("tau2_therapist", f.tau2_therapist);
+  if (!std::isnan(f.slope_var)) j.field("slope_var", f.slope_var).field("slope_corr", f.slope_corr);
+  j.field("reml_criterion", f.criterion).field("converged", f.converged).field("singular", f.singular);
+  j.field("observations", m.rows).field("iterations", f.iterations).field("message", f.message);
+  j.key("dropped").begin_array();
+  for (const auto& d : f.dropped) j.value(d);
+  j.end_array();
+  j.end_object();
+}
+
+std::string num(double x, int decimals = 3) {
+  if (std::isnan(x)) return "NA";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
+  return buf;
+}
+
+std::string pad(const std::string& s, std::size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
+
+}  // namespace
+
+void write_report_json(const Cohort& cohort, const CohortAnalysis& a, std::ostream& out) {
+  JsonWriter j(out);
+  j.begin_object();
+  j.field("patients", static_cast<long long>(cohort.patients()));
+  j.field("sessions", static_cast<long long>(cohort.rows()));
+  j.field("kappa", a.kappa);
+  j.key("raters").begin_object();
+  for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
+    const DetectionScore& d = a.detection[static_cast<int>(r)];
+    j.key(rater_name(r)).begin_object();
+    j.key("detection").begin_object();
+    j.field("ruptures", static_cast<long long>(d.ruptures)).field("repairs", static_cast<long long>(d.repairs));
+    j.field("prevalence", d.prevalence);
+    if (cohort.has_truth) {
+      j.field("true_prevalence", d.true_prevalence);
+      j.field("sensitivity", d.rupture.sensitivity).field("specificity", d.rupture.specificity);
+      j.field("ppv", d.rupture.ppv).field("f1", d.rupture.f1);
+      json_accuracy(j, "rupture", d.rupture);
+      json_accuracy(j, "repair", d.repair);
+      json_accuracy(j, "patients", d.rupture_patients);
+    }
+    j.end_object();
+    for (const auto& roc : a.roc) {
+      if (roc.rater != r) continue;
+      j.key("roc").begin_object();
+      j.field("rule", roc.rule).field("auc", roc.auc);
+      j.key("points").begin_array();
+      for (const auto& p : roc.points) {
+        j.begin_object().field("threshold", p.threshold).field("sensitivity", p.sensitivity);
+        j.field("specificity", p.specificity).field("ppv", p.ppv).field("f1", p.f1).end_object();
+      }
+      j.end_array().end_object();
+    }
+    j.key("models").begin_object();
+    for (const auto& m : a.models)
+      if (m.rater == static_cast<ModelRater>(r)) {
+        j.key(m.model);
+        json_model(j, m);
+      }
+    j.end_object();
+    j.end_object();
+  }
+  j.end_object();
+  for (const auto& m : a.models)
+    if (m.rater == ModelRater::Truth) {
+      j.key("oracle");
+      json_model(j, m);
+    }
+  j.end_object();
+}
+
+void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario& s, std::ostream& out) {
+  out << "Cohort: " << cohort.patients() << " patients, " << cohort.therapists() << " therapists, " << cohort.rows()
+      << " sessions" << (cohort.has_truth ? " (with latent truth)" : "") << "\n";
+  out << "Detection: rule " << s.detection.rule << ", threshold " << s.detection.threshold() << ", repair "
+      << s.detection.repair.mode << " within " << s.detection.repair.window << " sessions\n\n";
+  out << "rater      ruptures repairs prevalence";
+  if (cohort.has_truth) out << " true_prev sensitivity specificity   ppv    f1";
+  out << "\n";
+  for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
+    const DetectionScore& d = a.detection[static_cast<int>(r)];
+    char line[256];
+    std::snprintf(line, sizeof line, "%-10s %8lld %7lld %10s", rater_name(r), static_cast<long long>(d.ruptures),
+                  static_cast<long long>(d.repairs), num(d.prevalence).c_str());
+    out << line;
+    if (cohort.has_truth)
+      out << pad(num(d.true_prevalence), 10) << pad(num(d.rupture.sensitivity), 12) << pad(num(d.rupture.specificity), 12)
+          << pad(num(d.rupture.ppv), 6) << pad(num(d.rupture.f1), 6);
+    out << "\n";
+  }
+  out << "patient-therapist agreement (Cohen's kappa): " << num(a.kappa) << "\n";
+  for (const auto& roc : a.roc) out << "ROC " << rater_name(roc.rater) << " (" << roc.rule << "): AUC " << num(roc.auc) << "\n";
+
+  for (const auto& m : a.models) {
+    const LmmFit& f = m.fit;
+    out << "\n" << m.model << " model, rater " << model_rater_name(m.rater) << ": " << m.rows << " observations";
+    if (!m.skipped.empty()) {
+      out << ", not fitted: " << m.skipped << "\n";
+      continue;
+    }
+    out << ", " << (s.analysis.reml ? "REML" : "ML") << " criterion " << num(f.criterion, 2) << ", sigma2 "
+        << num(f.sigma2) << ", tau2 " << num(f.tau2);
+    if (!std::isnan(f.tau2_therapist)) out << ", tau2_therapist " << num(f.tau2_therapist);
+    if (!f.converged) out << ", NOT CONVERGED";
+    if (f.singular) out << ", singular";
+    if (!f.message.empty()) out << " [" << f.message << "]";
+    out << "\n  term              estimate       se       df        t        p   ci_low  ci_high\n";
+    for (const auto& c : f.coefficients) {
+      char line[256];
+      std::snprintf(line, sizeof line, "  %-15s %10s %8s %8s %8s %8s %8s %8s\n", c.name.c_str(), num(c.estimate, 4).c_str(),
+                    num(c.se, 4).c_str(), num(c.df, 1).c_str(), num(c.t, 2).c_str(), num(c.p, 4).c_str(),
+                    num(c.ci_low, 3).c_str(), num(c.ci_high, 3).c_str());
+      out << line;
+    }
+  }
+}
+
+void write_events_csv(const Cohort& c, const CohortAnalysis& a, std::ostream& out) {
+  out << "patient,session,rater,rupture,repair\n";
+  for (std::size_t i = 0; i < c.patients(); ++i) {
+    const std::string label = c.patient_label(i);
+    for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
+      const RaterEvents& e = a.events[static_cast<int>(r)];
+      for (std::size_t k = c.offset[i]; k < c.offset[i + 1]; ++k)
+        out << label << ',' << c.session[k] << ',' << rater_name(r) << ',' << int(e.rupture[k]) << ','
+            << int(e.repair[k]) << '\n';
+    }
+  }
+}
+
+}  // namespace collabzium

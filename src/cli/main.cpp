@@ -1,0 +1,117 @@
+// The command line: parses flags into option structs and maps exceptions to exit codes.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <sstream>
+
+#include "collabzium/study/cluster.h"
+#include "collabzium/cli/commands.h"
+#include "collabzium/study/runner.h"
+#include "collabzium/cli/study_commands.h"
+#include "collabzium/error.h"
+
+namespace {
+
+void add_common(CLI::App* verb, collabzium::CommonOptions& common) {
+  verb->add_option("CONFIG", common.config, "scenario file (TOML)")->required();
+  verb->add_option("--set", common.overrides, "override a key: KEY=VALUE (TOML value syntax), repeatable")
+      ->allow_extra_args(false);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace collabzium;
+  Cluster cluster(&argc, &argv);  // MPI ranks when built with COLLABZIUM_MPI; one process otherwise
+  // Only rank 0 speaks: other ranks fail the same way and stay quiet.
+  std::ostringstream muted;
+  std::ostream& out = cluster.rank() == 0 ? std::cout : muted;
+  std::ostream& err = cluster.rank() == 0 ? std::cerr : muted;
+  CLI::App app{"Collabzium: Monte Carlo studies of alliance ruptures, repairs and distress"};
+  app.require_subcommand(1);
+
+  CommonOptions validate;
+  auto* v = app.add_subcommand("validate", "check a scenario and print it fully resolved");
+  add_common(v, validate);
+
+  SimulateOptions simulate;
+  auto* s = app.add_subcommand("simulate", "write one simulated cohort as CSV");
+  add_common(s, simulate.common);
+  s->add_option("--out", simulate.out, "output CSV")->required();
+  s->add_option("--seed", simulate.seed, "seed (default: run.seed)");
+  s->add_option("--condition", simulate.condition, "condition number (default 1)");
+
+  AnalyzeOptions analyze;
+  auto* a = app.add_subcommand("analyze", "detect ruptures and repairs and fit the models on a data set");
+  add_common(a, analyze.common);
+  a->add_option("--data", analyze.data, "cohort CSV (simulated or a real study)")->required();
+  a->add_option("--out", analyze.report, "report JSON");
+  a->add_option("--events", analyze.events, "detected events CSV");
+
+  RunOptions run;
+  auto* r = app.add_subcommand("run", "the Monte Carlo study: every condition x replication, in parallel");
+  add_common(r, run.common);
+  r->add_option("--out", run.out, "results file (default results/<name>.h5)");
+  r->add_option("--replications", run.replications, "replications per condition (overrides run.replications)");
+  r->add_option("--threads", run.threads, "threads (default run.threads, 0 = all cores)");
+  r->add_option("--seed", run.seed, "seed (overrides run.seed)");
+  r->add_flag("--resume", run.resume, "continue a partial results file");
+
+  std::string results_path, summary_csv;
+  auto* m = app.add_subcommand("summarize", "print (and export) the summary of a finished or partial run");
+  m->add_option("FILE", results_path, "results file (.h5)")->required();
+  m->add_option("--csv", summary_csv, "write the tidy summary CSV here");
+
+  SolveOptions solve;
+  auto* sv = app.add_subcommand("solve", "smallest design value at which a coefficient's power reaches a target");
+  add_common(sv, solve.common);
+  sv->add_option("--vary", solve.vary, "design.patients, design.therapists or design.sessions.mean")->required();
+  sv->add_option("--target", solve.target, "MODEL.RATER.TERM, e.g. lagged.patient.rupture")->required();
+  sv->add_option("--power", solve.power, "target power in (0, 1)")->required();
+  sv->add_option("--range", solve.range, "LO,HI (default by key: patients 20,2000; therapists 2,200; sessions 3,60)");
+  sv->add_option("--out", solve.out, "result JSON");
+  sv->add_option("--replications", solve.replications, "replications per point and batch (default 200)");
+  sv->add_option("--verify-replications", solve.verify_replications, "replications of the verification run (default 1000)");
+  sv->add_option("--seed", solve.seed, "seed (default run.seed)");
+  sv->add_option("--threads", solve.threads, "threads (default run.threads, 0 = all cores)");
+  sv->add_option("--max-rounds", solve.max_rounds, "refinement rounds at most (default 6)");
+  sv->add_option("--precision", solve.precision, "relative half-width of the 95% interval to reach (default 0.1)");
+
+  CalibrateOptions calibrate;
+  auto* cb = app.add_subcommand("calibrate", "find values of free keys whose summary measures match targets");
+  add_common(cb, calibrate.common);
+  cb->add_option("--match", calibrate.match, "MODEL.RATER.TERM.MEASURE=VALUE, repeatable")->required()->allow_extra_args(false);
+  cb->add_option("--free", calibrate.free, "KEY=LO:HI, repeatable")->required()->allow_extra_args(false);
+  cb->add_option("--out", calibrate.out, "calibrated scenario (TOML)")->required();
+  cb->add_option("--replications", calibrate.replications, "replications per evaluation (default 200)");
+  cb->add_option("--check-replications", calibrate.check_replications, "replications of the check run (default 1000)");
+  cb->add_option("--seed", calibrate.seed, "seed (default run.seed)");
+  cb->add_option("--threads", calibrate.threads, "threads (default run.threads, 0 = all cores)");
+  cb->add_option("--max-evaluations", calibrate.max_evaluations, "evaluations at most (default 100)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    err << "collabzium: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  try {
+    if (*v) command_validate(validate, out);
+    else if (*s) command_simulate(simulate, out);
+    else if (*a) command_analyze(analyze, out);
+    else if (*r) command_run(run, out);
+    else if (*m) command_summarize(results_path, summary_csv, out);
+    else if (*sv) command_solve(solve, out);
+    else if (*cb) command_calibrate(calibrate, out);
+    return 0;
+  } catch (const InputError& e) {
+    err << e.what() << "\n";
+    return 2;
+  } catch (const RunInterrupted& e) {
+    err << "collabzium: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    err << "collabzium: error: " << e.what() << "\n";
+    return 1;
+  }
+}

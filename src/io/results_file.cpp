@@ -1,0 +1,886 @@
+#include "collabzium/io/results_file.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "collabzium/error.h"
+
+namespace collabzium {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// HDF5 plumbing: silenced error printing, failures as exceptions, RAII handles.
+
+void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+// HDF5's description of the failure just reported: the API call's message and the innermost cause.
+std::string hdf5_message() {
+  struct Walk {
+    std::string api, cause;
+  } walk;
+  // Walking downward starts at the API call and ends at the innermost cause.
+  H5E_walk2_t cb = [](unsigned n, const H5E_error2_t* err, void* data) -> herr_t {
+    auto* w = static_cast<Walk*>(data);
+    const std::string desc = err->desc ? err->desc : "";
+    if (n == 0) w->api = desc;
+    w->cause = desc;
+    return 0;
+  };
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, cb, &walk);
+  H5Eclear2(H5E_DEFAULT);
+  if (walk.api.empty()) return walk.cause.empty() ? "unknown HDF5 error" : walk.cause;
+  if (walk.cause.empty() || walk.cause == walk.api) return walk.api;
+  return walk.api + ": " + walk.cause;
+}
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw std::runtime_error(path + ": HDF5: " + what + ": " + hdf5_message());
+}
+
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer close) : id_(id), close_(close) {}
+  Handle(Handle&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)), close_(o.close_) {}
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, H5I_INVALID_HID);
+      close_ = o.close_;
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { reset(); }
+  void reset() {
+    if (id_ >= 0 && close_) close_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+  hid_t get() const { return id_; }
+  operator hid_t() const { return id_; }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer close_ = nullptr;
+};
+
+// Each wraps a freshly created id, throwing (with `path` and `what`) when creation failed.
+Handle checked(hid_t id, Handle::Closer close, const std::string& path, const std::string& what) {
+  if (id < 0) fail(path, what);
+  return Handle(id, close);
+}
+Handle dataset(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Dclose, path, what); }
+Handle group(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Gclose, path, what); }
+Handle space(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Sclose, path, what); }
+Handle type(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Tclose, path, what); }
+Handle plist(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Pclose, path, what); }
+Handle attribute(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Aclose, path, what); }
+
+void check(herr_t status, const std::string& path, const std::string& what) {
+  if (status < 0) fail(path, what);
+}
+
+Handle vlen_string_type(const std::string& path) {
+  Handle t = type(H5Tcopy(H5T_C_S1), path, "string type");
+  check(H5Tset_size(t, H5T_VARIABLE), path, "string type");
+  check(H5Tset_cset(t, H5T_CSET_UTF8), path, "string type");
+  return t;
+}
+
+Handle simple_space(const std::vector<hsize_t>& dims, const std::string& path) {
+  return space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), path, "dataspace");
+}
+
+bool link_exists(hid_t loc, const std::string& name) {
+  const htri_t e = H5Lexists(loc, name.c_str(), H5P_DEFAULT);
+  H5Eclear2(H5E_DEFAULT);
+  return e > 0;
+}
+
+bool attribute_exists(hid_t loc, const std::string& name) {
+  const htri_t e = H5Aexists(loc, name.c_str());
+  H5Eclear2(H5E_DEFAULT);
+  return e > 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attributes.
+
+void write_string_attr(hid_t loc, const std::string& name, const std::string& value, const std::string& path) {
+  Handle t = vlen_string_type(path);
+  Handle s = space(H5Screate(H5S_SCALAR), path, "dataspace");
+  Handle a = attribute(H5Acreate2(loc, name.c_str(), t, s, H5P_DEFAULT, H5P_DEFAULT), path, "create attribute " + name);
+  const char* p = value.c_str();
+  check(H5Awrite(a, t, &p), path, "write attribute " + name);
+}
+
+template <class T>
+void write_numeric_attr(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_type, const std::vector<T>& v,
+                        bool scalar, const std::string& path) {
+  Handle s = scalar ? space(H5Screate(H5S_SCALAR), path, "dataspace") : simple_space({v.size()}, path);
+  Handle a = attribute(H5Acreate2(loc, name.c_str(), file_type, s, H5P_DEFAULT, H5P_DEFAULT), path,
+                       "create attribute " + name);
+  check(H5Awrite(a, mem_type, v.data()), path, "write attribute " + name);
+}
+
+void update_int_attr(hid_t loc, const std::string& name, int value, const std::string& path) {
+  Handle a = attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), path, "open attribute " + name);
+  check(H5Awrite(a, H5T_NATIVE_INT, &value), path, "write attribute " + name);
+}
+
+// Reads n strings of a dataset or attribute whose type is `file_type` (variable or fixed length).
+template <class Read>
+std::vector<std::string> read_strings(hid_t file_type, hid_t space_id, std::size_t n, Read read, const std::string& path,
+                                      const std::string& what) {
+  std::vector<std::string> out(n);
+  if (n == 0) return out;
+  if (H5Tget_class(file_type) != H5T_STRING) throw InputError(locate(path, 0, what, "expected text"));
+  const htri_t variable = H5Tis_variable_str(file_type);
+  if (variable < 0) fail(path, what);
+  if (variable) {
+    Handle t = vlen_string_type(path);
+    std::vector<char*> ptrs(n, nullptr);
+    check(read(t.get(), static_cast<void*>(ptrs.data())), path, "read " + what);
+    for (std::size_t i = 0; i < n; ++i)
+      if (ptrs[i]) out[i] = ptrs[i];
+    H5Dvlen_reclaim(t, space_id, H5P_DEFAULT, ptrs.data());
+  } else {
+    const std::size_t size = H5Tget_size(file_type);
+    Handle t = type(H5Tcopy(H5T_C_S1), path, "string type");
+    check(H5Tset_size(t, size), path, "string type");
+    check(H5Tset_strpad(t, H5T_STR_NULLPAD), path, "string type");
+    std::vector<char> buf(n * size, '\0');
+    check(read(t.get(), static_cast<void*>(buf.data())), path, "read " + what);
+    for (std::size_t i = 0; i < n; ++i) {
+      const char* p = buf.data() + i * size;
+      out[i].assign(p, strnlen(p, size));
+    }
+  }
+  return out;
+}
+
+std::size_t attr_points(hid_t a, const std::string& path, const std::string& name) {
+  Handle s = space(H5Aget_space(a), path, "attribute " + name);
+  const hssize_t n = H5Sget_simple_extent_npoints(s);
+  if (n < 0) fail(path, "attribute " + name);
+  return static_cast<std::size_t>(n);
+}
+
+std::string read_string_attr(hid_t loc, const std::string& name, const std::string& path) {
+  Handle a = attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), path, "open attribute " + name);
+  Handle t = type(H5Aget_type(a), path, "attribute " + name);
+  Handle s = space(H5Aget_space(a), path, "attribute " + name);
+  if (attr_points(a, path, name) != 1) throw InputError(locate(path, 0, name, "expected a single text attribute"));
+  auto read = [&](hid_t mem, void* buf) { return H5Aread(a, mem, buf); };
+  return read_strings(t, s, 1, read, path, name)[0];
+}
+
+template <class T>
+std::vector<T> read_numeric_attr(hid_t loc, const std::string& name, hid_t mem_type, const std::string& path) {
+  Handle a = attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), path, "open attribute " + name);
+  Handle t = type(H5Aget_type(a), path, "attribute " + name);
+  const H5T_class_t cls = H5Tget_class(t);
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT) throw InputError(locate(path, 0, name, "expected a number"));
+  std::vector<T> v(attr_points(a, path, name));
+  if (!v.empty()) check(H5Aread(a, mem_type, v.data()), path, "read attribute " + name);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Datasets.
+
+// File access: lock the file against concurrent writers where the file system supports locks, and
+// go on without where it does not (e.g. some cluster file systems).
+Handle file_access_plist(const std::string& path) {
+  Handle p = plist(H5Pcreate(H5P_FILE_ACCESS), path, "file access properties");
+#if H5_VERSION_GE(1, 10, 7)
+  check(H5Pset_file_locking(p, true, true), path, "file access properties");
+#endif
+  return p;
+}
+
+Handle track_order_gcpl(const std::string& path) {
+  Handle p = plist(H5Pcreate(H5P_GROUP_CREATE), path, "group properties");
+  check(H5Pset_link_creation_order(p, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), path, "group properties");
+  return p;
+}
+
+Handle plain_dcpl(const std::string& path) {
+  Handle p = plist(H5Pcreate(H5P_DATASET_CREATE), path, "dataset properties");
+  check(H5Pset_obj_track_times(p, false), path, "dataset properties");
+  return p;
+}
+
+void write_doubles(hid_t loc, const std::string& name, const std::vector<double>& v, const std::string& path) {
+  Handle s = simple_space({v.size()}, path);
+  Handle d = dataset(H5Dcreate2(loc, name.c_str(), H5T_IEEE_F64LE, s, H5P_DEFAULT, plain_dcpl(path), H5P_DEFAULT),
+                     path, "create dataset " + name);
+  if (!v.empty()) check(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path, "write " + name);
+}
+
+void write_ints(hid_t loc, const std::string& name, const std::vector<int>& v, const std::string& path) {
+  Handle s = simple_space({v.size()}, path);
+  Handle d = dataset(H5Dcreate2(loc, name.c_str(), H5T_STD_I32LE, s, H5P_DEFAULT, plain_dcpl(path), H5P_DEFAULT),
+                     path, "create dataset " + name);
+  if (!v.empty()) check(H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path, "write " + name);
+}
+
+void write_texts(hid_t loc, const std::string& name, const std::vector<std::string>& v, const std::string& path) {
+  Handle t = vlen_string_type(path);
+  Handle s = simple_space({v.size()}, path);
+  Handle d = dataset(H5Dcreate2(loc, name.c_str(), t, s, H5P_DEFAULT, plain_dcpl(path), H5P_DEFAULT), path,
+                     "create dataset " + name);
+  std::vector<const char*> ptrs(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) ptrs[i] = v[i].c_str();
+  if (!v.empty()) check(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), path, "write " + name);
+}
+
+std::vector<hsize_t> dataset_dims(hid_t d, const std::string& path, const std::string& name) {
+  Handle s = space(H5Dget_space(d), path, "dataspace of " + name);
+  const int rank = H5Sget_simple_extent_ndims(s);
+  if (rank < 0) fail(path, "dataspace of " + name);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  if (rank > 0) H5Sget_simple_extent_dims(s, dims.data(), nullptr);
+  return dims;
+}
+
+// A one-dimensional dataset of n numbers read as T (double or int).
+template <class T>
+std::vector<T> read_numbers(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
+  Handle d = dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), path, "open dataset " + name);
+  const auto dims = dataset_dims(d, path, name);
+  if (dims.size() != 1 || dims[0] != n)
+    throw InputError(locate(path, 0, name, "expected " + std::to_string(n) + " values"));
+  if constexpr (std::is_same_v<T, double>) {
+    Handle t = type(H5Dget_type(d), path, name);
+    const H5T_class_t cls = H5Tget_class(t);
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT) throw InputError(locate(path, 0, name, "expected numbers"));
+  }
+  const hid_t memtype = std::is_same_v<T, double> ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT;
+  std::vector<T> v(n);
+  if (n) check(H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path, "read " + name);
+  return v;
+}
+
+std::vector<double> read_doubles(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
+  return read_numbers<double>(loc, name, n, path);
+}
+
+std::vector<int> read_ints(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
+  return read_numbers<int>(loc, name, n, path);
+}
+
+std::vector<std::string> read_texts(hid_t d, std::size_t n, const std::string& path, const std::string& name) {
+  Handle t = type(H5Dget_type(d), path, name);
+  Handle s = space(H5Dget_space(d), path, name);
+  auto read = [&](hid_t mem, void* buf) { return H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); };
+  return read_strings(t, s, n, read, path, name);
+}
+
+std::vector<std::string> read_texts(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
+  Handle d = dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), path, "open dataset " + name);
+  const auto dims = dataset_dims(d, path, name);
+  if (dims.size() != 1 || dims[0] != n)
+    throw InputError(locate(path, 0, name, "expected " + std::to_string(n) + " values"));
+  return read_texts(d.get(), n, path, name);
+}
+
+// Names of a group's links, in creation order when the group tracks it (ours do), else by name.
+std::vector<std::string> link_names(hid_t g, const std::string& path) {
+  std::vector<std::string> names;
+  H5L_iterate_t cb = [](hid_t, const char* name, const auto*, void* data) -> herr_t {
+    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+  };
+  hsize_t idx = 0;
+  if (H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, cb, &names) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    names.clear();
+    idx = 0;
+    check(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, cb, &names), path, "list group");
+  }
+  return names;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout constants and validation.
+
+constexpr const char* kConditions = "conditions";
+constexpr const char* kReplications = "replications";
+constexpr const char* kSummary = "summary";
+constexpr const char* kDone = "done";
+constexpr const char* kIndex = "index";
+constexpr hsize_t kChunkReplications = 4096;
+// Writes group a batch's replications of one condition into clusters: a replication joins the
+// current cluster if it follows the previous one within kMaxGap, or if the cluster still holds at
+// least one in kMaxSpread of the replications it spans (so a patched cluster's buffer and extra I/O
+// stay within kMaxSpread values per replication written). Clusters of at least kMinSegment
+// replications are written as one hyperslab each, the rest as one element selection.
+constexpr std::size_t kMaxGap = 64;
+constexpr std::size_t kMaxSpread = 64;
+constexpr std::size_t kMinSegment = 8;
+
+void check_name(const std::string& name, const char* what, const char* reserved) {
+  if (name.empty() || name == "." || name.find('/') != std::string::npos || name == reserved)
+    throw std::invalid_argument(std::string("results file: invalid ") + what + " name '" + name +
+                                "' (must be non-empty, without '/', and not '" + reserved + "')");
+}
+
+void check_unique(std::vector<std::string> names, const char* what) {
+  std::sort(names.begin(), names.end());
+  const auto dup = std::adjacent_find(names.begin(), names.end());
+  if (dup != names.end()) throw std::invalid_argument(std::string("results file: duplicate ") + what + " '" + *dup + "'");
+}
+
+// Opens `path` (read-only or read-write) after checking it is a collabzium results file of a
+// readable major version; every problem is an InputError naming the file.
+Handle open_results_file(const std::string& path, unsigned flags) {
+  silence_hdf5();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw InputError(locate(path, 0, "", "no such file"));
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(locate(path, 0, "", "is a directory, expected a collabzium results file (.h5)"));
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+  if (is_hdf5 <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(locate(path, 0, "", "not an HDF5 file (expected a collabzium results file)"));
+  }
+  const Handle fapl = file_access_plist(path);
+  const hid_t id = H5Fopen(path.c_str(), flags, fapl);  // the message is read before fapl is closed
+  if (id < 0)
+    throw InputError(locate(path, 0, "", std::string("cannot open the results file") +
+                                             (flags == H5F_ACC_RDWR ? " for writing" : "") +
+                                             " (is a run still writing it?): " + hdf5_message()));
+  Handle file(id, H5Fclose);
+  if (!attribute_exists(file, "format") || !attribute_exists(file, "format_version"))
+    throw InputError(locate(path, 0, "", "not a collabzium results file (no 'format' attribute)"));
+  std::string format;
+  std::vector<int> version;
+  try {
+    format = read_string_attr(file, "format", path);
+    version = read_numeric_attr<int>(file, "format_version", H5T_NATIVE_INT, path);
+  } catch (const std::exception&) {
+    throw InputError(locate(path, 0, "", "not a collabzium results file (unreadable 'format' attribute)"));
+  }
+  if (format != kResultsFormat)
+    throw InputError(locate(path, 0, "", "not a collabzium results file (format is '" + format + "')"));
+  if (version.size() != 2)
+    throw InputError(locate(path, 0, "format_version", "expected [major, minor]"));
+  if (version[0] != kResultsFormatMajor)
+    throw InputError(locate(path, 0, "", "results format version " + std::to_string(version[0]) + "." +
+                                             std::to_string(version[1]) + " is not supported (this program reads " +
+                                             std::to_string(kResultsFormatMajor) + ".x)"));
+  for (const char* g : {kConditions, kReplications, kSummary})
+    if (!link_exists(file, g)) throw InputError(locate(path, 0, "", std::string("damaged results file: no /") + g));
+  return file;
+}
+
+RunMetadata read_metadata(hid_t file, const std::string& path) {
+  RunMetadata m;
+  m.program_version = read_string_attr(file, "program_version", path);
+  m.git_sha = read_string_attr(file, "git_sha", path);
+  m.created = read_string_attr(file, "created", path);
+  m.config = read_string_attr(file, "config", path);
+  const auto seed = read_numeric_attr<long long>(file, "seed", H5T_NATIVE_LLONG, path);
+  if (seed.size() != 1) throw InputError(locate(path, 0, "seed", "expected one integer"));
+  m.seed = seed[0];
+  return m;
+}
+
+bool read_complete(hid_t file, const std::string& path) {
+  const auto c = read_numeric_attr<int>(file, "complete", H5T_NATIVE_INT, path);
+  if (c.size() != 1) throw InputError(locate(path, 0, "complete", "expected 0 or 1"));
+  return c[0] != 0;
+}
+
+// Shape (C, R) from /replications/done.
+std::pair<std::size_t, std::size_t> read_shape(hid_t file, const std::string& path) {
+  const std::string name = std::string("/") + kReplications + "/" + kDone;
+  if (!link_exists(file, name)) throw InputError(locate(path, 0, "", "damaged results file: no " + name));
+  Handle d = dataset(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "open " + name);
+  const auto dims = dataset_dims(d, path, name);
+  if (dims.size() != 2) throw InputError(locate(path, 0, name, "expected conditions x replications"));
+  return {static_cast<std::size_t>(dims[0]), static_cast<std::size_t>(dims[1])};
+}
+
+// Record columns: /replications minus `done`, in creation order, each checked to be C x R.
+std::vector<std::string> read_columns(hid_t file, std::size_t C, std::size_t R, const std::string& path) {
+  Handle g = group(H5Gopen2(file, kReplications, H5P_DEFAULT), path, "open /replications");
+  std::vector<std::string> names;
+  for (auto& name : link_names(g, path)) {
+    if (name == kDone) continue;
+    Handle d = dataset(H5Dopen2(g, name.c_str(), H5P_DEFAULT), path, "open /replications/" + name);
+    const auto dims = dataset_dims(d, path, name);
+    if (dims.size() != 2 || dims[0] != C || dims[1] != R)
+      throw InputError(locate(path, 0, "/replications/" + name, "expected " + std::to_string(C) + " x " +
+                                                                    std::to_string(R) + " values"));
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+void write_summary_group(hid_t file, const std::vector<SummaryRow>& rows, const std::string& path) {
+  if (link_exists(file, kSummary)) check(H5Ldelete(file, kSummary, H5P_DEFAULT), path, "delete /summary");
+  Handle g = group(H5Gcreate2(file, kSummary, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path,
+                   "create /summary");
+  const std::size_t n = rows.size();
+  std::vector<int> condition(n);
+  std::vector<std::string> text(n);
+  std::vector<double> number(n);
+  for (std::size_t i = 0; i < n; ++i) condition[i] = rows[i].condition;
+  write_ints(g, "condition", condition, path);
+  for (auto field : {&SummaryRow::model, &SummaryRow::rater, &SummaryRow::term, &SummaryRow::measure}) {
+    for (std::size_t i = 0; i < n; ++i) text[i] = rows[i].*field;
+    const char* name = field == &SummaryRow::model   ? "model"
+                       : field == &SummaryRow::rater ? "rater"
+                       : field == &SummaryRow::term  ? "term"
+                                                     : "measure";
+    write_texts(g, name, text, path);
+  }
+  for (std::size_t i = 0; i < n; ++i) number[i] = rows[i].value;
+  write_doubles(g, "value", number, path);
+  for (std::size_t i = 0; i < n; ++i) number[i] = rows[i].mcse;
+  write_doubles(g, "mcse", number, path);
+}
+
+std::vector<SummaryRow> read_summary_group(hid_t file, const std::string& path) {
+  Handle g = group(H5Gopen2(file, kSummary, H5P_DEFAULT), path, "open /summary");
+  const std::string cname = "condition";
+  if (!link_exists(g, cname)) throw InputError(locate(path, 0, "/summary", "damaged results file: no condition"));
+  std::size_t n = 0;
+  {
+    Handle d = dataset(H5Dopen2(g, cname.c_str(), H5P_DEFAULT), path, "open /summary/condition");
+    const auto dims = dataset_dims(d, path, cname);
+    if (dims.size() != 1) throw InputError(locate(path, 0, "/summary/condition", "expected a column"));
+    n = static_cast<std::size_t>(dims[0]);
+  }
+  std::vector<SummaryRow> rows(n);
+  const auto condition = read_ints(g, cname, n, path);
+  for (std::size_t i = 0; i < n; ++i) rows[i].condition = condition[i];
+  for (auto [field, name] : {std::pair{&SummaryRow::model, "model"}, std::pair{&SummaryRow::rater, "rater"},
+                             std::pair{&SummaryRow::term, "term"}, std::pair{&SummaryRow::measure, "measure"}}) {
+    auto text = read_texts(g, name, n, path);
+    for (std::size_t i = 0; i < n; ++i) rows[i].*field = std::move(text[i]);
+  }
+  const auto value = read_doubles(g, "value", n, path);
+  const auto mcse = read_doubles(g, "mcse", n, path);
+  for (std::size_t i = 0; i < n; ++i) {
+    rows[i].value = value[i];
+    rows[i].mcse = mcse[i];
+  }
+  return rows;
+}
+
+// Access properties of record-column datasets: no chunk cache, so H5Dwrite puts values in the file
+// (the OS) before it returns, ahead of the `done` marks that go through the cache.
+Handle uncached_dapl(const std::string& path) {
+  Handle p = plist(H5Pcreate(H5P_DATASET_ACCESS), path, "dataset access properties");
+  check(H5Pset_chunk_cache(p, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, 0, H5D_CHUNK_CACHE_W0_DEFAULT), path,
+        "dataset access properties");
+  return p;
+}
+
+std::string mismatch(const std::string& what) {
+  return what + "; it cannot be resumed by this run (start a new run without --resume, or use another --out)";
+}
+
+}  // namespace
+
+// -------------------------------------------------------------------------------------------------
+
+std::string iso8601_utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+struct ResultsWriter::Impl {
+  std::string path;
+  Handle file;  // declared first: closed last
+  std::vector<std::string> columns;
+  std::size_t C = 0, R = 0;
+  std::vector<Handle> datasets;
+  Handle done;
+  bool known_incomplete = false;
+
+  void mark_incomplete() {
+    if (known_incomplete) return;
+    update_int_attr(file, "complete", 0, path);
+    check(H5Fflush(file, H5F_SCOPE_LOCAL), path, "flush");
+    known_incomplete = true;
+  }
+};
+
+ResultsWriter::ResultsWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ResultsWriter::ResultsWriter(ResultsWriter&&) noexcept = default;
+ResultsWriter& ResultsWriter::operator=(ResultsWriter&&) noexcept = default;
+ResultsWriter::~ResultsWriter() = default;
+
+const std::string& ResultsWriter::path() const { return impl_->path; }
+const std::vector<std::string>& ResultsWriter::columns() const { return impl_->columns; }
+std::size_t ResultsWriter::n_conditions() const { return impl_->C; }
+std::size_t ResultsWriter::n_replications() const { return impl_->R; }
+
+ResultsWriter::ResultsWriter(const std::string& path, const RunMetadata& meta,
+                             const std::vector<ConditionColumn>& conditions, const std::vector<std::string>& columns,
+                             std::size_t n_conditions, std::size_t n_replications)
+    : impl_(std::make_unique<Impl>()) {
+  silence_hdf5();
+  std::vector<std::string> keys;
+  for (const auto& cc : conditions) {
+    check_name(cc.key, "condition key", kIndex);
+    const bool numbers = !cc.numbers.empty() || cc.texts.empty();
+    const std::size_t n = numbers ? cc.numbers.size() : cc.texts.size();
+    if ((numbers && !cc.texts.empty()) || n != n_conditions)
+      throw std::invalid_argument("results file: condition column '" + cc.key + "' must hold " +
+                                  std::to_string(n_conditions) + " numbers or texts");
+    keys.push_back(cc.key);
+  }
+  check_unique(keys, "condition key");
+  for (const auto& c : columns) check_name(c, "column", kDone);
+  check_unique(columns, "column");
+
+  Impl& m = *impl_;
+  m.path = path;
+  m.columns = columns;
+  m.C = n_conditions;
+  m.R = n_replications;
+  const Handle fapl = file_access_plist(path);
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  if (id < 0) {
+    const std::string why = hdf5_message();
+    std::error_code ec;
+    const auto folder = std::filesystem::absolute(path, ec).parent_path();
+    if (!std::filesystem::is_directory(folder, ec))
+      throw InputError(locate(path, 0, "", "cannot create the results file: folder " + folder.string() + " does not exist"));
+    throw InputError(locate(path, 0, "", "cannot create the results file: " + why));
+  }
+  m.file = Handle(id, H5Fclose);
+
+  // Root attributes.
+  write_string_attr(m.file, "format", kResultsFormat, path);
+  write_numeric_attr<int>(m.file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT,
+                          {kResultsFormatMajor, kResultsFormatMinor}, false, path);
+  write_string_attr(m.file, "program_version", meta.program_version, path);
+  write_string_attr(m.file, "git_sha", meta.git_sha, path);
+  write_string_attr(m.file, "created", meta.created.empty() ? iso8601_utc_now() : meta.created, path);
+  write_numeric_attr<long long>(m.file, "seed", H5T_STD_I64LE, H5T_NATIVE_LLONG, {static_cast<long long>(meta.seed)},
+                                true, path);
+  write_string_attr(m.file, "config", meta.config, path);
+  write_numeric_attr<int>(m.file, "complete", H5T_STD_I32LE, H5T_NATIVE_INT, {0}, true, path);
+  m.known_incomplete = true;
+
+  // /conditions
+  {
+    Handle g = group(H5Gcreate2(m.file, kConditions, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path,
+                     "create /conditions");
+    for (const auto& cc : conditions) {
+      if (!cc.texts.empty())
+        write_texts(g, cc.key, cc.texts, path);
+      else
+        write_doubles(g, cc.key, cc.numbers, path);
+    }
+    std::vector<int> index(n_conditions);
+    std::iota(index.begin(), index.end(), 1);
+    write_ints(g, kIndex, index, path);
+  }
+
+  // /replications: chunks of 1 x min(R, 4096), all allocated now (NaN / 0 filled), extendable.
+  {
+    Handle g = group(H5Gcreate2(m.file, kReplications, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path,
+                     "create /replications");
+    const std::vector<hsize_t> dims{n_conditions, n_replications};
+    const hsize_t maxdims[2] = {H5S_UNLIMITED, H5S_UNLIMITED};
+    Handle s = space(H5Screate_simple(2, dims.data(), maxdims), path, "dataspace");
+    const hsize_t chunk[2] = {1, std::max<hsize_t>(1, std::min<hsize_t>(n_replications, kChunkReplications))};
+    auto chunked_dcpl = [&](hid_t mem_type, const void* fill) {
+      Handle p = plain_dcpl(path);
+      check(H5Pset_chunk(p, 2, chunk), path, "dataset properties");
+      check(H5Pset_fill_value(p, mem_type, fill), path, "dataset properties");
+      check(H5Pset_fill_time(p, H5D_FILL_TIME_IFSET), path, "dataset properties");
+      check(H5Pset_alloc_time(p, H5D_ALLOC_TIME_EARLY), path, "dataset properties");
+      return p;
+    };
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const std::uint8_t zero = 0;
+    Handle values_dcpl = chunked_dcpl(H5T_NATIVE_DOUBLE, &nan);
+    Handle dapl = uncached_dapl(path);
+    m.datasets.reserve(columns.size());
+    for (const auto& c : columns)
+      m.datasets.push_back(dataset(H5Dcreate2(g, c.c_str(), H5T_IEEE_F64LE, s, H5P_DEFAULT, values_dcpl, dapl), path,
+                                   "create /replications/" + c));
+    m.done = dataset(H5Dcreate2(g, kDone, H5T_STD_U8LE, s, H5P_DEFAULT, chunked_dcpl(H5T_NATIVE_UINT8, &zero),
+                                H5P_DEFAULT),
+                     path, "create /replications/done");
+  }
+
+  write_summary_group(m.file, {}, path);
+  check(H5Fflush(m.file, H5F_SCOPE_LOCAL), path, "flush");
+}
+
+ResultsWriter ResultsWriter::resume(const std::string& path, const RunMetadata& meta,
+                                    const std::vector<std::string>& columns, std::size_t n_conditions,
+                                    std::size_t n_replications) {
+  auto impl = std::make_unique<Impl>();
+  Impl& m = *impl;
+  m.path = path;
+  m.file = open_results_file(path, H5F_ACC_RDWR);
+  const RunMetadata old = read_metadata(m.file, path);
+  if (old.config != meta.config) throw InputError(locate(path, 0, "", mismatch("written for a different configuration")));
+  if (old.seed != meta.seed)
+    throw InputError(locate(path, 0, "", mismatch("written with seed " + std::to_string(old.seed) + ", not " +
+                                                  std::to_string(meta.seed))));
+  const auto [C, R] = read_shape(m.file, path);
+  if (C != n_conditions || R != n_replications)
+    throw InputError(locate(path, 0, "", mismatch("holds " + std::to_string(C) + " conditions x " + std::to_string(R) +
+                                                  " replications, this run " + std::to_string(n_conditions) + " x " +
+                                                  std::to_string(n_replications))));
+  const auto file_columns = read_columns(m.file, C, R, path);
+  if (file_columns != columns) {
+    std::string diff = "has other record columns (" + std::to_string(file_columns.size()) + " in the file, " +
+                       std::to_string(columns.size()) + " in this run";
+    for (std::size_t i = 0; i < std::min(file_columns.size(), columns.size()); ++i)
+      if (file_columns[i] != columns[i]) {
+        diff += "; column " + std::to_string(i + 1) + " is '" + file_columns[i] + "', expected '" + columns[i] + "'";
+        break;
+      }
+    throw InputError(locate(path, 0, "", mismatch(diff + ")")));
+  }
+  m.columns = columns;
+  m.C = C;
+  m.R = R;
+  m.known_incomplete = !read_complete(m.file, path);
+  Handle g = group(H5Gopen2(m.file, kReplications, H5P_DEFAULT), path, "open /replications");
+  Handle dapl = uncached_dapl(path);
+  m.datasets.reserve(columns.size());
+  for (const auto& c : columns)
+    m.datasets.push_back(dataset(H5Dopen2(g, c.c_str(), dapl), path, "open /replications/" + c));
+  m.done = dataset(H5Dopen2(g, kDone, H5P_DEFAULT), path, "open /replications/done");
+  return ResultsWriter(std::move(impl));
+}
+
+std::vector<std::uint8_t> ResultsWriter::done() const {
+  const Impl& m = *impl_;
+  std::vector<std::uint8_t> out(m.C * m.R, 0);
+  if (!out.empty())
+    check(H5Dread(m.done, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), m.path, "read done");
+  return out;
+}
+
+void ResultsWriter::write(const std::vector<std::size_t>& c, const std::vector<std::size_t>& r,
+                          const std::vector<double>& values) {
+  Impl& m = *impl_;
+  const std::size_t n = c.size(), k = m.columns.size();
+  if (r.size() != n || values.size() != n * k)
+    throw std::invalid_argument("ResultsWriter::write: " + std::to_string(n) + " conditions, " +
+                                std::to_string(r.size()) + " replications and " + std::to_string(values.size()) +
+                                " values for " + std::to_string(k) + " columns");
+  for (std::size_t i = 0; i < n; ++i)
+    if (c[i] >= m.C || r[i] >= m.R)
+      throw std::out_of_range("ResultsWriter::write: condition " + std::to_string(c[i]) + ", replication " +
+                              std::to_string(r[i]) + " outside " + std::to_string(m.C) + " x " + std::to_string(m.R));
+  if (n == 0) return;
+  silence_hdf5();
+  m.mark_incomplete();
+
+  // Sorted by condition and replication; of duplicates the last one wins.
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return c[a] != c[b] ? c[a] < c[b] : r[a] < r[b]; });
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + 1 < n && c[order[i]] == c[order[i + 1]] && r[order[i]] == r[order[i + 1]]) continue;
+    order[kept++] = order[i];
+  }
+  order.resize(kept);
+
+  // Segments: clusters of nearby replications of one condition (gaps of at most kMaxGap). A gapless
+  // cluster is one hyperslab write; a cluster with gaps is read, patched and written back as one
+  // hyperslab, far cheaper than scattered element I/O. Small clusters join one element selection.
+  struct Segment {
+    hsize_t c, r0, span;
+    std::size_t first, count;  // positions in `order`
+    Handle file_space, mem_space;
+  };
+  std::vector<Segment> segments;
+  std::vector<std::size_t> sparse;  // positions in `order`
+  for (std::size_t i = 0; i < kept;) {
+    std::size_t j = i + 1;
+    while (j < kept && c[order[j]] == c[order[i]] &&
+           (r[order[j]] - r[order[j - 1]] <= kMaxGap || r[order[j]] - r[order[i]] < kMaxSpread * (j - i + 1)))
+      ++j;
+    if (j - i >= kMinSegment) {
+      Segment s{c[order[i]], r[order[i]], r[order[j - 1]] - r[order[i]] + 1, i, j - i, {}, {}};
+      s.file_space = simple_space({m.C, m.R}, m.path);
+      const hsize_t start[2] = {s.c, s.r0}, count[2] = {1, s.span};
+      check(H5Sselect_hyperslab(s.file_space, H5S_SELECT_SET, start, nullptr, count, nullptr), m.path,
+            "select replications");
+      s.mem_space = simple_space({s.span}, m.path);
+      segments.push_back(std::move(s));
+    } else {
+      for (std::size_t q = i; q < j; ++q) sparse.push_back(q);
+    }
+    i = j;
+  }
+  Handle sparse_file_space, sparse_mem_space;
+  if (!sparse.empty()) {
+    sparse_file_space = simple_space({m.C, m.R}, m.path);
+    std::vector<hsize_t> coords(2 * sparse.size());
+    for (std::size_t i = 0; i < sparse.size(); ++i) {
+      coords[2 * i] = c[order[sparse[i]]];
+      coords[2 * i + 1] = r[order[sparse[i]]];
+    }
+    check(H5Sselect_elements(sparse_file_space, H5S_SELECT_SET, sparse.size(), coords.data()), m.path,
+          "select replications");
+    sparse_mem_space = simple_space({sparse.size()}, m.path);
+  }
+
+  // Writes one dataset: value(q) is the value of the entry at position q of `order`.
+  auto write_dataset = [&](hid_t d, hid_t mem_type, auto value, const std::string& name) {
+    using T = decltype(value(std::size_t{0}));
+    std::vector<T> buffer;
+    for (const Segment& s : segments) {
+      buffer.resize(s.span);
+      if (s.span != s.count)
+        check(H5Dread(d, mem_type, s.mem_space, s.file_space, H5P_DEFAULT, buffer.data()), m.path, "read " + name);
+      for (std::size_t q = s.first; q < s.first + s.count; ++q) buffer[r[order[q]] - s.r0] = value(q);
+      check(H5Dwrite(d, mem_type, s.mem_space, s.file_space, H5P_DEFAULT, buffer.data()), m.path, "write " + name);
+    }
+    if (!sparse.empty()) {
+      buffer.resize(sparse.size());
+      for (std::size_t i = 0; i < sparse.size(); ++i) buffer[i] = value(sparse[i]);
+      check(H5Dwrite(d, mem_type, sparse_mem_space, sparse_file_space, H5P_DEFAULT, buffer.data()), m.path,
+            "write " + name);
+    }
+  };
+  // Values first: they bypass the chunk cache, so they are in the file before any `done` mark is.
+  for (std::size_t j = 0; j < k; ++j)
+    write_dataset(m.datasets[j], H5T_NATIVE_DOUBLE, [&](std::size_t q) { return values[order[q] * k + j]; },
+                  "/replications/" + m.columns[j]);
+  write_dataset(m.done, H5T_NATIVE_UINT8, [](std::size_t) { return std::uint8_t{1}; }, "/replications/done");
+}
+
+void ResultsWriter::flush() {
+  silence_hdf5();
+  check(H5Fflush(impl_->file, H5F_SCOPE_LOCAL), impl_->path, "flush");
+}
+
+void ResultsWriter::write_summary(const std::vector<SummaryRow>& rows) {
+  silence_hdf5();
+  impl_->mark_incomplete();
+  write_summary_group(impl_->file, rows, impl_->path);
+  flush();
+}
+
+void ResultsWriter::mark_complete() {
+  silence_hdf5();
+  update_int_attr(impl_->file, "complete", 1, impl_->path);
+  impl_->known_incomplete = false;
+  flush();
+}
+
+// -------------------------------------------------------------------------------------------------
+
+ResultsFile read_results(const std::string& path) {
+  ResultsFile out;
+  out.path = path;
+  Handle file = open_results_file(path, H5F_ACC_RDONLY);
+  out.meta = read_metadata(file, path);
+  const auto version = read_numeric_attr<int>(file, "format_version", H5T_NATIVE_INT, path);
+  out.format_version = {version[0], version[1]};
+  out.complete = read_complete(file, path);
+  std::tie(out.n_conditions, out.n_replications) = read_shape(file, path);
+  const std::size_t C = out.n_conditions, R = out.n_replications;
+
+  {
+    Handle g = group(H5Gopen2(file, kConditions, H5P_DEFAULT), path, "open /conditions");
+    for (const auto& name : link_names(g, path)) {
+      if (name == kIndex) continue;
+      Handle d = dataset(H5Dopen2(g, name.c_str(), H5P_DEFAULT), path, "open /conditions/" + name);
+      const auto dims = dataset_dims(d, path, name);
+      if (dims.size() != 1 || dims[0] != C)
+        throw InputError(locate(path, 0, "/conditions/" + name, "expected " + std::to_string(C) + " values"));
+      Handle t = type(H5Dget_type(d), path, name);
+      ConditionColumn cc;
+      cc.key = name;
+      if (H5Tget_class(t) == H5T_STRING)
+        cc.texts = read_texts(d.get(), C, path, "/conditions/" + name);
+      else
+        cc.numbers = read_doubles(g, name, C, path);
+      out.conditions.push_back(std::move(cc));
+    }
+  }
+  out.columns = read_columns(file, C, R, path);
+  out.done.assign(C * R, 0);
+  if (!out.done.empty()) {
+    const std::string name = std::string("/") + kReplications + "/" + kDone;
+    Handle d = dataset(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "open " + name);
+    check(H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.done.data()), path, "read " + name);
+  }
+  out.summary = read_summary_group(file, path);
+  return out;
+}
+
+namespace {
+
+// Reads rows [first, first + count) of one record column.
+std::vector<double> read_column_rows(const ResultsFile& rf, const std::string& name, std::size_t first,
+                                     std::size_t count) {
+  if (std::find(rf.columns.begin(), rf.columns.end(), name) == rf.columns.end())
+    throw InputError(locate(rf.path, 0, name, "no such column in the results file"));
+  std::vector<double> out(count * rf.n_replications);
+  if (out.empty()) return out;
+  Handle file = open_results_file(rf.path, H5F_ACC_RDONLY);
+  const std::string dname = std::string("/") + kReplications + "/" + name;
+  Handle d = dataset(H5Dopen2(file, dname.c_str(), H5P_DEFAULT), rf.path, "open " + dname);
+  const auto dims = dataset_dims(d, rf.path, dname);
+  if (dims.size() != 2 || dims[0] < first + count || dims[1] != rf.n_replications)
+    throw InputError(locate(rf.path, 0, dname, "the file changed since it was read"));
+  Handle file_space = space(H5Dget_space(d), rf.path, dname);
+  const hsize_t start[2] = {first, 0}, n[2] = {count, rf.n_replications};
+  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, n, nullptr), rf.path, "select " + dname);
+  Handle mem_space = simple_space({out.size()}, rf.path);
+  check(H5Dread(d, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, out.data()), rf.path, "read " + dname);
+  return out;
+}
+
+}  // namespace
+
+std::vector<double> ResultsFile::column(const std::string& name, std::size_t condition) const {
+  if (condition >= n_conditions)
+    throw std::out_of_range("ResultsFile::column: condition " + std::to_string(condition) + " of " +
+                            std::to_string(n_conditions));
+  return read_column_rows(*this, name, condition, 1);
+}
+
+std::vector<double> ResultsFile::column(const std::string& name) const {
+  return read_column_rows(*this, name, 0, n_conditions);
+}
+
+std::size_t ResultsFile::n_done() const {
+  return static_cast<std::size_t>(std::count(done.begin(), done.end(), std::uint8_t{1}));
+}
+
+std::size_t ResultsFile::n_done(std::size_t condition) const {
+  if (condition >= n_conditions) throw std::out_of_range("ResultsFile::n_done: condition out of range");
+  const auto first = done.begin() + static_cast<std::ptrdiff_t>(condition * n_replications);
+  return static_cast<std::size_t>(std::count(first, first + static_cast<std::ptrdiff_t>(n_replications), std::uint8_t{1}));
+}
+
+}  // namespace collabzium

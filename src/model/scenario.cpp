@@ -1,0 +1,598 @@
+#include "collabzium/model/scenario.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+#include <tuple>
+#include <type_traits>
+
+#include "collabzium/error.h"
+
+namespace collabzium {
+
+// MODEL.md 2.6: patients rate higher and register half the ruptures; therapists rate lower, are
+// more vigilant and raise more false alarms.
+Rater default_patient_rater() {
+  return Rater{.offset = 0.25, .leniency_sd = 0.40, .dyad_sd = 0.0, .registration = 0.5, .sensitivity = 0.8,
+               .false_alarm_rate = 0.01, .mood_congruence = -0.05, .occasion_sd = 0.15};
+}
+
+Rater default_therapist_rater() {
+  return Rater{.offset = -0.10, .leniency_sd = 0.35, .dyad_sd = 0.10, .registration = 0.95, .sensitivity = 1.2,
+               .false_alarm_rate = 0.08, .mood_congruence = 0.0, .occasion_sd = 0.10};
+}
+
+double default_threshold(const std::string& rule) {
+  if (rule == "sd_drop") return 1.5;
+  if (rule == "rci") return 1.96;
+  if (rule == "percent_drop") return 0.12;
+  return 0.5;  // absolute_drop, sudden_loss
+}
+
+double Detection::threshold() const {
+  return std::isnan(threshold_value) ? default_threshold(rule) : threshold_value;
+}
+
+bool Analysis::has_model(const std::string& name) const {
+  return std::find(models.begin(), models.end(), name) != models.end();
+}
+
+namespace {
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+enum class Kind { Boolean, Integer, Real, Choice, Text, RealList, ChoiceList };
+
+struct Bound {
+  double value;
+  bool open;
+};
+
+// One configuration key: its dotted path, type, admissible values and how to reach it.
+struct KeySpec {
+  std::string path;
+  Kind kind;
+  Bound lo{-inf, false}, hi{inf, false};
+  std::vector<std::string> choices;
+  std::function<KeyValue(const Scenario&)> get;
+  std::function<void(Scenario&, const KeyValue&)> set;
+};
+
+template <class Ref>
+KeySpec spec(std::string path, Ref ref) {
+  using T = std::remove_cvref_t<decltype(ref(std::declval<Scenario&>()))>;
+  KeySpec k;
+  k.path = std::move(path);
+  if constexpr (std::is_same_v<T, bool>) k.kind = Kind::Boolean;
+  else if constexpr (std::is_same_v<T, std::int64_t>) k.kind = Kind::Integer;
+  else if constexpr (std::is_same_v<T, double>) k.kind = Kind::Real;
+  else if constexpr (std::is_same_v<T, std::string>) k.kind = Kind::Text;
+  else if constexpr (std::is_same_v<T, std::vector<double>>) k.kind = Kind::RealList;
+  else k.kind = Kind::ChoiceList;
+  k.get = [ref](const Scenario& s) { return KeyValue(ref(const_cast<Scenario&>(s))); };
+  k.set = [ref](Scenario& s, const KeyValue& v) { ref(s) = std::get<T>(v); };
+  return k;
+}
+
+KeySpec range(KeySpec k, double lo, double hi, bool lo_open = false, bool hi_open = false) {
+  k.lo = {lo, lo_open};
+  k.hi = {hi, hi_open};
+  return k;
+}
+
+KeySpec choose(KeySpec k, std::vector<std::string> choices) {
+  k.choices = std::move(choices);
+  if (k.kind == Kind::Text) k.kind = Kind::Choice;
+  return k;
+}
+
+#define REF(expr) [](Scenario& s) -> auto& { return s.expr; }
+
+void add_rater_keys(std::vector<KeySpec>& keys, const std::string& name, Rater Raters::*member) {
+  const std::string p = "raters." + name + ".";
+  auto field = [&](const std::string& key, auto Rater::*f) {
+    return spec(p + key, [member, f](Scenario& s) -> auto& { return (s.raters.*member).*f; });
+  };
+  keys.push_back(field("offset", &Rater::offset));
+  keys.push_back(range(field("leniency_sd", &Rater::leniency_sd), 0, inf));
+  keys.push_back(range(field("dyad_sd", &Rater::dyad_sd), 0, inf));
+  keys.push_back(range(field("registration", &Rater::registration), 0, 1));
+  keys.push_back(range(field("sensitivity", &Rater::sensitivity), 0, inf));
+  keys.push_back(range(field("false_alarm_rate", &Rater::false_alarm_rate), 0, 1));
+  keys.push_back(range(field("false_alarm_depth", &Rater::false_alarm_depth), 0, inf, true));
+  keys.push_back(range(field("false_alarm_depth_sd", &Rater::false_alarm_depth_sd), 0, inf));
+  keys.push_back(field("mood_congruence", &Rater::mood_congruence));
+  keys.push_back(range(field("occasion_sd", &Rater::occasion_sd), 0, inf));
+  keys.push_back(range(field("items", &Rater::items), 1, 1000));
+  keys.push_back(range(field("item_sd", &Rater::item_sd), 0, inf));
+  keys.push_back(field("scale_min", &Rater::scale_min));
+  keys.push_back(field("scale_max", &Rater::scale_max));
+  keys.push_back(choose(field("response", &Rater::response), {"items", "continuous"}));
+}
+
+const std::vector<KeySpec>& key_specs() {
+  static const std::vector<KeySpec> keys = [] {
+    std::vector<KeySpec> k;
+    k.push_back(range(spec("run.replications", REF(run.replications)), 1, 1e12));
+    k.push_back(range(spec("run.seed", REF(run.seed)), 0, 9.2e18));
+    k.push_back(range(spec("run.alpha", REF(run.alpha)), 0, 1, true, true));
+    k.push_back(range(spec("run.threads", REF(run.threads)), 0, 4096));
+
+    k.push_back(range(spec("design.therapists", REF(design.therapists)), 1, 1e6));
+    k.push_back(range(spec("design.patients", REF(design.patients)), 1, 1e8));
+    k.push_back(choose(spec("design.allocation", REF(design.allocation)), {"balanced", "random"}));
+    k.push_back(choose(spec("design.sessions.distribution", REF(design.sessions.distribution)),
+                       {"fixed", "poisson", "uniform"}));
+    k.push_back(range(spec("design.sessions.mean", REF(design.sessions.mean)), 1, 1e4));
+    k.push_back(range(spec("design.sessions.min", REF(design.sessions.min)), 1, 1e4));
+    k.push_back(range(spec("design.sessions.max", REF(design.sessions.max)), 1, 1e4));
+    k.push_back(range(spec("design.dropout.base", REF(design.dropout.base)), 0, 1));
+    k.push_back(spec("design.dropout.unresolved_rupture", REF(design.dropout.unresolved_rupture)));
+    k.push_back(spec("design.dropout.distress", REF(design.dropout.distress)));
+
+    k.push_back(spec("alliance.mean", REF(alliance.mean)));
+    k.push_back(range(spec("alliance.therapist_sd", REF(alliance.therapist_sd)), 0, inf));
+    k.push_back(range(spec("alliance.patient_sd", REF(alliance.patient_sd)), 0, inf));
+    k.push_back(spec("alliance.growth", REF(alliance.growth)));
+    k.push_back(range(spec("alliance.growth_sd", REF(alliance.growth_sd)), 0, inf));
+    k.push_back(choose(spec("alliance.growth_shape", REF(alliance.growth_shape)), {"log", "linear"}));
+    k.push_back(range(spec("alliance.ar", REF(alliance.ar)), -1, 1, true, true));
+    k.push_back(range(spec("alliance.innovation_sd", REF(alliance.innovation_sd)), 0, inf));
+
+    k.push_back(range(spec("rupture.onset_probability", REF(rupture.onset_probability)), 0, 1));
+    k.push_back(range(spec("rupture.propensity_sd", REF(rupture.propensity_sd)), 0, inf));
+    k.push_back(spec("rupture.distress_effect", REF(rupture.distress_effect)));
+    k.push_back(range(spec("rupture.depth_mean", REF(rupture.depth_mean)), 0, inf, true));
+    k.push_back(range(spec("rupture.depth_sd", REF(rupture.depth_sd)), 0, inf));
+    k.push_back(range(spec("rupture.repair_probability", REF(rupture.repair_probability)), 0, 1));
+    k.push_back(range(spec("rupture.repair_skill_sd", REF(rupture.repair_skill_sd)), 0, inf));
+    k.push_back(spec("rupture.repair_bonus", REF(rupture.repair_bonus)));
+
+    k.push_back(spec("distress.mean", REF(distress.mean)));
+    k.push_back(range(spec("distress.therapist_sd", REF(distress.therapist_sd)), 0, inf));
+    k.push_back(range(spec("distress.patient_sd", REF(distress.patient_sd)), 0, inf));
+    k.push_back(spec("distress.trend", REF(distress.trend)));
+    k.push_back(range(spec("distress.trend_sd", REF(distress.trend_sd)), 0, inf));
+    k.push_back(range(spec("distress.ar", REF(distress.ar)), -1, 1, true, true));
+    k.push_back(range(spec("distress.innovation_sd", REF(distress.innovation_sd)), 0, inf));
+    k.push_back(range(spec("distress.items", REF(distress.items)), 1, 1000));
+    k.push_back(range(spec("distress.item_sd", REF(distress.item_sd)), 0, inf));
+    k.push_back(choose(spec("distress.response", REF(distress.response)), {"items", "continuous"}));
+    k.push_back(spec("distress.effects.rupture", REF(distress.effects.rupture)));
+    k.push_back(spec("distress.effects.repair", REF(distress.effects.repair)));
+    k.push_back(spec("distress.effects.unresolved", REF(distress.effects.unresolved)));
+    k.push_back(spec("distress.effects.alliance", REF(distress.effects.alliance)));
+
+    add_rater_keys(k, "patient", &Raters::patient);
+    add_rater_keys(k, "therapist", &Raters::therapist);
+
+    k.push_back(choose(spec("detection.rule", REF(detection.rule)),
+                       {"absolute_drop", "sd_drop", "rci", "percent_drop", "sudden_loss"}));
+    k.push_back(range(spec("detection.threshold", REF(detection.threshold_value)), 0, inf, true));
+    k.push_back(choose(spec("detection.sd_reference", REF(detection.sd_reference)),
+                       {"differences", "person", "baseline"}));
+    k.push_back(range(spec("detection.reliability", REF(detection.reliability)), 0, 1, false, true));
+    k.push_back(range(spec("detection.critical_t", REF(detection.critical_t)), 0, inf, true));
+    k.push_back(range(spec("detection.tolerance", REF(detection.tolerance)), 0, 1000));
+    k.push_back(range(spec("detection.roc_thresholds", REF(detection.roc_thresholds)), 0, inf, true));
+    k.push_back(choose(spec("detection.repair.mode", REF(detection.repair.mode)), {"return", "rise"}));
+    k.push_back(range(spec("detection.repair.window", REF(detection.repair.window)), 1, 1000));
+
+    k.push_back(choose(spec("analysis.models", REF(analysis.models)),
+                       {"lagged", "within", "oracle", "growth"}));
+    k.push_back(spec("analysis.reml", REF(analysis.reml)));
+    k.push_back(choose(spec("analysis.therapist", REF(analysis.therapist)), {"none", "fixed", "random"}));
+    k.push_back(choose(spec("analysis.df", REF(analysis.df)), {"satterthwaite", "residual", "z"}));
+    k.push_back(spec("analysis.growth_random_slope", REF(analysis.growth_random_slope)));
+    k.push_back(spec("analysis.exclude_singular", REF(analysis.exclude_singular)));
+    return k;
+  }();
+  return keys;
+}
+
+#undef REF
+
+const KeySpec* find_spec(const std::string& path) {
+  for (const auto& k : key_specs())
+    if (k.path == path) return &k;
+  return nullptr;
+}
+
+bool is_section(const std::string& path) {
+  const std::string prefix = path + ".";
+  for (const auto& k : key_specs())
+    if (k.path.compare(0, prefix.size(), prefix) == 0) return true;
+  return false;
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string format_double(double x) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, x);
+  std::string s(buf, res.ptr);
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string describe_bound(const KeySpec& k) {
+  const bool integer = k.kind == Kind::Integer;
+  auto num = [&](double v) { return integer ? std::to_string(static_cast<long long>(v)) : format_double(v); };
+  const bool has_lo = std::isfinite(k.lo.value), has_hi = std::isfinite(k.hi.value);
+  std::string what = integer ? "an integer" : "a number";
+  if (has_lo && has_hi && !integer)
+    return what + " in " + (k.lo.open ? "(" : "[") + num(k.lo.value) + ", " + num(k.hi.value) +
+           (k.hi.open ? ")" : "]");
+  if (has_lo && has_hi) return what + " in [" + num(k.lo.value) + ", " + num(k.hi.value) + "]";
+  if (has_lo) return what + (k.lo.open ? " > " : " >= ") + num(k.lo.value);
+  if (has_hi) return what + (k.hi.open ? " < " : " <= ") + num(k.hi.value);
+  return what;
+}
+
+std::string choices_text(const KeySpec& k) {
+  std::string s;
+  for (std::size_t i = 0; i < k.choices.size(); ++i) s += (i ? ", " : "") + quote(k.choices[i]);
+  return "one of " + s;
+}
+
+std::string node_text(const toml::node& n) {
+  std::ostringstream os;
+  if (auto s = n.as_string()) os << quote(s->get());
+  else if (n.is_table()) os << "a table";
+  else n.visit([&](const auto& v) { os << v; });
+  std::string out = os.str();
+  return out.size() > 60 ? out.substr(0, 57) + "..." : out;
+}
+
+// Where a value came from, for messages: the file and line, or the --set flag.
+struct Origin {
+  std::string file;
+  long line = 0;
+};
+
+Origin origin_of(const toml::node& n, const std::string& file) {
+  const auto& src = n.source();
+  if (src.path && *src.path != file) return {*src.path, 0};
+  return {file, static_cast<long>(src.begin.line)};
+}
+
+[[noreturn]] void fail(const Origin& o, const std::string& key, const std::string& what) {
+  throw InputError(locate(o.file, o.line, key, what));
+}
+
+void check_number(const KeySpec& k, double v, const Origin& o, const std::string& key) {
+  const bool below = k.lo.open ? v <= k.lo.value : v < k.lo.value;
+  const bool above = k.hi.open ? v >= k.hi.value : v > k.hi.value;
+  if (below || above)
+    fail(o, key, "must be " + describe_bound(k) + ", got " +
+                     (k.kind == Kind::Integer ? std::to_string(static_cast<long long>(v)) : format_double(v)));
+}
+
+double read_real(const toml::node& n, const KeySpec& k, const Origin& o, const std::string& key) {
+  double v;
+  if (auto i = n.as_integer()) v = static_cast<double>(i->get());
+  else if (auto f = n.as_floating_point()) v = f->get();
+  else fail(o, key, "must be " + describe_bound(k) + ", got " + node_text(n));
+  if (!std::isfinite(v)) fail(o, key, "must be a finite number, got " + node_text(n));
+  check_number(k, v, o, key);
+  return v;
+}
+
+std::string read_choice(const toml::node& n, const KeySpec& k, const Origin& o, const std::string& key) {
+  auto s = n.as_string();
+  if (!s) fail(o, key, "must be " + (k.choices.empty() ? std::string("a string") : choices_text(k)) +
+                           ", got " + node_text(n));
+  if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), s->get()) == k.choices.end())
+    fail(o, key, "must be " + choices_text(k) + ", got " + quote(s->get()));
+  return s->get();
+}
+
+KeyValue read_value(const toml::node& n, const KeySpec& k, const Origin& o, const std::string& key) {
+  switch (k.kind) {
+    case Kind::Boolean:
+      if (auto b = n.as_boolean()) return b->get();
+      fail(o, key, "must be true or false, got " + node_text(n));
+    case Kind::Integer: {
+      auto i = n.as_integer();
+      if (!i) fail(o, key, "must be " + describe_bound(k) + ", got " + node_text(n));
+      check_number(k, static_cast<double>(i->get()), o, key);
+      return static_cast<std::int64_t>(i->get());
+    }
+    case Kind::Real:
+      return read_real(n, k, o, key);
+    case Kind::Choice:
+    case Kind::Text:
+      return read_choice(n, k, o, key);
+    case Kind::RealList: {
+      auto a = n.as_array();
+      if (!a) fail(o, key, "must be a list of numbers, got " + node_text(n));
+      std::vector<double> v;
+      for (const auto& e : *a) v.push_back(read_real(e, k, o, key));
+      return v;
+    }
+    case Kind::ChoiceList: {
+      auto a = n.as_array();
+      if (!a) fail(o, key, "must be a list of " + choices_text(k) + ", got " + node_text(n));
+      std::vector<std::string> v;
+      for (const auto& e : *a) {
+        std::string s = read_choice(e, k, o, key);
+        if (std::find(v.begin(), v.end(), s) != v.end()) fail(o, key, "lists " + quote(s) + " twice");
+        v.push_back(s);
+      }
+      if (v.empty()) fail(o, key, "must list at least one of " + choices_text(k).substr(7) + ", got []");
+      return v;
+    }
+  }
+  fail(o, key, "has an unsupported type");
+}
+
+std::string join_path(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
+
+// Checks that involve several keys; `where(key)` says where a key was set.
+void check_consistency(const Scenario& s, const std::function<Origin(const std::string&)>& where,
+                       const std::string& context) {
+  auto bad = [&](const std::string& key, const std::string& what) { fail(where(key), key, context + what); };
+  const auto& sp = s.design.sessions;
+  if (sp.min > sp.max)
+    bad("design.sessions.min", "must be <= design.sessions.max (" + std::to_string(sp.max) + "), got " +
+                                   std::to_string(sp.min));
+  for (const char* name : {"patient", "therapist"}) {
+    const Rater& r = std::string(name) == "patient" ? s.raters.patient : s.raters.therapist;
+    const std::string p = std::string("raters.") + name + ".";
+    if (!(r.scale_min < r.scale_max))
+      bad(p + "scale_min", "must be < " + p + "scale_max (" + format_double(r.scale_max) + "), got " +
+                               format_double(r.scale_min));
+  }
+  if (s.detection.rule == "rci" && s.detection.reliability >= 1)
+    bad("detection.reliability", "must be < 1 for the rci rule, got " + format_double(s.detection.reliability));
+}
+
+// Applies one --set and returns the dotted key it set.
+std::string apply_override(toml::table& root, const std::string& text) {
+  const Origin o{"--set", 0};
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) fail(o, text, "expected KEY=VALUE");
+  std::string key = text.substr(0, eq);
+  key.erase(key.find_last_not_of(" \t") + 1);
+  const std::string value = text.substr(eq + 1);
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value, std::string_view("--set " + key));
+  } catch (const toml::parse_error& e) {
+    fail(o, key, "expected a TOML value (strings in double quotes), got " + value);
+  }
+  // Split the dotted path; a path beginning "sweep." keeps the rest as one quoted key.
+  std::vector<std::string> parts;
+  if (key.rfind("sweep.", 0) == 0) {
+    parts = {"sweep", key.substr(6)};
+  } else {
+    std::size_t start = 0, dot;
+    while ((dot = key.find('.', start)) != std::string::npos) {
+      parts.push_back(key.substr(start, dot - start));
+      start = dot + 1;
+    }
+    parts.push_back(key.substr(start));
+  }
+  toml::table* t = &root;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    toml::node* child = t->get(parts[i]);
+    if (!child) {
+      t->insert(parts[i], toml::table{});
+      child = t->get(parts[i]);
+    }
+    if (!child->is_table()) fail(o, key, "names a value, not a table: " + parts[i]);
+    t = child->as_table();
+  }
+  t->insert_or_assign(parts.back(), *parsed.get("v"));
+  return key;
+}
+
+}  // namespace
+
+std::vector<std::string> scenario_keys() {
+  std::vector<std::string> out;
+  for (const auto& k : key_specs()) out.push_back(k.path);
+  return out;
+}
+
+KeyValue get_key(const Scenario& scenario, const std::string& key) {
+  const KeySpec* k = find_spec(key);
+  if (!k) throw InputError(locate("scenario", 0, key, "unknown key"));
+  return k->get(scenario);
+}
+
+std::string format_value(const KeyValue& value) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::int64_t>) return std::to_string(v);
+        else if constexpr (std::is_same_v<T, double>) return format_double(v);
+        else if constexpr (std::is_same_v<T, std::string>) return quote(v);
+        else {
+          std::string s = "[";
+          for (std::size_t i = 0; i < v.size(); ++i) {
+            if (i) s += ", ";
+            if constexpr (std::is_same_v<T, std::vector<double>>) s += format_double(v[i]);
+            else s += quote(v[i]);
+          }
+          return s + "]";
+        }
+      },
+      value);
+}
+
+void set_key(Scenario& scenario, const std::string& key, const KeyValue& value, const std::string& where) {
+  const KeySpec* k = find_spec(key);
+  if (!k) throw InputError(locate(where, 0, key, "unknown key"));
+  // Round-trip through TOML so the one set of type and range checks applies.
+  toml::table t = toml::parse("v = " + format_value(value));
+  k->set(scenario, read_value(*t.get("v"), *k, Origin{where, 0}, key));
+}
+
+ScenarioFile parse_scenario(const std::string& toml_text, const std::string& path,
+                            const std::vector<std::string>& overrides) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, std::string_view(path));
+  } catch (const toml::parse_error& e) {
+    throw InputError(locate(path, static_cast<long>(e.source().begin.line), "",
+                            "invalid TOML: " + std::string(e.description())));
+  }
+  std::vector<std::string> overridden;
+  for (const auto& o : overrides) overridden.push_back(apply_override(root, o));
+  // Values set on the command line are reported as coming from --set, not from a line of the file.
+  auto origin = [&](const toml::node& n, const std::string& key) {
+    for (const auto& k : overridden)
+      if (key == k || key.rfind(k + ".", 0) == 0) return Origin{"--set", 0};
+    return origin_of(n, path);
+  };
+
+  ScenarioFile out;
+  out.path = path;
+  std::map<std::string, Origin> origins;  // key -> where it was set
+  auto where = [&](const std::string& key) {
+    auto it = origins.find(key);
+    return it == origins.end() ? Origin{path, 0} : it->second;
+  };
+
+  // Walk every value; tables must be known sections, leaves known keys.
+  std::function<void(const toml::table&, const std::string&)> walk = [&](const toml::table& t,
+                                                                          const std::string& prefix) {
+    for (const auto& [name, node] : t) {
+      const std::string key = join_path(prefix, std::string(name.str()));
+      const Origin o = origin(node, key);
+      if (key == "sweep") continue;
+      if (key == "name" || key == "description") {
+        auto s = node.as_string();
+        if (!s) fail(o, key, "must be a string, got " + node_text(node));
+        (key == "name" ? out.base.name : out.base.description) = s->get();
+        continue;
+      }
+      if (const KeySpec* k = find_spec(key)) {
+        k->set(out.base, read_value(node, *k, o, key));
+        origins[key] = o;
+        continue;
+      }
+      if (is_section(key)) {
+        if (!node.is_table()) fail(o, key, "must be a table, got " + node_text(node));
+        walk(*node.as_table(), key);
+        continue;
+      }
+      fail(o, key, node.is_table() ? "unknown section" : "unknown key");
+    }
+  };
+  walk(root, "");
+  check_consistency(out.base, where, "");
+
+  if (const toml::node* sweep = root.get("sweep")) {
+    if (!sweep->is_table()) fail(origin_of(*sweep, path), "sweep", "must be a table of KEY = [values]");
+    // toml++ keeps a table's keys sorted; the contract orders axes as written (the first varies
+    // slowest). File entries come in source order, then --set axes in the order given.
+    std::vector<std::pair<std::string, const toml::node*>> entries;
+    for (const auto& [name, node] : *sweep->as_table()) entries.emplace_back(std::string(name.str()), &node);
+    auto rank = [&](const std::pair<std::string, const toml::node*>& e) {
+      const auto it = std::find(overridden.begin(), overridden.end(), "sweep." + e.first);
+      if (it != overridden.end()) return std::make_tuple(1L, static_cast<long>(it - overridden.begin()), 0L);
+      const auto& b = e.second->source().begin;
+      return std::make_tuple(0L, static_cast<long>(b.line), static_cast<long>(b.column));
+    };
+    std::stable_sort(entries.begin(), entries.end(), [&](const auto& x, const auto& y) { return rank(x) < rank(y); });
+    for (const auto& [key, node_ptr] : entries) {
+      const toml::node& node = *node_ptr;
+      const std::string label = "sweep." + key;
+      const Origin o = origin(node, label);
+      const KeySpec* k = find_spec(key);
+      if (!k) fail(o, label, "must name a scenario key, got unknown key \"" + key + "\"");
+      if (key.rfind("run.", 0) == 0)
+        fail(o, label, "must name a model, design, detection or analysis key; a study has one run.* setting, got \"" +
+                           key + "\"");
+      auto a = node.as_array();
+      if (!a) fail(o, label, "must be a list of values, got " + node_text(node));
+      if (a->empty()) fail(o, label, "must list at least one value, got []");
+      SweepAxis axis{key, {}};
+      for (const auto& e : *a) axis.values.push_back(read_value(e, *k, o, label));
+      out.sweep.push_back(std::move(axis));
+      origins[key] = o;
+    }
+  }
+
+  // Conditions: the Cartesian product, the first axis varying slowest.
+  std::size_t total = 1;
+  for (const auto& a : out.sweep) total *= a.values.size();
+  if (total > 1000000) fail(Origin{path, 0}, "sweep", "must have at most 1000000 conditions, got " + std::to_string(total));
+  for (std::size_t c = 0; c < total; ++c) {
+    Condition cond;
+    cond.index = static_cast<int>(c) + 1;
+    cond.scenario = out.base;
+    std::size_t rest = c, stride = total;
+    for (const auto& a : out.sweep) {
+      stride /= a.values.size();
+      const KeyValue& v = a.values[rest / stride];
+      rest %= stride;
+      find_spec(a.key)->set(cond.scenario, v);
+      cond.swept_values.push_back(v);
+    }
+    if (!out.sweep.empty())
+      check_consistency(cond.scenario, where, "in condition " + std::to_string(cond.index) + ": ");
+    out.conditions.push_back(std::move(cond));
+  }
+  return out;
+}
+
+ScenarioFile load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(locate(path, 0, "", "cannot open the scenario file"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_scenario(text.str(), path, overrides);
+}
+
+std::string to_toml(const ScenarioFile& file) {
+  const Scenario& s = file.base;
+  std::ostringstream os;
+  os << "name = " << quote(s.name) << "\n";
+  os << "description = " << quote(s.description) << "\n";
+  std::string table;
+  for (const auto& k : key_specs()) {
+    const std::string parent = k.path.substr(0, k.path.rfind('.'));
+    if (parent != table) {
+      os << "\n[" << parent << "]\n";
+      table = parent;
+    }
+    const std::string leaf = k.path.substr(k.path.rfind('.') + 1);
+    if (k.path == "detection.threshold" && std::isnan(s.detection.threshold_value)) {
+      os << "# threshold: the rule's default (" << format_double(s.detection.threshold()) << " for "
+         << quote(s.detection.rule) << ")\n";
+      continue;
+    }
+    os << leaf << " = " << format_value(k.get(s)) << "\n";
+  }
+  if (!file.sweep.empty()) {
+    os << "\n[sweep]\n";
+    for (const auto& a : file.sweep) {
+      os << quote(a.key) << " = [";
+      for (std::size_t i = 0; i < a.values.size(); ++i) os << (i ? ", " : "") << format_value(a.values[i]);
+      os << "]\n";
+    }
+  }
+  return os.str();
+}
+
+}  // namespace collabzium

@@ -1,0 +1,483 @@
+#include "collabzium/study/power_solver.h"
+
+#include <algorithm>
+#include <boost/math/distributions/normal.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <set>
+
+#include "collabzium/study/calibration.h"
+#include "collabzium/error.h"
+#include "collabzium/io/json.h"
+#include "collabzium/io/output_file.h"
+#include "collabzium/cli/study_commands.h"
+
+namespace collabzium {
+
+namespace {
+
+constexpr double kZ = 1.959963984540054;  // 95% intervals
+
+double norm_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+double norm_pdf(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI); }
+double norm_quantile(double p) { return boost::math::quantile(boost::math::normal_distribution<double>(), p); }
+
+std::string show(double x, int digits = 4) {
+  if (std::isnan(x)) return "NA";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+  return buf;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+  return s;
+}
+
+Scenario with_value(Scenario s, const std::string& key, std::int64_t v) {
+  if (key == "design.sessions.mean") set_key(s, key, KeyValue(static_cast<double>(v)), "--vary");
+  else set_key(s, key, KeyValue(v), "--vary");
+  return s;
+}
+
+// Pooled rejections and trials of the target's power row; nullopt when the row is missing.
+std::optional<PowerPoint> point_of(const std::vector<SummaryRow>& rows, const PowerTarget& t, std::int64_t value) {
+  const SummaryRow* p = find_summary_row(rows, t.model, t.rater, t.term, "power");
+  if (!p) return std::nullopt;
+  PowerPoint pt;
+  pt.value = value;
+  double trials = 0;
+  if (std::isfinite(p->value) && p->value > 0 && p->value < 1 && p->mcse > 0) {
+    trials = std::round(p->value * (1 - p->value) / (p->mcse * p->mcse));  // MCSE = sqrt(p (1 - p) / trials)
+  } else {
+    const SummaryRow* n = find_summary_row(rows, t.model, t.rater, t.term, "n");
+    const SummaryRow* nc = find_summary_row(rows, t.model, t.rater, t.term, "nonconverged");
+    trials = (n && std::isfinite(n->value) ? n->value : 0) - (nc && std::isfinite(nc->value) ? nc->value : 0);
+  }
+  pt.trials = std::max(0.0, trials);
+  pt.rejections = std::isfinite(p->value) ? std::round(p->value * pt.trials) : 0;
+  return pt;
+}
+
+// The points used for a local fit around x: within a factor 3, and at least the 3 nearest values.
+std::vector<PowerPoint> local_points(const std::vector<PowerPoint>& points, double x) {
+  std::vector<std::pair<double, std::size_t>> by_distance;
+  for (std::size_t i = 0; i < points.size(); ++i)
+    by_distance.emplace_back(std::fabs(std::log(static_cast<double>(points[i].value)) - std::log(x)), i);
+  std::sort(by_distance.begin(), by_distance.end());
+  std::vector<PowerPoint> out;
+  for (std::size_t k = 0; k < by_distance.size(); ++k)
+    if (k < 3 || by_distance[k].first <= std::log(3.0) + 1e-12) out.push_back(points[by_distance[k].second]);
+  return out;
+}
+
+// The fit used for the answer: all points first, then twice a local fit around the crossing.
+PowerCurve fit_around_crossing(const std::vector<PowerPoint>& points, double power, std::int64_t lo, std::int64_t hi) {
+  PowerCurve curve = fit_power_curve(points);
+  for (int pass = 0; pass < 2 && curve.ok; ++pass) {
+    const double x = std::clamp(curve.crossing(power), static_cast<double>(lo), static_cast<double>(hi));
+    PowerCurve local = fit_power_curve(local_points(points, x));
+    if (!local.ok) break;
+    curve = local;
+  }
+  return curve;
+}
+
+void print_points(const std::vector<PowerPoint>& points, const PowerCurve& curve, const std::string& key,
+                  std::ostream& log) {
+  char line[256];
+  std::snprintf(line, sizeof line, "  %14s %12s %8s %8s %8s\n", key.size() <= 14 ? key.c_str() : "value",
+                "replications", "power", "mcse", "fitted");
+  log << line;
+  for (const auto& p : points) {
+    std::snprintf(line, sizeof line, "  %14lld %12.0f %8.3f %8.3f %8s\n", static_cast<long long>(p.value), p.trials,
+                  p.power(), p.mcse(), curve.ok ? show(curve.predict(static_cast<double>(p.value)), 3).c_str() : "NA");
+    log << line;
+  }
+}
+
+}  // namespace
+
+const std::vector<std::string>& solvable_keys() {
+  static const std::vector<std::string> k = {"design.patients", "design.therapists", "design.sessions.mean"};
+  return k;
+}
+
+std::string PowerTarget::name() const { return model + "." + rater + "." + term; }
+
+PowerTarget parse_power_target(const std::string& text) {
+  const std::string form = "expected MODEL.RATER.TERM, e.g. lagged.patient.rupture or oracle.truth.repair";
+  const auto d1 = text.find('.');
+  const auto d2 = d1 == std::string::npos ? d1 : text.find('.', d1 + 1);
+  if (d1 == std::string::npos || d2 == std::string::npos || d1 == 0 || d2 == d1 + 1 || d2 + 1 == text.size())
+    throw InputError(locate("--target", 0, text, form));
+  PowerTarget t{text.substr(0, d1), text.substr(d1 + 1, d2 - d1 - 1), text.substr(d2 + 1)};
+  if (t.model != "lagged" && t.model != "within" && t.model != "oracle" && t.model != "growth")
+    throw InputError(locate("--target", 0, text,
+                            "unknown model \"" + t.model + "\", expected one of lagged, within, oracle, growth"));
+  if (t.model == "oracle" && t.rater != "truth")
+    throw InputError(locate("--target", 0, text, "the oracle model's rater is truth, got \"" + t.rater + "\""));
+  if (t.model != "oracle" && t.rater != "patient" && t.rater != "therapist")
+    throw InputError(locate("--target", 0, text, "unknown rater \"" + t.rater + "\", expected patient or therapist"));
+  return t;
+}
+
+double PowerPoint::mcse() const {
+  if (trials <= 0) return std::numeric_limits<double>::quiet_NaN();
+  const double p = power();
+  return std::sqrt(p * (1 - p) / trials);
+}
+
+double PowerCurve::predict(double value) const { return norm_cdf(a + b * std::log(value)); }
+
+double PowerCurve::crossing(double power) const { return std::exp((norm_quantile(power) - a) / b); }
+
+double PowerCurve::crossing_log_sd(double power) const {
+  // ln x* = (z - a) / b; gradient (-1/b, -(z - a)/b^2) = (-1/b, -ln x*/b).
+  const double lx = (norm_quantile(power) - a) / b;
+  const double ga = -1.0 / b, gb = -lx / b;
+  const double v = ga * ga * var_a + 2 * ga * gb * cov_ab + gb * gb * var_b;
+  return std::sqrt(std::max(0.0, v));
+}
+
+PowerCurve fit_power_curve(const std::vector<PowerPoint>& points) {
+  PowerCurve c;
+  std::vector<double> l, k, m;
+  std::set<std::int64_t> distinct;
+  for (const auto& p : points)
+    if (p.trials > 0 && p.value > 0) {
+      l.push_back(std::log(static_cast<double>(p.value)));
+      k.push_back(p.rejections);
+      m.push_back(p.trials);
+      distinct.insert(p.value);
+    }
+  if (distinct.size() < 2) return c;
+  const std::size_t K = l.size();
+  // Weighted least squares on (eta, l) with weights w: returns false when singular.
+  auto wls = [&](const std::vector<double>& z, const std::vector<double>& w, double& a, double& b, double& i00,
+                 double& i01, double& i11) {
+    double s0 = 0, s1 = 0, s2 = 0, t0 = 0, t1 = 0;
+    for (std::size_t i = 0; i < K; ++i) {
+      s0 += w[i];
+      s1 += w[i] * l[i];
+      s2 += w[i] * l[i] * l[i];
+      t0 += w[i] * z[i];
+      t1 += w[i] * l[i] * z[i];
+    }
+    const double det = s0 * s2 - s1 * s1;
+    if (!(det > 1e-12 * std::max(1.0, s0 * s2))) return false;
+    a = (s2 * t0 - s1 * t1) / det;
+    b = (s0 * t1 - s1 * t0) / det;
+    i00 = s2 / det;  // inverse of [[s0, s1], [s1, s2]]
+    i01 = -s1 / det;
+    i11 = s0 / det;
+    return true;
+  };
+  // Start: empirical probits (continuity-corrected) weighted by trials.
+  std::vector<double> z(K), w(K);
+  for (std::size_t i = 0; i < K; ++i) {
+    const double p = std::clamp(k[i] / m[i], 0.5 / m[i], 1 - 0.5 / m[i]);
+    z[i] = norm_quantile(p);
+    w[i] = m[i];
+  }
+  double a = 0, b = 0, i00 = 0, i01 = 0, i11 = 0;
+  if (!wls(z, w, a, b, i00, i01, i11)) return c;
+  const double a0 = a, b0 = b;
+  // Fisher scoring (IRLS) for the binomial likelihood with the probit link. Without a finite
+  // maximum (every point at power 0 or 1, separated) it diverges: the continuity-corrected start
+  // is used instead.
+  bool converged = false, failed = false;
+  for (int it = 0; it < 100 && !converged && !failed; ++it) {
+    for (std::size_t i = 0; i < K; ++i) {
+      const double eta = std::clamp(a + b * l[i], -8.0, 8.0);
+      const double mu = std::clamp(norm_cdf(eta), 1e-12, 1 - 1e-12);
+      const double phi = std::max(norm_pdf(eta), 1e-300);
+      w[i] = m[i] * phi * phi / (mu * (1 - mu));
+      z[i] = eta + (k[i] / m[i] - mu) / phi;
+    }
+    double na, nb;
+    if (!wls(z, w, na, nb, i00, i01, i11) || !std::isfinite(na) || !std::isfinite(nb) || std::fabs(nb) > 1e3) {
+      failed = true;
+      break;
+    }
+    converged = std::fabs(na - a) < 1e-10 * (1 + std::fabs(a)) && std::fabs(nb - b) < 1e-10 * (1 + std::fabs(b));
+    a = na;
+    b = nb;
+  }
+  if (!converged) {
+    a = a0;
+    b = b0;
+  }
+  // Information at the estimate, and the Pearson dispersion (only ever inflating the variances).
+  double x2 = 0;
+  for (std::size_t i = 0; i < K; ++i) {
+    const double eta = std::clamp(a + b * l[i], -8.0, 8.0);
+    // Fitted values are kept off 0 and 1 by half a trial, so a separated fit keeps finite weights.
+    const double mu = std::clamp(norm_cdf(eta), 0.5 / (m[i] + 1), 1 - 0.5 / (m[i] + 1));
+    const double phi = std::max(norm_pdf(eta), 1e-300);
+    w[i] = m[i] * phi * phi / (mu * (1 - mu));
+    x2 += (k[i] - m[i] * mu) * (k[i] - m[i] * mu) / (m[i] * mu * (1 - mu));
+  }
+  double na, nb;
+  if (!wls(z, w, na, nb, i00, i01, i11)) return c;
+  c.dispersion = K > 2 ? std::max(1.0, x2 / static_cast<double>(K - 2)) : 1.0;
+  c.a = a;
+  c.b = b;
+  c.var_a = i00 * c.dispersion;
+  c.cov_ab = i01 * c.dispersion;
+  c.var_b = i11 * c.dispersion;
+  c.ok = std::isfinite(a) && std::isfinite(b) && b > 0 && std::isfinite(c.var_a) && std::isfinite(c.var_b);
+  return c;
+}
+
+std::pair<std::int64_t, std::int64_t> default_solve_range(const Scenario& s, const std::string& key) {
+  if (key == "design.patients") return {20, 2000};
+  if (key == "design.therapists") return {2, 200};
+  const std::int64_t lo = std::max<std::int64_t>(3, s.design.sessions.min);
+  const std::int64_t hi = std::min<std::int64_t>(60, s.design.sessions.max);
+  return {std::min(lo, hi), hi};
+}
+
+SolveResult solve_power(const Scenario& scenario, const std::string& key, const PowerTarget& target, double power,
+                        std::int64_t lo, std::int64_t hi, const SolveSettings& settings, std::ostream& log) {
+  const auto& keys = solvable_keys();
+  if (std::find(keys.begin(), keys.end(), key) == keys.end())
+    throw InputError(locate("--vary", 0, key, "cannot be solved for; expected one of " + join(keys)));
+  if (!(power > 0 && power < 1))
+    throw InputError(locate("--power", 0, "", "must be a number in (0, 1), got " + show(power, 6)));
+  if (!(power > scenario.run.alpha))
+    throw InputError(locate("--power", 0, "", "must exceed run.alpha (" + show(scenario.run.alpha, 6) +
+                                                  "), the rejection rate without an effect, got " + show(power, 6)));
+  const std::string range = std::to_string(lo) + "," + std::to_string(hi);
+  if (!(lo < hi)) throw InputError(locate("--range", 0, "", "LO must be < HI, got " + range));
+  if (lo < 1) throw InputError(locate("--range", 0, "", "LO must be >= 1, got " + range));
+  if (key == "design.sessions.mean") {
+    const auto& sp = scenario.design.sessions;
+    if (lo < sp.min || hi > sp.max)
+      throw InputError(locate("--range", 0, "", "must lie within [design.sessions.min, design.sessions.max] = [" +
+                                                    std::to_string(sp.min) + ", " + std::to_string(sp.max) +
+                                                    "] (raise them with --set), got " + range));
+  }
+  with_value(scenario, key, lo);  // validates both ends as values of the key
+  with_value(scenario, key, hi);
+  if (settings.replications < 2 || settings.verify_replications < 2 || settings.max_rounds < 0 ||
+      !(settings.precision > 0))
+    throw InputError(locate("solve", 0, "", "replications must be >= 2, rounds >= 0 and precision > 0"));
+
+  Scenario work = scenario;
+  work.analysis.models = {target.model};  // only the model whose power is solved for
+  // A tiny first run checks that the target has a rejection rate.
+  {
+    const auto rows = scenario_summary(with_value(work, key, lo), 2, settings.seed, settings.threads);
+    if (!point_of(rows, target, lo)) {
+      std::set<std::string> terms;
+      for (const auto& r : rows)
+        if (r.model == target.model && r.rater == target.rater && r.measure == "power") terms.insert(r.term);
+      throw InputError(locate("--target", 0, target.name(),
+                              "no such coefficient (" + target.model + "." + target.rater + " has " +
+                                  join({terms.begin(), terms.end()}) + ")"));
+    }
+  }
+
+  SolveResult res;
+  res.key = key;
+  std::uint64_t batch = 0;
+  std::map<std::int64_t, PowerPoint> pooled;
+  auto simulate = [&](std::int64_t value, std::int64_t reps) {
+    value = std::clamp(value, lo, hi);
+    const auto rows = scenario_summary(with_value(work, key, value), reps, derive_seed(settings.seed, ++batch),
+                                       settings.threads);
+    const PowerPoint p = *point_of(rows, target, value);
+    PowerPoint& q = pooled[value];
+    q.value = value;
+    q.rejections += p.rejections;
+    q.trials += p.trials;
+  };
+  auto points = [&] {
+    std::vector<PowerPoint> v;
+    for (const auto& [value, p] : pooled) v.push_back(p);
+    return v;
+  };
+
+  log << "solve: smallest " << key << " in [" << lo << ", " << hi << "] with power >= " << show(power, 4) << " for "
+      << target.name() << "; " << settings.replications << " replications per point, seed " << settings.seed << "\n";
+  // 1. Up to five geometrically spaced values.
+  const int n0 = static_cast<int>(std::min<std::int64_t>(5, hi - lo + 1));
+  for (int i = 0; i < n0; ++i) {
+    const double x = static_cast<double>(lo) * std::pow(static_cast<double>(hi) / static_cast<double>(lo),
+                                                        static_cast<double>(i) / (n0 - 1));
+    const std::int64_t v = std::clamp<std::int64_t>(std::llround(x), lo, hi);
+    if (!pooled.count(v)) simulate(v, settings.replications);
+  }
+  PowerCurve curve = fit_around_crossing(points(), power, lo, hi);
+  log << "initial points:\n";
+  print_points(points(), curve, key, log);
+
+  auto not_reached = [&](const std::string& what) {
+    throw PowerNotReached("solve: power " + show(power, 4) + " for " + target.name() + " " + what);
+  };
+  {
+    const PowerPoint& top = pooled.at(hi);
+    const PowerPoint& bottom = pooled.at(lo);
+    if (top.power() + 2 * top.mcse() < power)
+      not_reached("is not reached within the range: at " + key + " = " + std::to_string(hi) + " it is " +
+                  show(top.power(), 3) + " (MCSE " + show(top.mcse(), 2) + "); widen --range");
+    if (bottom.power() - 2 * bottom.mcse() > power)
+      not_reached("is already reached at the low end of the range: at " + key + " = " + std::to_string(lo) +
+                  " it is " + show(bottom.power(), 3) + " (MCSE " + show(bottom.mcse(), 2) + "); lower --range");
+  }
+  if (!curve.ok)
+    throw std::runtime_error("solve: the power curve could not be fitted (does power increase with " + key + "?)");
+
+  // 2. Refine near the crossing until the interval is narrow.
+  auto half_width = [&] { return std::expm1(kZ * curve.crossing_log_sd(power)); };
+  while (res.rounds < settings.max_rounds && !(half_width() <= settings.precision)) {
+    ++res.rounds;
+    const double x = std::clamp(curve.crossing(power), static_cast<double>(lo), static_cast<double>(hi));
+    const std::int64_t centre = std::llround(x);
+    simulate(centre, settings.replications);
+    const std::int64_t below = std::llround(x / 1.25), above = std::llround(x * 1.25);
+    if (std::clamp(below, lo, hi) != centre) simulate(below, std::max<std::int64_t>(2, settings.replications / 2));
+    if (std::clamp(above, lo, hi) != centre) simulate(above, std::max<std::int64_t>(2, settings.replications / 2));
+    curve = fit_around_crossing(points(), power, lo, hi);
+    if (!curve.ok)
+      throw std::runtime_error("solve: the power curve could not be fitted (does power increase with " + key + "?)");
+    log << "round " << res.rounds << ": crossing " << show(curve.crossing(power), 5) << ", 95% interval +-"
+        << show(100 * half_width(), 3) << "%\n";
+  }
+  res.precise = half_width() <= settings.precision;
+  res.points = points();
+  res.curve = curve;
+  log << "power curve (probit(power) = " << show(curve.a, 5) << " + " << show(curve.b, 5) << " ln " << key
+      << ", fitted near the crossing):\n";
+  print_points(res.points, curve, key, log);
+
+  const double xs = curve.crossing(power);
+  if (xs > static_cast<double>(hi))
+    not_reached("is not reached within the range (the fitted curve crosses it at " + show(xs, 5) + " > " +
+                std::to_string(hi) + "); widen --range");
+  if (xs < static_cast<double>(lo))
+    not_reached("is already reached at the low end of the range (the fitted curve crosses it at " + show(xs, 5) +
+                " < " + std::to_string(lo) + "); lower --range");
+  const double sd = curve.crossing_log_sd(power);
+  res.crossing = xs;
+  res.value = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(xs - 1e-9)), lo, hi);
+  res.ci_low = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor(xs * std::exp(-kZ * sd))), lo, hi);
+  res.ci_high = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(xs * std::exp(kZ * sd))), lo, hi);
+
+  // 3. An independent run at the answer.
+  res.verify_seed = derive_seed(settings.seed, kVerifySeedTag);
+  res.verify_replications = settings.verify_replications;
+  const auto rows = scenario_summary(with_value(work, key, res.value), settings.verify_replications, res.verify_seed,
+                                     settings.threads);
+  const PowerPoint v = *point_of(rows, target, res.value);
+  res.power = v.power();
+  res.power_mcse = v.mcse();
+  return res;
+}
+
+void write_solve_json(const SolveResult& r, const PowerTarget& target, double power, std::ostream& out) {
+  JsonWriter j(out);
+  j.begin_object();
+  j.field("key", r.key).field("value", static_cast<long long>(r.value));
+  j.field("ci_low", static_cast<long long>(r.ci_low)).field("ci_high", static_cast<long long>(r.ci_high));
+  j.field("power", r.power).field("power_mcse", r.power_mcse);
+  j.field("target", target.name()).field("power_target", power).field("crossing", r.crossing);
+  j.field("precise", r.precise).field("rounds", r.rounds);
+  j.field("verify_replications", static_cast<long long>(r.verify_replications));
+  j.field("verify_seed", std::to_string(r.verify_seed));
+  j.key("curve").begin_object().field("a", r.curve.a).field("b", r.curve.b).field("dispersion", r.curve.dispersion);
+  j.end_object();
+  j.key("points").begin_array();
+  for (const auto& p : r.points) {
+    j.begin_object().field("value", static_cast<long long>(p.value)).field("replications", p.trials);
+    j.field("power", p.power()).field("mcse", p.mcse()).end_object();
+  }
+  j.end_array();
+  j.end_object();
+  out << "\n";
+}
+
+namespace {
+
+bool parse_int(const std::string& text, std::int64_t& out) {
+  std::size_t b = text.find_first_not_of(" \t"), e = text.find_last_not_of(" \t");
+  if (b == std::string::npos) return false;
+  const std::string t = text.substr(b, e - b + 1);
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(t.c_str(), &end, 10);
+  if (end != t.c_str() + t.size() || errno == ERANGE) return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+void command_solve(const SolveOptions& o, std::ostream& out) {
+  const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
+  if (file.conditions.size() != 1)
+    throw InputError(locate(o.common.config, 0, "sweep",
+                            "solve takes a scenario without a sweep (it has " + std::to_string(file.conditions.size()) +
+                                " conditions)"));
+  const Scenario& base = file.conditions.front().scenario;
+  const auto& keys = solvable_keys();
+  if (std::find(keys.begin(), keys.end(), o.vary) == keys.end())
+    throw InputError(locate("--vary", 0, o.vary, "cannot be solved for; expected one of " + join(keys)));
+  const PowerTarget target = parse_power_target(o.target);
+  if (!o.power) throw InputError(locate("--power", 0, "", "is required"));
+  auto at_least = [](const char* flag, std::int64_t v, std::int64_t min) {
+    if (v < min)
+      throw InputError(
+          locate(flag, 0, "", "must be an integer >= " + std::to_string(min) + ", got " + std::to_string(v)));
+    return v;
+  };
+  SolveSettings settings;
+  if (o.replications) settings.replications = at_least("--replications", *o.replications, 2);
+  if (o.verify_replications)
+    settings.verify_replications = at_least("--verify-replications", *o.verify_replications, 2);
+  if (o.max_rounds) settings.max_rounds = static_cast<int>(at_least("--max-rounds", *o.max_rounds, 0));
+  if (o.precision) {
+    if (!(*o.precision > 0 && *o.precision < 10))
+      throw InputError(locate("--precision", 0, "", "must be a number in (0, 10), got " + show(*o.precision, 6)));
+    settings.precision = *o.precision;
+  }
+  settings.seed = static_cast<std::uint64_t>(o.seed ? at_least("--seed", *o.seed, 0) : base.run.seed);
+  settings.threads = static_cast<int>(o.threads ? at_least("--threads", *o.threads, 0) : base.run.threads);
+  auto [lo, hi] = default_solve_range(base, o.vary);
+  if (!o.range.empty()) {
+    const auto comma = o.range.find(',');
+    if (comma == std::string::npos || !parse_int(o.range.substr(0, comma), lo) ||
+        !parse_int(o.range.substr(comma + 1), hi))
+      throw InputError(locate("--range", 0, "", "expected LO,HI (integers), got \"" + o.range + "\""));
+  }
+  std::optional<AtomicFile> json;
+  if (!o.out.empty()) json.emplace(o.out);  // fails early when the folder does not exist
+
+  const SolveResult r = solve_power(base, o.vary, target, *o.power, lo, hi, settings, out);
+  out << "\nanswer: " << o.vary << " = " << r.value << " (95% interval " << r.ci_low << " to " << r.ci_high
+      << "; fitted crossing " << show(r.crossing, 5) << ")\n";
+  if (!r.precise)
+    out << "note: the interval is wider than +-" << show(100 * settings.precision, 3) << "% after " << r.rounds
+        << " rounds; raise --max-rounds or --replications for a narrower one\n";
+  out << "verification: power " << show(r.power, 3) << " (MCSE " << show(r.power_mcse, 2) << ") at " << o.vary
+      << " = " << r.value << " in an independent run of " << r.verify_replications << " replications (seed "
+      << r.verify_seed << ")\n";
+  if (r.power + 2 * r.power_mcse < *o.power)
+    out << "warning: the verification run falls short of " << show(*o.power, 3)
+        << " by more than 2 MCSE; the answer may be too small\n";
+  if (json) {
+    write_solve_json(r, target, *o.power, json->stream());
+    json->commit();
+    out << "wrote " << o.out << "\n";
+  }
+}
+
+}  // namespace collabzium

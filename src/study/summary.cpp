@@ -1,0 +1,195 @@
+#include "collabzium/study/summary.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <set>
+
+#include "collabzium/analysis/analysis.h"
+#include "collabzium/study/scoring.h"
+
+namespace collabzium {
+
+namespace {
+
+constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string csv_number(double x) {
+  if (std::isnan(x)) return "NA";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", x);
+  return buf;
+}
+
+std::string csv_text(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string plain_value(const KeyValue& v) {
+  if (auto s = std::get_if<std::string>(&v)) return *s;
+  return format_value(v);
+}
+
+}  // namespace
+
+double true_value(const Scenario& s, const std::string& model, const std::string& term) {
+  if (model == "growth") return term == "growth" ? s.alliance.growth : NaN;
+  if (term == "rupture") return s.distress.effects.rupture;
+  if (term == "repair") return s.distress.effects.repair;
+  return NaN;
+}
+
+std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vector<std::string>& columns,
+                                        const ColumnSource& column, const std::vector<std::uint8_t>& done,
+                                        std::size_t R) {
+  const std::set<std::string> have(columns.begin(), columns.end());
+  std::vector<SummaryRow> rows;
+  for (std::size_t c = 0; c < file.conditions.size(); ++c) {
+    const Scenario& s = file.conditions[c].scenario;
+    const int cond = file.conditions[c].index;
+    // Values of a column over this condition's finished replications.
+    auto finished = [&](const std::string& name) {
+      std::vector<double> all = column(name, c), out;
+      for (std::size_t r = 0; r < R; ++r)
+        if (done[c * R + r]) out.push_back(all[r]);
+      return out;
+    };
+    auto flags = [&](const std::string& name) {
+      std::vector<std::uint8_t> out;
+      for (double x : finished(name)) out.push_back(x == 1.0);
+      return out;
+    };
+    auto add = [&](const std::string& model, const std::string& rater, const std::string& term, const Measure& m) {
+      rows.push_back({cond, model, rater, term, m.name, m.value, m.mcse});
+    };
+
+    std::vector<std::pair<std::string, ModelRater>> fits;
+    for (ModelRater r : {ModelRater::Patient, ModelRater::Therapist})
+      for (const auto& model : s.analysis.models)
+        if (model != "oracle") fits.emplace_back(model, r);
+    if (s.analysis.has_model("oracle")) fits.emplace_back("oracle", ModelRater::Truth);
+    for (const auto& [model, rater] : fits) {
+      const std::string prefix = model + "." + model_rater_name(rater) + ".";
+      if (!have.count(prefix + "converged")) continue;
+      const auto converged = flags(prefix + "converged"), singular = flags(prefix + "singular");
+      // The fits the estimate measures use: converged ones, and non-singular too when asked.
+      std::vector<std::uint8_t> used = converged;
+      if (s.analysis.exclude_singular)
+        for (std::size_t i = 0; i < used.size(); ++i) used[i] = used[i] && !singular[i];
+      const double nonconverged = static_cast<double>(std::count(converged.begin(), converged.end(), 0));
+      for (const auto& term : model_terms(model)) {
+        const std::string p = prefix + term + ".";
+        CoefficientSample sample{finished(p + "estimate"), finished(p + "se"), finished(p + "ci_low"),
+                                 finished(p + "ci_high"), finished(p + "p"), used, singular};
+        const double theta = true_value(s, model, term);
+        for (Measure m : score_coefficient(sample, theta, s.run.alpha)) {
+          if (m.name == "nonconverged") m.value = nonconverged;  // a count of fits, whatever is used
+          // Without a true value only the descriptive measures and the rejection rate are defined.
+          if (std::isnan(theta) && (m.name == "bias" || m.name == "rel_bias" || m.name == "rmse" || m.name == "coverage"))
+            m.value = m.mcse = NaN;
+          add(model, model_rater_name(rater), term, m);
+        }
+      }
+    }
+
+    for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
+      const std::string p = std::string("detection.") + rater_name(r) + ".";
+      for (const char* m : {"sensitivity", "specificity", "ppv", "f1", "prevalence", "true_prevalence"})
+        add("detection", rater_name(r), "rupture", mean_measure(m, finished(p + m)));
+      add("detection", rater_name(r), "rupture", mean_measure("kappa", finished("detection.kappa")));
+      for (const char* m : {"sensitivity", "specificity", "ppv", "f1"})
+        add("detection", rater_name(r), "repair", mean_measure(m, finished(p + "repair_" + m)));
+      if (have.count(std::string("roc.") + rater_name(r) + ".auc")) {
+        const std::string q = std::string("roc.") + rater_name(r) + ".";
+        add("roc", rater_name(r), "rupture", mean_measure("auc", finished(q + "auc")));
+        for (std::size_t k = 0; k < s.detection.roc_thresholds.size(); ++k) {
+          const std::string term = "threshold=" + csv_number(s.detection.roc_thresholds[k]);
+          for (const char* m : {"sensitivity", "specificity"})
+            add("roc", rater_name(r), term, mean_measure(m, finished(q + std::to_string(k) + "." + m)));
+        }
+      }
+    }
+  }
+  return rows;
+}
+
+void write_summary_csv(const ScenarioFile& file, const std::vector<SummaryRow>& rows, std::ostream& out) {
+  out << "condition";
+  for (const auto& a : file.sweep) out << ',' << csv_text(a.key);
+  out << ",model,rater,term,measure,value,mcse\n";
+  for (const auto& r : rows) {
+    out << r.condition;
+    const Condition& c = file.conditions[static_cast<std::size_t>(r.condition - 1)];
+    for (const auto& v : c.swept_values) out << ',' << csv_text(plain_value(v));
+    out << ',' << r.model << ',' << r.rater << ',' << csv_text(r.term) << ',' << r.measure << ','
+        << csv_number(r.value) << ',' << csv_number(r.mcse) << '\n';
+  }
+}
+
+void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows, std::ostream& out) {
+  auto fmt = [](double v, double se, int d) {
+    char buf[64];
+    if (std::isnan(v)) return std::string("NA");
+    if (std::isnan(se)) std::snprintf(buf, sizeof buf, "%.*f", d, v);
+    else std::snprintf(buf, sizeof buf, "%.*f (%.*f)", d, v, d, se);
+    return std::string(buf);
+  };
+  for (const auto& cond : file.conditions) {
+    out << "\nCondition " << cond.index;
+    for (std::size_t a = 0; a < file.sweep.size(); ++a)
+      out << (a ? ", " : ": ") << file.sweep[a].key << " = " << plain_value(cond.swept_values[a]);
+    out << "\n";
+    auto find = [&](const std::string& model, const std::string& rater, const std::string& term,
+                    const std::string& measure) -> const SummaryRow* {
+      for (const auto& r : rows)
+        if (r.condition == cond.index && r.model == model && r.rater == rater && r.term == term && r.measure == measure)
+          return &r;
+      return nullptr;
+    };
+    char line[400];
+    std::snprintf(line, sizeof line, "  %-8s %-10s %-8s %6s %8s %17s %17s %15s %17s %17s %6s\n", "model", "rater", "term",
+                  "true", "n", "mean", "bias", "emp_se", "coverage", "power", "fails");
+    out << line;
+    std::vector<std::pair<std::string, std::string>> fits;
+    for (const auto& r : rows)
+      if (r.condition == cond.index && r.measure == "true_value" &&
+          std::find(fits.begin(), fits.end(), std::make_pair(r.model, r.rater)) == fits.end())
+        fits.emplace_back(r.model, r.rater);
+    for (const auto& [model, rater] : fits)
+      for (const std::string term : {"rupture", "repair", "growth"}) {
+        const SummaryRow* tv = find(model, rater, term, "true_value");
+        if (!tv) continue;
+        auto v = [&](const char* m) { return find(model, rater, term, m); };
+        auto show = [&](const char* m, int d) {
+          const SummaryRow* r = v(m);
+          return r ? fmt(r->value, r->mcse, d) : std::string("NA");
+        };
+        const SummaryRow* nc = v("nonconverged");
+        std::snprintf(line, sizeof line, "  %-8s %-10s %-8s %6.2f %8.0f %17s %17s %15s %17s %17s %6.0f\n", model.c_str(),
+                      rater.c_str(), term.c_str(), tv->value, v("n") ? v("n")->value : NAN, show("mean", 3).c_str(),
+                      show("bias", 3).c_str(), show("emp_se", 3).c_str(), show("coverage", 3).c_str(),
+                      show("power", 3).c_str(), nc ? nc->value : NAN);
+        out << line;
+      }
+    std::snprintf(line, sizeof line, "  %-10s %17s %17s %17s %17s %17s %17s\n", "detection", "prevalence",
+                  "true_prevalence", "sensitivity", "specificity", "ppv", "kappa");
+    out << line;
+    for (const char* rater : {"patient", "therapist"}) {
+      auto show = [&](const char* m) {
+        const SummaryRow* r = find("detection", rater, "rupture", m);
+        return r ? fmt(r->value, r->mcse, 3) : std::string("NA");
+      };
+      std::snprintf(line, sizeof line, "  %-10s %17s %17s %17s %17s %17s %17s\n", rater, show("prevalence").c_str(),
+                    show("true_prevalence").c_str(), show("sensitivity").c_str(), show("specificity").c_str(),
+                    show("ppv").c_str(), show("kappa").c_str());
+      out << line;
+    }
+  }
+  out << "(Monte Carlo standard errors in parentheses; bias, coverage and power exclude non-converged fits.)\n";
+}
+
+}  // namespace collabzium
