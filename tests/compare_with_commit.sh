@@ -4,6 +4,7 @@
 # of the old file bit for bit with h5diff (new columns may be added), then the summary CSVs.
 #   tests/compare_with_commit.sh [COMMIT] [REPLICATIONS] [CONFIG ...]
 # Defaults: c99c69d, 40 replications, every scenario in configs/. Not run by CI (it builds twice).
+# COMPARE_OLD_BIN=path skips building COMMIT and uses that binary (built from COMMIT) instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 commit=${1:-c99c69d}
@@ -14,11 +15,15 @@ configs=("$@")
 
 work=$(mktemp -d /tmp/collabzium-compare.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-echo "compare: building $commit in $work/old" >&2
-mkdir -p "$work/old"
-git archive "$commit" | tar -x -C "$work/old"
-cmake -S "$work/old" -B "$work/old/build" -DCMAKE_BUILD_TYPE=Release -DCOLLABZIUM_MPI=OFF >/dev/null
-cmake --build "$work/old/build" -j"$(nproc)" --target collabzium_cli >/dev/null
+old_bin=${COMPARE_OLD_BIN:-}
+if [ -z "$old_bin" ]; then
+  echo "compare: building $commit in $work/old" >&2
+  mkdir -p "$work/old"
+  git archive "$commit" | tar -x -C "$work/old"
+  cmake -S "$work/old" -B "$work/old/build" -DCMAKE_BUILD_TYPE=Release -DCOLLABZIUM_MPI=OFF >/dev/null
+  cmake --build "$work/old/build" -j"$(nproc)" --target collabzium_cli >/dev/null
+  old_bin="$work/old/build/collabzium"
+fi
 echo "compare: building the working tree" >&2
 cmake -S . -B "$work/new" -DCMAKE_BUILD_TYPE=Release -DCOLLABZIUM_MPI=OFF >/dev/null
 cmake --build "$work/new" -j"$(nproc)" --target collabzium_cli >/dev/null
@@ -27,7 +32,7 @@ status=0
 for config in "${configs[@]}"; do
   stem=$(basename "$config" .toml)
   for side in old new; do
-    bin="$work/$side/build/collabzium"; [ "$side" = new ] && bin="$work/new/collabzium"
+    bin=$old_bin; [ "$side" = new ] && bin="$work/new/collabzium"
     "$bin" run "$config" --out "$work/$side.$stem.h5" --replications "$reps" --seed 12345 --threads 2 \
       >/dev/null 2>"$work/$side.$stem.err" || { echo "compare: $side run of $config failed" >&2; cat "$work/$side.$stem.err" >&2; exit 1; }
   done
