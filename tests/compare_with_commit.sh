@@ -4,7 +4,8 @@
 # of the old file bit for bit with h5diff (new columns may be added), then the summary CSVs.
 #   tests/compare_with_commit.sh [COMMIT] [REPLICATIONS] [CONFIG ...]
 # Defaults: c99c69d, 40 replications, every scenario in configs/. Not run by CI (it builds twice).
-# COMPARE_OLD_BIN=path skips building COMMIT and uses that binary (built from COMMIT) instead.
+# COMPARE_OLD_BIN=path skips building COMMIT and uses that binary (built from COMMIT) instead;
+# COMPARE_NEW_BIN=path likewise uses an already built binary of the working tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 commit=${1:-c99c69d}
@@ -24,15 +25,19 @@ if [ -z "$old_bin" ]; then
   cmake --build "$work/old/build" -j"$(nproc)" --target collabzium_cli >/dev/null
   old_bin="$work/old/build/collabzium"
 fi
-echo "compare: building the working tree" >&2
-cmake -S . -B "$work/new" -DCMAKE_BUILD_TYPE=Release -DCOLLABZIUM_MPI=OFF >/dev/null
-cmake --build "$work/new" -j"$(nproc)" --target collabzium_cli >/dev/null
+new_bin=${COMPARE_NEW_BIN:-}
+if [ -z "$new_bin" ]; then
+  echo "compare: building the working tree" >&2
+  cmake -S . -B "$work/new" -DCMAKE_BUILD_TYPE=Release -DCOLLABZIUM_MPI=OFF >/dev/null
+  cmake --build "$work/new" -j"$(nproc)" --target collabzium_cli >/dev/null
+  new_bin="$work/new/collabzium"
+fi
 
 status=0
 for config in "${configs[@]}"; do
   stem=$(basename "$config" .toml)
   for side in old new; do
-    bin=$old_bin; [ "$side" = new ] && bin="$work/new/collabzium"
+    bin=$old_bin; [ "$side" = new ] && bin=$new_bin
     "$bin" run "$config" --out "$work/$side.$stem.h5" --replications "$reps" --seed 12345 --threads 2 \
       >/dev/null 2>"$work/$side.$stem.err" || { echo "compare: $side run of $config failed" >&2; cat "$work/$side.$stem.err" >&2; exit 1; }
   done
