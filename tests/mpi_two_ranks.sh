@@ -11,3 +11,9 @@ h5diff "$dir/one.h5" "$dir/two.h5" /replications /replications
 h5diff "$dir/one.h5" "$dir/two.h5" /summary /summary
 cmp "$dir/one.summary.csv" "$dir/two.summary.csv"
 echo "2 ranks match 1 process"
+# The binary without MPI refuses to run as one of several ranks (exit 2, one line naming collabzium-mpi).
+if mpirun -np 2 "$single" validate "$config" >/dev/null 2>"$dir/refused.err"; then
+  echo "the non-MPI binary ran under mpirun -np 2" >&2; exit 1
+fi
+grep -q "run collabzium-mpi under mpirun" "$dir/refused.err"
+echo "the non-MPI binary refuses mpirun -np 2"

@@ -1,6 +1,7 @@
 // The command line: parses flags into option structs and maps exceptions to exit codes.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "collabzium/study/cluster.h"
@@ -21,7 +22,14 @@ void add_common(CLI::App* verb, collabzium::CommonOptions& common) {
 
 int main(int argc, char** argv) {
   using namespace collabzium;
-  Cluster cluster(&argc, &argv);  // MPI ranks when built with COLLABZIUM_MPI; one process otherwise
+  std::optional<Cluster> launched;
+  try {
+    launched.emplace(&argc, &argv);  // MPI ranks when built with COLLABZIUM_MPI; one process otherwise
+  } catch (const InputError& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  }
+  Cluster& cluster = *launched;
   // Only rank 0 speaks: other ranks fail the same way and stay quiet.
   std::ostringstream muted;
   std::ostream& out = cluster.rank() == 0 ? std::cout : muted;

@@ -1,6 +1,9 @@
 #include "collabzium/study/cluster.h"
 
 #include <cstdlib>
+#include <string>
+
+#include "collabzium/error.h"
 
 #ifdef COLLABZIUM_HAVE_MPI
 #include <mpi.h>
@@ -10,6 +13,18 @@ namespace collabzium {
 
 namespace {
 Cluster* g_current = nullptr;
+}
+
+int launcher_ranks() {
+  // Open MPI's mpirun and PMI launchers (MPICH's hydra, Slurm's PMI) announce the job size.
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) continue;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end == '\0' && n > 1) return n > 1000000 ? 1000000 : static_cast<int>(n);
+  }
+  return 1;
 }
 
 Cluster::Cluster(int* argc, char*** argv) {
@@ -27,6 +42,11 @@ Cluster::Cluster(int* argc, char*** argv) {
 #else
   (void)argc;
   (void)argv;
+  const int launched = launcher_ranks();
+  if (launched > 1)
+    throw InputError("collabzium: started as " + std::to_string(launched) +
+                     " ranks by an MPI launcher, but this binary has no MPI (each copy would write the same "
+                     "files); run collabzium-mpi under mpirun instead");
 #endif
   g_current = this;
 }
@@ -64,6 +84,8 @@ void Cluster::broadcast(std::uint64_t& value) const {
   if (size_ == 1) return;
 #ifdef COLLABZIUM_HAVE_MPI
   MPI_Bcast(&value, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+#else
+  (void)value;
 #endif
 }
 

@@ -10,7 +10,8 @@ namespace collabzium {
 
 class Cluster {
  public:
-  // Initializes MPI when available and not yet initialized; finalizes in the destructor.
+  // Initializes MPI when available and not yet initialized; finalizes in the destructor. Without
+  // MPI, throws InputError when launched as one of several ranks (launcher_ranks() > 1).
   Cluster(int* argc, char*** argv);
   ~Cluster();
   Cluster(const Cluster&) = delete;
@@ -32,6 +33,10 @@ class Cluster {
   int rank_ = 0, size_ = 1;
   bool owns_mpi_ = false;
 };
+
+// The number of ranks an MPI launcher started this process among (1 when not launched so). A
+// binary without MPI refuses to run as one of several ranks: the copies would write one file.
+int launcher_ranks();
 
 // rank and size of Cluster::current(), or 0 and 1.
 int cluster_rank();
