@@ -63,7 +63,7 @@ TEST_CASE("score_coefficient returns the measures in the documented order", "[sc
   const std::vector<std::string> expected = {
       "true_value", "n",    "mean",     "bias",  "rel_bias",         "emp_se",            "model_se",
       "model_se_rel_error", "rmse",     "coverage", "power", "power_wilson_low", "power_wilson_high",
-      "nonconverged", "singular"};
+      "nonconverged", "singular", "not_estimable", "power_all", "coverage_be"};
   for (std::size_t i = 0; i < m.size(); ++i) {
     CHECK(m[i].name == expected[i]);
     CHECK(m[i].name == kCoefficientMeasureNames[i]);
@@ -114,6 +114,31 @@ TEST_CASE("score_coefficient on the fixed table matches hand-computed values", "
   CHECK(value_of(m, "singular") == 2.0);
   CHECK(std::isnan(mcse_of(m, "nonconverged")));
   CHECK(std::isnan(mcse_of(m, "singular")));
+
+  // Rep 2 converged without an estimate: not estimable. Power over every converged fit counts it
+  // as a non-rejection: 3 of 7.
+  CHECK(value_of(m, "not_estimable") == 1.0);
+  CHECK(std::isnan(mcse_of(m, "not_estimable")));
+  CHECK(close(value_of(m, "power_all"), 3.0 / 7.0));
+  CHECK(close(mcse_of(m, "power_all"), std::sqrt(3.0 / 7.0 * 4.0 / 7.0 / 7.0)));
+  // Bias-eliminated coverage: every interval holds the mean estimate 2.54 / 6 = 0.42333 (rep 5's
+  // [0.03, 0.49] misses theta = 0.5 but not the mean).
+  CHECK(value_of(m, "coverage_be") == 1.0);
+  CHECK(mcse_of(m, "coverage_be") == 0.0);
+}
+
+TEST_CASE("bias-eliminated coverage counts intervals around the mean estimate", "[scoring]") {
+  CoefficientSample s = table();
+  s.ci_high[1] = 0.40;  // rep 1 now ends below the mean 0.42333 (and below theta)
+  const auto m = score_coefficient(s, 0.5, 0.05);
+  CHECK(close(value_of(m, "coverage_be"), 5.0 / 6.0));
+  CHECK(close(value_of(m, "coverage"), 4.0 / 6.0));
+  // With every fit estimable, power_all equals power.
+  CoefficientSample all = table();
+  all.converged[2] = 0;
+  const auto a = score_coefficient(all, 0.5, 0.05);
+  CHECK(value_of(a, "not_estimable") == 0.0);
+  CHECK(value_of(a, "power_all") == value_of(a, "power"));
 }
 
 TEST_CASE("score_coefficient agrees with an independent one-pass calculation", "[scoring]") {

@@ -80,10 +80,13 @@ std::vector<Measure> score_coefficient(const CoefficientSample& s, double theta,
   // Used replications: converged and a (non-NaN) estimate. Per-measure subsets additionally need
   // the measure's own inputs to be non-NaN.
   std::vector<double> est, var_model;  // theta_hat_i; se_i^2
-  std::size_t covered = 0, with_ci = 0, rejected = 0, with_p = 0;
+  std::size_t covered = 0, with_ci = 0, rejected = 0, with_p = 0, not_estimable = 0;
   for (std::size_t i = 0; i < total; ++i) {
     if (!s.converged.empty() && s.converged[i] == 0) continue;
-    if (std::isnan(s.estimate[i])) continue;
+    if (std::isnan(s.estimate[i])) {
+      ++not_estimable;
+      continue;
+    }
     est.push_back(s.estimate[i]);
     if (!s.se.empty() && !std::isnan(s.se[i])) var_model.push_back(s.se[i] * s.se[i]);
     if (!s.ci_low.empty() && !s.ci_high.empty() && !std::isnan(s.ci_low[i]) && !std::isnan(s.ci_high[i])) {
@@ -169,6 +172,22 @@ std::vector<Measure> score_coefficient(const CoefficientSample& s, double theta,
 
   out.push_back({"nonconverged", static_cast<double>(nonconverged), kNaN});
   out.push_back({"singular", static_cast<double>(singular), kNaN});
+
+  // Not estimable: converged fits without this coefficient (a count, no MCSE). Power over all
+  // converged fits counts them as non-rejections; binomial MCSE as for power.
+  out.push_back({"not_estimable", static_cast<double>(not_estimable), kNaN});
+  out.push_back(proportion("power_all", rejected, with_p + not_estimable));
+
+  // Bias-eliminated coverage: share of ci_low <= theta_bar <= ci_high over the replications with
+  // a CI; MCSE sqrt(p (1 - p) / n).
+  std::size_t covered_be = 0;
+  for (std::size_t i = 0; i < total; ++i) {
+    if (!s.converged.empty() && s.converged[i] == 0) continue;
+    if (std::isnan(s.estimate[i]) || s.ci_low.empty() || s.ci_high.empty()) continue;
+    if (std::isnan(s.ci_low[i]) || std::isnan(s.ci_high[i])) continue;
+    if (s.ci_low[i] <= mean && mean <= s.ci_high[i]) ++covered_be;
+  }
+  out.push_back(proportion("coverage_be", covered_be, with_ci));
   return out;
 }
 

@@ -39,17 +39,18 @@ struct CoefficientSample {
 };
 
 // Names of score_coefficient's measures, in its order.
-inline constexpr std::array<std::string_view, 15> kCoefficientMeasureNames = {
+inline constexpr std::array<std::string_view, 18> kCoefficientMeasureNames = {
     "true_value", "n",          "mean",     "bias",             "rel_bias",
     "emp_se",     "model_se",   "model_se_rel_error", "rmse",   "coverage",
-    "power",      "power_wilson_low", "power_wilson_high", "nonconverged", "singular"};
+    "power",      "power_wilson_low", "power_wilson_high", "nonconverged", "singular",
+    "not_estimable", "power_all", "coverage_be"};
 
 // 97.5% quantile of the standard normal distribution (two-sided 95% intervals).
 inline constexpr double kZ95 = 1.959963984540054;
 
 // Measures in this order and with these names: true_value, n, mean, bias, rel_bias, emp_se,
 // model_se, model_se_rel_error, rmse, coverage, power, power_wilson_low, power_wilson_high,
-// nonconverged, singular.
+// nonconverged, singular, not_estimable, power_all, coverage_be.
 // * rel_bias = bias / true_value (NaN, mcse NaN, when true_value == 0); a fraction, not percent.
 // * model_se = sqrt(mean of se^2) (Morris: root of the mean model variance).
 // * model_se_rel_error = 100 (model_se / emp_se - 1): a PERCENTAGE, as in Morris et al.
@@ -57,6 +58,12 @@ inline constexpr double kZ95 = 1.959963984540054;
 //   error rate when true_value == 0); power_wilson_low/high = 95% Wilson score interval of power.
 // * nonconverged = count of converged == 0, singular = count of singular != 0, both over all
 //   replications (mcse NaN).
+// * not_estimable = count of converged fits whose estimate is NaN (the coefficient could not be
+//   estimated, e.g. its column was dropped as rank-deficient because a rater detected no repair);
+//   power_all = rejections over every converged fit, the not-estimable ones counted as
+//   non-rejections (what a study would see; power over the estimable fits alone overstates it);
+//   coverage_be = bias-eliminated coverage (Morris Table 6): share of ci_low <= mean <= ci_high,
+//   mean the mean estimate, which tells a biased estimate apart from a wrong SE.
 // Throws std::invalid_argument when a non-empty vector's length differs from estimate's.
 std::vector<Measure> score_coefficient(const CoefficientSample& sample, double true_value, double alpha);
 
