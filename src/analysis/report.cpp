@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "collabzium/io/csv.h"
 #include "collabzium/io/json.h"
 
 namespace collabzium {
@@ -151,7 +152,7 @@ void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario&
 void write_events_csv(const Cohort& c, const CohortAnalysis& a, std::ostream& out) {
   out << "patient,session,rater,rupture,repair\n";
   for (std::size_t i = 0; i < c.patients(); ++i) {
-    const std::string label = c.patient_label(i);
+    const std::string label = csv_field(c.patient_label(i));  // free text: quoted when it must be
     for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
       const RaterEvents& e = a.events[static_cast<int>(r)];
       for (std::size_t k = c.offset[i]; k < c.offset[i + 1]; ++k)

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "collabzium/io/csv.h"
 #include "collabzium/io/output_file.h"
 
 namespace collabzium {
@@ -28,7 +29,8 @@ void write_cohort_csv(const Cohort& c, std::ostream& out) {
            "registered_therapist,dropout";
   out << "\n";
   for (std::size_t i = 0; i < c.patients(); ++i) {
-    const std::string p = c.patient_label(i), t = c.therapist_label(c.therapist[i]);
+    // Labels are free text (a real study's "Smith, J."): quoted when they must be.
+    const std::string p = csv_field(c.patient_label(i)), t = csv_field(c.therapist_label(c.therapist[i]));
     for (std::size_t k = c.offset[i]; k < c.offset[i + 1]; ++k) {
       out << p << ',' << t << ',' << c.session[k] << ',';
       put_number(out, c.distress[k]);

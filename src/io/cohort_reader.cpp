@@ -1,28 +1,22 @@
-// Cohort CSV reader (CONTRACT.md "Cohort data"); rules in include/collabzium/cohort_reader.h.
+// Cohort CSV reader (CONTRACT.md "Cohort data"); rules in include/collabzium/io/cohort_reader.h. Three
+// phases: the header (where the columns are), the rows (each checked), the assembly (sorted cohort).
 #include "collabzium/io/cohort_reader.h"
 
 #include <algorithm>
 #include <array>
-#include <cctype>
-#include <cerrno>
-#include <charconv>
 #include <cmath>
-#include <cstring>
-#include <fstream>
-#include <limits>
 #include <numeric>
-#include <sstream>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "collabzium/error.h"
+#include "collabzium/io/csv.h"
+#include "collabzium/numeric.h"
 
 namespace collabzium {
 
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 enum Col {
   kPatient,
@@ -47,12 +41,6 @@ constexpr std::array<const char*, kColumns> kNames = {
     "alliance_therapist", "true_alliance", "true_distress", "true_ruptured", "true_onset",
     "true_repair",  "registered_patient", "registered_therapist", "dropout"};
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 std::string shown(std::string_view s) {
   std::string out = "'";
   out.append(s.substr(0, 40));
@@ -60,186 +48,137 @@ std::string shown(std::string_view s) {
   return out + "'";
 }
 
-// Splits one line into fields; quoted fields may hold commas and "" for a quote. Returns false on
-// an unterminated quote (field index in `bad_field`).
-bool split_fields(std::string_view line, std::vector<std::string>& fields, std::size_t& bad_field) {
-  fields.clear();
-  std::size_t i = 0;
-  const std::size_t n = line.size();
-  while (true) {
-    std::string field;
-    // Skip leading blanks before a possible quote.
-    std::size_t j = i;
-    while (j < n && (line[j] == ' ' || line[j] == '\t')) ++j;
-    if (j < n && line[j] == '"') {
-      std::size_t k = j + 1;
-      bool closed = false;
-      while (k < n) {
-        if (line[k] == '"') {
-          if (k + 1 < n && line[k + 1] == '"') {
-            field += '"';
-            k += 2;
-            continue;
-          }
-          closed = true;
-          ++k;
-          break;
-        }
-        field += line[k++];
-      }
-      if (!closed) {
-        bad_field = fields.size();
-        return false;
-      }
-      while (k < n && line[k] != ',') ++k;  // ignore anything between the quote and the comma
-      fields.push_back(std::move(field));
-      if (k >= n) return true;
-      i = k + 1;
-    } else {
-      std::size_t k = line.find(',', i);
-      if (k == std::string_view::npos) k = n;
-      fields.emplace_back(trim(line.substr(i, k - i)));
-      if (k >= n) return true;
-      i = k + 1;
-    }
-  }
-}
-
 bool is_missing(std::string_view s) { return s.empty() || s == "NA"; }
 
-// A finite decimal number (an optional sign, no hex). Returns false otherwise.
-bool parse_number(std::string_view s, double& v) {
-  if (s.empty()) return false;
-  if (s.front() == '+') s.remove_prefix(1);
-  if (s.empty() || s.front() == '+') return false;
-  const auto res = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::general);
-  return res.ec == std::errc() && res.ptr == s.data() + s.size() && std::isfinite(v);
+[[noreturn]] void fail(const std::string& path, long line, const std::string& key, const std::string& what) {
+  throw InputError(locate(path, line, key, what));
 }
 
+// Phase 1, the header: where each known column is (any order, unknown columns ignored).
+struct CohortHeader {
+  std::vector<std::string> names;   // every field of the header line
+  std::array<int, kColumns> where;  // field index of each known column, -1 when absent
+  bool has_truth = false;
+};
+
+CohortHeader read_header(CsvReader& reader, const std::string& path) {
+  CohortHeader h;
+  if (!reader.next(h.names))
+    fail(path, reader.lines_read() > 0 ? reader.lines_read() : 1, "header",
+         "expected a header line naming the columns, got an empty file");
+  const long line = reader.record_line();
+  h.where.fill(-1);
+  for (std::size_t f = 0; f < h.names.size(); ++f)
+    for (int c = 0; c < kColumns; ++c)
+      if (h.names[f] == kNames[c]) {
+        if (h.where[c] >= 0)
+          fail(path, line, kNames[c], "expected each column once, got it twice (fields " +
+                                          std::to_string(h.where[c] + 1) + " and " + std::to_string(f + 1) + ")");
+        h.where[c] = static_cast<int>(f);
+      }
+  for (int c = 0; c < kRequired; ++c)
+    if (h.where[c] < 0) fail(path, line, kNames[c], "expected a required column, got a header without it");
+  h.has_truth = h.where[kTrueOnset] >= 0 && h.where[kTrueRepair] >= 0;
+  reader.name_columns(h.names);
+  return h;
+}
+
+// Phase 2, the rows: each checked and kept as a Record, labels numbered in order of first appearance.
 struct Record {
   int patient, therapist, session;
   long line;
   std::array<double, kColumns> value;  // numeric columns (NaN: missing / absent)
 };
 
-}  // namespace
-
-void parse_cohort_csv(const std::string& text, const std::string& path, Cohort& out) {
-  out.clear();
-  auto fail = [&](long line, const std::string& key, const std::string& what) {
-    throw InputError(locate(path, line, key, what));
-  };
-
-  std::string_view rest(text);
-  if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);
-  long line_no = 0;
-  auto next_line = [&](std::string_view& line) {
-    if (rest.empty()) return false;
-    std::size_t nl = rest.find('\n');
-    line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    ++line_no;
-    return true;
-  };
-
-  // Header: the first non-blank line.
-  std::string_view line;
-  bool have_header = false;
-  while (next_line(line))
-    if (!trim(line).empty()) {
-      have_header = true;
-      break;
-    }
-  if (!have_header) fail(line_no > 0 ? line_no : 1, "header", "expected a header line naming the columns, got an empty file");
-
-  std::vector<std::string> fields;
-  std::size_t bad = 0;
-  if (!split_fields(line, fields, bad)) fail(line_no, "header", "expected a closing quote, got the end of the line");
-  const long header_line = line_no;
-  const std::vector<std::string> header = fields;
-  std::array<int, kColumns> where;
-  where.fill(-1);
-  for (std::size_t f = 0; f < header.size(); ++f)
-    for (int c = 0; c < kColumns; ++c)
-      if (header[f] == kNames[c]) {
-        if (where[c] >= 0)
-          fail(header_line, kNames[c], "expected each column once, got it twice (fields " +
-                                           std::to_string(where[c] + 1) + " and " + std::to_string(f + 1) + ")");
-        where[c] = static_cast<int>(f);
-      }
-  for (int c = 0; c < kRequired; ++c)
-    if (where[c] < 0)
-      fail(header_line, kNames[c], "expected a required column, got a header without it");
-  const bool has_truth = where[kTrueOnset] >= 0 && where[kTrueRepair] >= 0;
-
-  std::unordered_map<std::string, int> patient_index, therapist_index;
-  std::vector<int> therapist_of;     // per patient
-  std::vector<long> therapist_line;  // line that fixed it
+struct CohortRows {
   std::vector<Record> records;
+  std::vector<std::string> patient_labels, therapist_labels;
+  std::vector<int> therapist_of;     // per patient
+  std::vector<long> therapist_line;  // per patient: the line that fixed its therapist
+  std::unordered_map<std::string, int> patient_index, therapist_index;
+};
 
-  while (next_line(line)) {
-    if (trim(line).empty()) continue;
-    if (!split_fields(line, fields, bad))
-      fail(line_no, bad < header.size() ? header[bad] : "row", "expected a closing quote, got the end of the line");
-    if (fields.size() < header.size())
-      fail(line_no, header[fields.size()],
-           "expected " + std::to_string(header.size()) + " fields as in the header, got " +
-               std::to_string(fields.size()));
-    for (std::size_t f = header.size(); f < fields.size(); ++f)
-      if (!fields[f].empty())
-        fail(line_no, "field " + std::to_string(f + 1),
-             "expected " + std::to_string(header.size()) + " fields as in the header, got " +
-                 std::to_string(fields.size()) + " (" + shown(fields[f]) + " beyond the last column)");
+// A row may not be shorter than the header; beyond it only empty fields (trailing commas) may follow.
+void check_field_count(const std::vector<std::string>& fields, const CohortHeader& h, const std::string& path,
+                       long line) {
+  const std::size_t width = h.names.size();
+  if (fields.size() < width)
+    fail(path, line, h.names[fields.size()],
+         "expected " + std::to_string(width) + " fields as in the header, got " + std::to_string(fields.size()));
+  for (std::size_t f = width; f < fields.size(); ++f)
+    if (!fields[f].empty())
+      fail(path, line, "field " + std::to_string(f + 1),
+           "expected " + std::to_string(width) + " fields as in the header, got " + std::to_string(fields.size()) +
+               " (" + shown(fields[f]) + " beyond the last column)");
+}
 
-    Record r;
-    r.line = line_no;
-    r.value.fill(kNaN);
-    const std::string& plabel = fields[where[kPatient]];
-    const std::string& tlabel = fields[where[kTherapist]];
-    if (plabel.empty() || plabel == "NA") fail(line_no, "patient", "expected a patient label, got " + shown(plabel));
-    if (tlabel.empty() || tlabel == "NA") fail(line_no, "therapist", "expected a therapist label, got " + shown(tlabel));
-
-    for (int c = kSession; c < kColumns; ++c) {
-      if (where[c] < 0) continue;
-      const std::string& s = fields[where[c]];
-      double v;
-      if (c == kSession) {
-        if (!parse_number(s, v) || v != std::floor(v) || v < 1 || v > 1e9)
-          fail(line_no, kNames[c], "expected a whole session number >= 1, got " + shown(s));
-      } else if (c <= kTrueDistress) {
-        if (is_missing(s)) continue;
-        if (!parse_number(s, v)) fail(line_no, kNames[c], "expected a finite number or NA, got " + shown(s));
-      } else {
-        const bool may_miss = c >= kRegisteredPatient;
-        if (may_miss && is_missing(s)) continue;
-        if (!parse_number(s, v) || (v != 0 && v != 1))
-          fail(line_no, kNames[c], std::string("expected 0 or 1") + (may_miss ? " or NA" : "") + ", got " + shown(s));
-      }
-      r.value[c] = v;
+// The numeric columns of one row: session, measures (number or missing), flags (0/1).
+void read_values(const std::vector<std::string>& fields, const CohortHeader& h, const std::string& path, Record& r) {
+  r.value.fill(kNaN);
+  for (int c = kSession; c < kColumns; ++c) {
+    if (h.where[c] < 0) continue;
+    const std::string& s = fields[h.where[c]];
+    double v = kNaN;
+    if (c == kSession) {
+      if (!parse_number(s, v) || v != std::floor(v) || v < 1 || v > 1e9)
+        fail(path, r.line, kNames[c], "expected a whole session number >= 1, got " + shown(s));
+    } else if (c <= kTrueDistress) {
+      if (is_missing(s)) continue;
+      if (!parse_number(s, v)) fail(path, r.line, kNames[c], "expected a finite number or NA, got " + shown(s));
+    } else {
+      const bool may_miss = c >= kRegisteredPatient;
+      if (may_miss && is_missing(s)) continue;
+      if (!parse_number(s, v) || (v != 0 && v != 1))
+        fail(path, r.line, kNames[c], std::string("expected 0 or 1") + (may_miss ? " or NA" : "") + ", got " + shown(s));
     }
-    r.session = static_cast<int>(r.value[kSession]);
-
-    auto [tit, tnew] = therapist_index.try_emplace(tlabel, static_cast<int>(therapist_index.size()));
-    if (tnew) out.therapist_labels.push_back(tlabel);
-    r.therapist = tit->second;
-    auto [pit, pnew] = patient_index.try_emplace(plabel, static_cast<int>(patient_index.size()));
-    r.patient = pit->second;
-    if (pnew) {
-      out.patient_labels.push_back(plabel);
-      therapist_of.push_back(r.therapist);
-      therapist_line.push_back(line_no);
-    } else if (therapist_of[r.patient] != r.therapist) {
-      fail(line_no, "therapist",
-           "expected therapist " + shown(out.therapist_labels[therapist_of[r.patient]]) + " for patient " +
-               shown(plabel) + " (as on line " + std::to_string(therapist_line[r.patient]) + "), got " +
-               shown(tlabel));
-    }
-    records.push_back(r);
+    r.value[c] = v;
   }
-  if (records.empty())
-    fail(line_no + 1, "rows", "expected at least one data row after the header, got none");
+  r.session = static_cast<int>(r.value[kSession]);
+}
 
+// Numbers the row's patient and therapist; a patient keeps the therapist of its first row.
+void assign_labels(const std::string& plabel, const std::string& tlabel, const std::string& path, CohortRows& rows,
+                   Record& r) {
+  auto [tit, tnew] = rows.therapist_index.try_emplace(tlabel, static_cast<int>(rows.therapist_index.size()));
+  if (tnew) rows.therapist_labels.push_back(tlabel);
+  r.therapist = tit->second;
+  auto [pit, pnew] = rows.patient_index.try_emplace(plabel, static_cast<int>(rows.patient_index.size()));
+  r.patient = pit->second;
+  if (pnew) {
+    rows.patient_labels.push_back(plabel);
+    rows.therapist_of.push_back(r.therapist);
+    rows.therapist_line.push_back(r.line);
+  } else if (rows.therapist_of[r.patient] != r.therapist) {
+    fail(path, r.line, "therapist",
+         "expected therapist " + shown(rows.therapist_labels[rows.therapist_of[r.patient]]) + " for patient " +
+             shown(plabel) + " (as on line " + std::to_string(rows.therapist_line[r.patient]) + "), got " +
+             shown(tlabel));
+  }
+}
+
+CohortRows read_rows(CsvReader& reader, const CohortHeader& h, const std::string& path) {
+  CohortRows rows;
+  std::vector<std::string> fields;
+  while (reader.next(fields)) {
+    Record r;
+    r.line = reader.record_line();
+    check_field_count(fields, h, path, r.line);
+    const std::string& plabel = fields[h.where[kPatient]];
+    const std::string& tlabel = fields[h.where[kTherapist]];
+    if (is_missing(plabel)) fail(path, r.line, "patient", "expected a patient label, got " + shown(plabel));
+    if (is_missing(tlabel)) fail(path, r.line, "therapist", "expected a therapist label, got " + shown(tlabel));
+    read_values(fields, h, path, r);
+    assign_labels(plabel, tlabel, path, rows, r);
+    rows.records.push_back(r);
+  }
+  if (rows.records.empty())
+    fail(path, reader.lines_read() + 1, "rows", "expected at least one data row after the header, got none");
+  return rows;
+}
+
+// Phase 3, assembly: rows sorted by patient and session (one row each), then the cohort's columns.
+void assemble(CohortRows& rows, bool has_truth, const std::string& path, Cohort& out) {
+  const std::vector<Record>& records = rows.records;
   std::vector<std::size_t> order(records.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
@@ -251,20 +190,21 @@ void parse_cohort_csv(const std::string& text, const std::string& path, Cohort& 
   for (std::size_t k = 1; k < order.size(); ++k) {
     const Record &x = records[order[k - 1]], &y = records[order[k]];
     if (x.patient == y.patient && x.session == y.session)
-      fail(y.line, "session",
+      fail(path, y.line, "session",
            "expected one row per patient and session, got a second row for patient " +
-               shown(out.patient_labels[y.patient]) + " session " + std::to_string(y.session) +
-               " (first on line " + std::to_string(x.line) + ")");
+               shown(rows.patient_labels[y.patient]) + " session " + std::to_string(y.session) + " (first on line " +
+               std::to_string(x.line) + ")");
   }
 
-  const std::size_t n = records.size();
-  const std::size_t np = out.patient_labels.size();
+  const std::size_t np = rows.patient_labels.size();
+  out.patient_labels = std::move(rows.patient_labels);
+  out.therapist_labels = std::move(rows.therapist_labels);
   out.n_therapists = static_cast<int>(out.therapist_labels.size());
-  out.therapist = therapist_of;
+  out.therapist = std::move(rows.therapist_of);
   out.offset.assign(np + 1, 0);
   out.has_truth = has_truth;
   auto flag = [](double v) -> std::uint8_t { return v == 1 ? 1 : 0; };
-  for (std::size_t k = 0; k < n; ++k) {
+  for (std::size_t k = 0; k < records.size(); ++k) {
     const Record& r = records[order[k]];
     ++out.offset[r.patient + 1];
     out.patient.push_back(r.patient);
@@ -284,18 +224,18 @@ void parse_cohort_csv(const std::string& text, const std::string& path, Cohort& 
   for (std::size_t i = 0; i < np; ++i) out.offset[i + 1] += out.offset[i];
 }
 
+}  // namespace
+
+void parse_cohort_csv(const std::string& text, const std::string& path, Cohort& out) {
+  out.clear();
+  CsvReader reader(text, path);
+  const CohortHeader header = read_header(reader, path);
+  CohortRows rows = read_rows(reader, header, path);
+  assemble(rows, header.has_truth, path, out);
+}
+
 void read_cohort_csv(const std::string& path, Cohort& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    std::string why = err ? std::strerror(err) : "a file that cannot be opened";
-    if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
-    throw InputError(locate(path, 0, "data", "expected a readable CSV file, got " + why));
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw InputError(locate(path, 0, "data", "expected a readable CSV file, got a read error"));
-  parse_cohort_csv(buffer.str(), path, out);
+  parse_cohort_csv(read_csv_text(path, "data"), path, out);
 }
 
 Cohort read_cohort_csv(const std::string& path) {

@@ -1,318 +1,32 @@
 #include "collabzium/io/results_file.h"
 
-#include <hdf5.h>
-
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <limits>
 #include <numeric>
 #include <stdexcept>
-#include <type_traits>
+#include <tuple>
 #include <utility>
 
 #include "collabzium/error.h"
+#include "collabzium/numeric.h"
+#include "h5.h"
 
 namespace collabzium {
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// HDF5 plumbing: silenced error printing, failures as exceptions, RAII handles.
-
-void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
-
-// HDF5's description of the failure just reported: the API call's message and the innermost cause.
-std::string hdf5_message() {
-  struct Walk {
-    std::string api, cause;
-  } walk;
-  // Walking downward starts at the API call and ends at the innermost cause.
-  H5E_walk2_t cb = [](unsigned n, const H5E_error2_t* err, void* data) -> herr_t {
-    auto* w = static_cast<Walk*>(data);
-    const std::string desc = err->desc ? err->desc : "";
-    if (n == 0) w->api = desc;
-    w->cause = desc;
-    return 0;
-  };
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, cb, &walk);
-  H5Eclear2(H5E_DEFAULT);
-  if (walk.api.empty()) return walk.cause.empty() ? "unknown HDF5 error" : walk.cause;
-  if (walk.cause.empty() || walk.cause == walk.api) return walk.api;
-  return walk.api + ": " + walk.cause;
-}
-
-[[noreturn]] void fail(const std::string& path, const std::string& what) {
-  throw std::runtime_error(path + ": HDF5: " + what + ": " + hdf5_message());
-}
-
-class Handle {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Handle() = default;
-  Handle(hid_t id, Closer close) : id_(id), close_(close) {}
-  Handle(Handle&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)), close_(o.close_) {}
-  Handle& operator=(Handle&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = std::exchange(o.id_, H5I_INVALID_HID);
-      close_ = o.close_;
-    }
-    return *this;
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  ~Handle() { reset(); }
-  void reset() {
-    if (id_ >= 0 && close_) close_(id_);
-    id_ = H5I_INVALID_HID;
-  }
-  hid_t get() const { return id_; }
-  operator hid_t() const { return id_; }
-
- private:
-  hid_t id_ = H5I_INVALID_HID;
-  Closer close_ = nullptr;
-};
-
-// Each wraps a freshly created id, throwing (with `path` and `what`) when creation failed.
-Handle checked(hid_t id, Handle::Closer close, const std::string& path, const std::string& what) {
-  if (id < 0) fail(path, what);
-  return Handle(id, close);
-}
-Handle dataset(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Dclose, path, what); }
-Handle group(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Gclose, path, what); }
-Handle space(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Sclose, path, what); }
-Handle type(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Tclose, path, what); }
-Handle plist(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Pclose, path, what); }
-Handle attribute(hid_t id, const std::string& path, const std::string& what) { return checked(id, H5Aclose, path, what); }
-
-void check(herr_t status, const std::string& path, const std::string& what) {
-  if (status < 0) fail(path, what);
-}
-
-Handle vlen_string_type(const std::string& path) {
-  Handle t = type(H5Tcopy(H5T_C_S1), path, "string type");
-  check(H5Tset_size(t, H5T_VARIABLE), path, "string type");
-  check(H5Tset_cset(t, H5T_CSET_UTF8), path, "string type");
-  return t;
-}
-
-Handle simple_space(const std::vector<hsize_t>& dims, const std::string& path) {
-  return space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), path, "dataspace");
-}
-
-bool link_exists(hid_t loc, const std::string& name) {
-  const htri_t e = H5Lexists(loc, name.c_str(), H5P_DEFAULT);
-  H5Eclear2(H5E_DEFAULT);
-  return e > 0;
-}
-
-bool attribute_exists(hid_t loc, const std::string& name) {
-  const htri_t e = H5Aexists(loc, name.c_str());
-  H5Eclear2(H5E_DEFAULT);
-  return e > 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Attributes.
-
-void write_string_attr(hid_t loc, const std::string& name, const std::string& value, const std::string& path) {
-  Handle t = vlen_string_type(path);
-  Handle s = space(H5Screate(H5S_SCALAR), path, "dataspace");
-  Handle a = attribute(H5Acreate2(loc, name.c_str(), t, s, H5P_DEFAULT, H5P_DEFAULT), path, "create attribute " + name);
-  const char* p = value.c_str();
-  check(H5Awrite(a, t, &p), path, "write attribute " + name);
-}
-
-template <class T>
-void write_numeric_attr(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_type, const std::vector<T>& v,
-                        bool scalar, const std::string& path) {
-  Handle s = scalar ? space(H5Screate(H5S_SCALAR), path, "dataspace") : simple_space({v.size()}, path);
-  Handle a = attribute(H5Acreate2(loc, name.c_str(), file_type, s, H5P_DEFAULT, H5P_DEFAULT), path,
-                       "create attribute " + name);
-  check(H5Awrite(a, mem_type, v.data()), path, "write attribute " + name);
-}
-
-void update_int_attr(hid_t loc, const std::string& name, int value, const std::string& path) {
-  Handle a = attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), path, "open attribute " + name);
-  check(H5Awrite(a, H5T_NATIVE_INT, &value), path, "write attribute " + name);
-}
-
-// Reads n strings of a dataset or attribute whose type is `file_type` (variable or fixed length).
-template <class Read>
-std::vector<std::string> read_strings(hid_t file_type, hid_t space_id, std::size_t n, Read read, const std::string& path,
-                                      const std::string& what) {
-  std::vector<std::string> out(n);
-  if (n == 0) return out;
-  if (H5Tget_class(file_type) != H5T_STRING) throw InputError(locate(path, 0, what, "expected text"));
-  const htri_t variable = H5Tis_variable_str(file_type);
-  if (variable < 0) fail(path, what);
-  if (variable) {
-    Handle t = vlen_string_type(path);
-    std::vector<char*> ptrs(n, nullptr);
-    check(read(t.get(), static_cast<void*>(ptrs.data())), path, "read " + what);
-    for (std::size_t i = 0; i < n; ++i)
-      if (ptrs[i]) out[i] = ptrs[i];
-    H5Dvlen_reclaim(t, space_id, H5P_DEFAULT, ptrs.data());
-  } else {
-    const std::size_t size = H5Tget_size(file_type);
-    Handle t = type(H5Tcopy(H5T_C_S1), path, "string type");
-    check(H5Tset_size(t, size), path, "string type");
-    check(H5Tset_strpad(t, H5T_STR_NULLPAD), path, "string type");
-    std::vector<char> buf(n * size, '\0');
-    check(read(t.get(), static_cast<void*>(buf.data())), path, "read " + what);
-    for (std::size_t i = 0; i < n; ++i) {
-      const char* p = buf.data() + i * size;
-      out[i].assign(p, strnlen(p, size));
-    }
-  }
-  return out;
-}
-
-std::size_t attr_points(hid_t a, const std::string& path, const std::string& name) {
-  Handle s = space(H5Aget_space(a), path, "attribute " + name);
-  const hssize_t n = H5Sget_simple_extent_npoints(s);
-  if (n < 0) fail(path, "attribute " + name);
-  return static_cast<std::size_t>(n);
-}
-
-std::string read_string_attr(hid_t loc, const std::string& name, const std::string& path) {
-  Handle a = attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), path, "open attribute " + name);
-  Handle t = type(H5Aget_type(a), path, "attribute " + name);
-  Handle s = space(H5Aget_space(a), path, "attribute " + name);
-  if (attr_points(a, path, name) != 1) throw InputError(locate(path, 0, name, "expected a single text attribute"));
-  auto read = [&](hid_t mem, void* buf) { return H5Aread(a, mem, buf); };
-  return read_strings(t, s, 1, read, path, name)[0];
-}
-
-template <class T>
-std::vector<T> read_numeric_attr(hid_t loc, const std::string& name, hid_t mem_type, const std::string& path) {
-  Handle a = attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), path, "open attribute " + name);
-  Handle t = type(H5Aget_type(a), path, "attribute " + name);
-  const H5T_class_t cls = H5Tget_class(t);
-  if (cls != H5T_INTEGER && cls != H5T_FLOAT) throw InputError(locate(path, 0, name, "expected a number"));
-  std::vector<T> v(attr_points(a, path, name));
-  if (!v.empty()) check(H5Aread(a, mem_type, v.data()), path, "read attribute " + name);
-  return v;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Datasets.
-
-// File access: lock the file against concurrent writers where the file system supports locks, and
-// go on without where it does not (e.g. some cluster file systems).
-Handle file_access_plist(const std::string& path) {
-  Handle p = plist(H5Pcreate(H5P_FILE_ACCESS), path, "file access properties");
-#if H5_VERSION_GE(1, 10, 7)
-  check(H5Pset_file_locking(p, true, true), path, "file access properties");
-#endif
-  return p;
-}
-
-Handle track_order_gcpl(const std::string& path) {
-  Handle p = plist(H5Pcreate(H5P_GROUP_CREATE), path, "group properties");
-  check(H5Pset_link_creation_order(p, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), path, "group properties");
-  return p;
-}
-
-Handle plain_dcpl(const std::string& path) {
-  Handle p = plist(H5Pcreate(H5P_DATASET_CREATE), path, "dataset properties");
-  check(H5Pset_obj_track_times(p, false), path, "dataset properties");
-  return p;
-}
-
-void write_doubles(hid_t loc, const std::string& name, const std::vector<double>& v, const std::string& path) {
-  Handle s = simple_space({v.size()}, path);
-  Handle d = dataset(H5Dcreate2(loc, name.c_str(), H5T_IEEE_F64LE, s, H5P_DEFAULT, plain_dcpl(path), H5P_DEFAULT),
-                     path, "create dataset " + name);
-  if (!v.empty()) check(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path, "write " + name);
-}
-
-void write_ints(hid_t loc, const std::string& name, const std::vector<int>& v, const std::string& path) {
-  Handle s = simple_space({v.size()}, path);
-  Handle d = dataset(H5Dcreate2(loc, name.c_str(), H5T_STD_I32LE, s, H5P_DEFAULT, plain_dcpl(path), H5P_DEFAULT),
-                     path, "create dataset " + name);
-  if (!v.empty()) check(H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path, "write " + name);
-}
-
-void write_texts(hid_t loc, const std::string& name, const std::vector<std::string>& v, const std::string& path) {
-  Handle t = vlen_string_type(path);
-  Handle s = simple_space({v.size()}, path);
-  Handle d = dataset(H5Dcreate2(loc, name.c_str(), t, s, H5P_DEFAULT, plain_dcpl(path), H5P_DEFAULT), path,
-                     "create dataset " + name);
-  std::vector<const char*> ptrs(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) ptrs[i] = v[i].c_str();
-  if (!v.empty()) check(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), path, "write " + name);
-}
-
-std::vector<hsize_t> dataset_dims(hid_t d, const std::string& path, const std::string& name) {
-  Handle s = space(H5Dget_space(d), path, "dataspace of " + name);
-  const int rank = H5Sget_simple_extent_ndims(s);
-  if (rank < 0) fail(path, "dataspace of " + name);
-  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-  if (rank > 0) H5Sget_simple_extent_dims(s, dims.data(), nullptr);
-  return dims;
-}
-
-// A one-dimensional dataset of n numbers read as T (double or int).
-template <class T>
-std::vector<T> read_numbers(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
-  Handle d = dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), path, "open dataset " + name);
-  const auto dims = dataset_dims(d, path, name);
-  if (dims.size() != 1 || dims[0] != n)
-    throw InputError(locate(path, 0, name, "expected " + std::to_string(n) + " values"));
-  if constexpr (std::is_same_v<T, double>) {
-    Handle t = type(H5Dget_type(d), path, name);
-    const H5T_class_t cls = H5Tget_class(t);
-    if (cls != H5T_INTEGER && cls != H5T_FLOAT) throw InputError(locate(path, 0, name, "expected numbers"));
-  }
-  const hid_t memtype = std::is_same_v<T, double> ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT;
-  std::vector<T> v(n);
-  if (n) check(H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path, "read " + name);
-  return v;
-}
-
-std::vector<double> read_doubles(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
-  return read_numbers<double>(loc, name, n, path);
-}
-
-std::vector<int> read_ints(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
-  return read_numbers<int>(loc, name, n, path);
-}
-
-std::vector<std::string> read_texts(hid_t d, std::size_t n, const std::string& path, const std::string& name) {
-  Handle t = type(H5Dget_type(d), path, name);
-  Handle s = space(H5Dget_space(d), path, name);
-  auto read = [&](hid_t mem, void* buf) { return H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); };
-  return read_strings(t, s, n, read, path, name);
-}
-
-std::vector<std::string> read_texts(hid_t loc, const std::string& name, std::size_t n, const std::string& path) {
-  Handle d = dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), path, "open dataset " + name);
-  const auto dims = dataset_dims(d, path, name);
-  if (dims.size() != 1 || dims[0] != n)
-    throw InputError(locate(path, 0, name, "expected " + std::to_string(n) + " values"));
-  return read_texts(d.get(), n, path, name);
-}
-
-// Names of a group's links, in creation order when the group tracks it (ours do), else by name.
-std::vector<std::string> link_names(hid_t g, const std::string& path) {
-  std::vector<std::string> names;
-  H5L_iterate_t cb = [](hid_t, const char* name, const auto*, void* data) -> herr_t {
-    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
-    return 0;
-  };
-  hsize_t idx = 0;
-  if (H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, cb, &names) < 0) {
-    H5Eclear2(H5E_DEFAULT);
-    names.clear();
-    idx = 0;
-    check(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, cb, &names), path, "list group");
-  }
-  return names;
-}
+// The generic HDF5 layer (h5.h) does the handles, errors and typed I/O; this file is the format.
+using h5::check;
+using h5::dataset;
+using h5::dataset_dims;
+using h5::group;
+using h5::Handle;
+using h5::link_exists;
+using h5::link_names;
+using h5::plist;
+using h5::simple_space;
+using h5::space;
+using h5::track_order_gcpl;
 
 // ---------------------------------------------------------------------------------------------
 // Layout constants and validation.
@@ -347,7 +61,7 @@ void check_unique(std::vector<std::string> names, const char* what) {
 // Opens `path` (read-only or read-write) after checking it is a collabzium results file of a
 // readable major version; every problem is an InputError naming the file.
 Handle open_results_file(const std::string& path, unsigned flags) {
-  silence_hdf5();
+  h5::silence_errors();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(locate(path, 0, "", "no such file"));
   if (std::filesystem::is_directory(path, ec))
@@ -357,20 +71,20 @@ Handle open_results_file(const std::string& path, unsigned flags) {
     H5Eclear2(H5E_DEFAULT);
     throw InputError(locate(path, 0, "", "not an HDF5 file (expected a collabzium results file)"));
   }
-  const Handle fapl = file_access_plist(path);
+  const Handle fapl = h5::file_access_plist(path);
   const hid_t id = H5Fopen(path.c_str(), flags, fapl);  // the message is read before fapl is closed
   if (id < 0)
     throw InputError(locate(path, 0, "", std::string("cannot open the results file") +
                                              (flags == H5F_ACC_RDWR ? " for writing" : "") +
-                                             " (is a run still writing it?): " + hdf5_message()));
+                                             " (is a run still writing it?): " + h5::last_error()));
   Handle file(id, H5Fclose);
-  if (!attribute_exists(file, "format") || !attribute_exists(file, "format_version"))
+  if (!h5::attribute_exists(file, "format") || !h5::attribute_exists(file, "format_version"))
     throw InputError(locate(path, 0, "", "not a collabzium results file (no 'format' attribute)"));
   std::string format;
   std::vector<int> version;
   try {
-    format = read_string_attr(file, "format", path);
-    version = read_numeric_attr<int>(file, "format_version", H5T_NATIVE_INT, path);
+    format = h5::read_string_attribute(file, "format", path);
+    version = h5::read_attribute<int>(file, "format_version", path);
   } catch (const std::exception&) {
     throw InputError(locate(path, 0, "", "not a collabzium results file (unreadable 'format' attribute)"));
   }
@@ -389,18 +103,18 @@ Handle open_results_file(const std::string& path, unsigned flags) {
 
 RunMetadata read_metadata(hid_t file, const std::string& path) {
   RunMetadata m;
-  m.program_version = read_string_attr(file, "program_version", path);
-  m.git_sha = read_string_attr(file, "git_sha", path);
-  m.created = read_string_attr(file, "created", path);
-  m.config = read_string_attr(file, "config", path);
-  const auto seed = read_numeric_attr<long long>(file, "seed", H5T_NATIVE_LLONG, path);
+  m.program_version = h5::read_string_attribute(file, "program_version", path);
+  m.git_sha = h5::read_string_attribute(file, "git_sha", path);
+  m.created = h5::read_string_attribute(file, "created", path);
+  m.config = h5::read_string_attribute(file, "config", path);
+  const auto seed = h5::read_attribute<long long>(file, "seed", path);
   if (seed.size() != 1) throw InputError(locate(path, 0, "seed", "expected one integer"));
   m.seed = seed[0];
   return m;
 }
 
 bool read_complete(hid_t file, const std::string& path) {
-  const auto c = read_numeric_attr<int>(file, "complete", H5T_NATIVE_INT, path);
+  const auto c = h5::read_attribute<int>(file, "complete", path);
   if (c.size() != 1) throw InputError(locate(path, 0, "complete", "expected 0 or 1"));
   return c[0] != 0;
 }
@@ -440,19 +154,19 @@ void write_summary_group(hid_t file, const std::vector<SummaryRow>& rows, const 
   std::vector<std::string> text(n);
   std::vector<double> number(n);
   for (std::size_t i = 0; i < n; ++i) condition[i] = rows[i].condition;
-  write_ints(g, "condition", condition, path);
+  h5::write_dataset(g, "condition", condition, path);
   for (auto field : {&SummaryRow::model, &SummaryRow::rater, &SummaryRow::term, &SummaryRow::measure}) {
     for (std::size_t i = 0; i < n; ++i) text[i] = rows[i].*field;
     const char* name = field == &SummaryRow::model   ? "model"
                        : field == &SummaryRow::rater ? "rater"
                        : field == &SummaryRow::term  ? "term"
                                                      : "measure";
-    write_texts(g, name, text, path);
+    h5::write_dataset(g, name, text, path);
   }
   for (std::size_t i = 0; i < n; ++i) number[i] = rows[i].value;
-  write_doubles(g, "value", number, path);
+  h5::write_dataset(g, "value", number, path);
   for (std::size_t i = 0; i < n; ++i) number[i] = rows[i].mcse;
-  write_doubles(g, "mcse", number, path);
+  h5::write_dataset(g, "mcse", number, path);
 }
 
 std::vector<SummaryRow> read_summary_group(hid_t file, const std::string& path) {
@@ -467,15 +181,15 @@ std::vector<SummaryRow> read_summary_group(hid_t file, const std::string& path) 
     n = static_cast<std::size_t>(dims[0]);
   }
   std::vector<SummaryRow> rows(n);
-  const auto condition = read_ints(g, cname, n, path);
+  const auto condition = h5::read_dataset<int>(g, cname, n, path);
   for (std::size_t i = 0; i < n; ++i) rows[i].condition = condition[i];
   for (auto [field, name] : {std::pair{&SummaryRow::model, "model"}, std::pair{&SummaryRow::rater, "rater"},
                              std::pair{&SummaryRow::term, "term"}, std::pair{&SummaryRow::measure, "measure"}}) {
-    auto text = read_texts(g, name, n, path);
+    auto text = h5::read_dataset<std::string>(g, name, n, path);
     for (std::size_t i = 0; i < n; ++i) rows[i].*field = std::move(text[i]);
   }
-  const auto value = read_doubles(g, "value", n, path);
-  const auto mcse = read_doubles(g, "mcse", n, path);
+  const auto value = h5::read_dataset<double>(g, "value", n, path);
+  const auto mcse = h5::read_dataset<double>(g, "mcse", n, path);
   for (std::size_t i = 0; i < n; ++i) {
     rows[i].value = value[i];
     rows[i].mcse = mcse[i];
@@ -520,7 +234,7 @@ struct ResultsWriter::Impl {
 
   void mark_incomplete() {
     if (known_incomplete) return;
-    update_int_attr(file, "complete", 0, path);
+    h5::update_attribute(file, "complete", 0, path);
     check(H5Fflush(file, H5F_SCOPE_LOCAL), path, "flush");
     known_incomplete = true;
   }
@@ -536,11 +250,11 @@ const std::vector<std::string>& ResultsWriter::columns() const { return impl_->c
 std::size_t ResultsWriter::n_conditions() const { return impl_->C; }
 std::size_t ResultsWriter::n_replications() const { return impl_->R; }
 
-ResultsWriter::ResultsWriter(const std::string& path, const RunMetadata& meta,
-                             const std::vector<ConditionColumn>& conditions, const std::vector<std::string>& columns,
-                             std::size_t n_conditions, std::size_t n_replications)
-    : impl_(std::make_unique<Impl>()) {
-  silence_hdf5();
+namespace {
+
+// Condition keys and record columns must be valid, unique dataset names; condition columns the right length.
+void check_layout(const std::vector<ConditionColumn>& conditions, const std::vector<std::string>& columns,
+                  std::size_t n_conditions) {
   std::vector<std::string> keys;
   for (const auto& cc : conditions) {
     check_name(cc.key, "condition key", kIndex);
@@ -554,51 +268,66 @@ ResultsWriter::ResultsWriter(const std::string& path, const RunMetadata& meta,
   check_unique(keys, "condition key");
   for (const auto& c : columns) check_name(c, "column", kDone);
   check_unique(columns, "column");
+}
 
-  Impl& m = *impl_;
-  m.path = path;
-  m.columns = columns;
-  m.C = n_conditions;
-  m.R = n_replications;
-  const Handle fapl = file_access_plist(path);
+Handle create_results_file(const std::string& path) {
+  const Handle fapl = h5::file_access_plist(path);
   const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   if (id < 0) {
-    const std::string why = hdf5_message();
+    const std::string why = h5::last_error();
     std::error_code ec;
     const auto folder = std::filesystem::absolute(path, ec).parent_path();
     if (!std::filesystem::is_directory(folder, ec))
       throw InputError(locate(path, 0, "", "cannot create the results file: folder " + folder.string() + " does not exist"));
     throw InputError(locate(path, 0, "", "cannot create the results file: " + why));
   }
-  m.file = Handle(id, H5Fclose);
+  return Handle(id, H5Fclose);
+}
 
-  // Root attributes.
-  write_string_attr(m.file, "format", kResultsFormat, path);
-  write_numeric_attr<int>(m.file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT,
-                          {kResultsFormatMajor, kResultsFormatMinor}, false, path);
-  write_string_attr(m.file, "program_version", meta.program_version, path);
-  write_string_attr(m.file, "git_sha", meta.git_sha, path);
-  write_string_attr(m.file, "created", meta.created.empty() ? iso8601_utc_now() : meta.created, path);
-  write_numeric_attr<long long>(m.file, "seed", H5T_STD_I64LE, H5T_NATIVE_LLONG, {static_cast<long long>(meta.seed)},
-                                true, path);
-  write_string_attr(m.file, "config", meta.config, path);
-  write_numeric_attr<int>(m.file, "complete", H5T_STD_I32LE, H5T_NATIVE_INT, {0}, true, path);
-  m.known_incomplete = true;
+// Root attributes; complete = 0.
+void write_root_attributes(hid_t file, const RunMetadata& meta, const std::string& path) {
+  h5::write_string_attribute(file, "format", kResultsFormat, path);
+  h5::write_attribute(file, "format_version", std::vector<int>{kResultsFormatMajor, kResultsFormatMinor}, path);
+  h5::write_string_attribute(file, "program_version", meta.program_version, path);
+  h5::write_string_attribute(file, "git_sha", meta.git_sha, path);
+  h5::write_string_attribute(file, "created", meta.created.empty() ? iso8601_utc_now() : meta.created, path);
+  h5::write_attribute(file, "seed", static_cast<long long>(meta.seed), path);
+  h5::write_string_attribute(file, "config", meta.config, path);
+  h5::write_attribute(file, "complete", 0, path);
+}
 
-  // /conditions
-  {
-    Handle g = group(H5Gcreate2(m.file, kConditions, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path,
-                     "create /conditions");
-    for (const auto& cc : conditions) {
-      if (!cc.texts.empty())
-        write_texts(g, cc.key, cc.texts, path);
-      else
-        write_doubles(g, cc.key, cc.numbers, path);
-    }
-    std::vector<int> index(n_conditions);
-    std::iota(index.begin(), index.end(), 1);
-    write_ints(g, kIndex, index, path);
+void write_conditions_group(hid_t file, const std::vector<ConditionColumn>& conditions, std::size_t n_conditions,
+                            const std::string& path) {
+  Handle g = group(H5Gcreate2(file, kConditions, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path,
+                   "create /conditions");
+  for (const auto& cc : conditions) {
+    if (!cc.texts.empty())
+      h5::write_dataset(g, cc.key, cc.texts, path);
+    else
+      h5::write_dataset(g, cc.key, cc.numbers, path);
   }
+  std::vector<int> index(n_conditions);
+  std::iota(index.begin(), index.end(), 1);
+  h5::write_dataset(g, kIndex, index, path);
+}
+
+}  // namespace
+
+ResultsWriter::ResultsWriter(const std::string& path, const RunMetadata& meta,
+                             const std::vector<ConditionColumn>& conditions, const std::vector<std::string>& columns,
+                             std::size_t n_conditions, std::size_t n_replications)
+    : impl_(std::make_unique<Impl>()) {
+  h5::silence_errors();
+  check_layout(conditions, columns, n_conditions);
+  Impl& m = *impl_;
+  m.path = path;
+  m.columns = columns;
+  m.C = n_conditions;
+  m.R = n_replications;
+  m.file = create_results_file(path);
+  write_root_attributes(m.file, meta, path);
+  m.known_incomplete = true;
+  write_conditions_group(m.file, conditions, n_conditions, path);
 
   // /replications: chunks of 1 x min(R, 4096), all allocated now (NaN / 0 filled), extendable.
   {
@@ -609,16 +338,15 @@ ResultsWriter::ResultsWriter(const std::string& path, const RunMetadata& meta,
     Handle s = space(H5Screate_simple(2, dims.data(), maxdims), path, "dataspace");
     const hsize_t chunk[2] = {1, std::max<hsize_t>(1, std::min<hsize_t>(n_replications, kChunkReplications))};
     auto chunked_dcpl = [&](hid_t mem_type, const void* fill) {
-      Handle p = plain_dcpl(path);
+      Handle p = h5::plain_dcpl(path);
       check(H5Pset_chunk(p, 2, chunk), path, "dataset properties");
       check(H5Pset_fill_value(p, mem_type, fill), path, "dataset properties");
       check(H5Pset_fill_time(p, H5D_FILL_TIME_IFSET), path, "dataset properties");
       check(H5Pset_alloc_time(p, H5D_ALLOC_TIME_EARLY), path, "dataset properties");
       return p;
     };
-    const double nan = std::numeric_limits<double>::quiet_NaN();
     const std::uint8_t zero = 0;
-    Handle values_dcpl = chunked_dcpl(H5T_NATIVE_DOUBLE, &nan);
+    Handle values_dcpl = chunked_dcpl(H5T_NATIVE_DOUBLE, &kNaN);
     Handle dapl = uncached_dapl(path);
     m.datasets.reserve(columns.size());
     for (const auto& c : columns)
@@ -695,7 +423,7 @@ void ResultsWriter::write(const std::vector<std::size_t>& c, const std::vector<s
       throw std::out_of_range("ResultsWriter::write: condition " + std::to_string(c[i]) + ", replication " +
                               std::to_string(r[i]) + " outside " + std::to_string(m.C) + " x " + std::to_string(m.R));
   if (n == 0) return;
-  silence_hdf5();
+  h5::silence_errors();
   m.mark_incomplete();
 
   // Sorted by condition and replication; of duplicates the last one wins.
@@ -777,20 +505,20 @@ void ResultsWriter::write(const std::vector<std::size_t>& c, const std::vector<s
 }
 
 void ResultsWriter::flush() {
-  silence_hdf5();
+  h5::silence_errors();
   check(H5Fflush(impl_->file, H5F_SCOPE_LOCAL), impl_->path, "flush");
 }
 
 void ResultsWriter::write_summary(const std::vector<SummaryRow>& rows) {
-  silence_hdf5();
+  h5::silence_errors();
   impl_->mark_incomplete();
   write_summary_group(impl_->file, rows, impl_->path);
   flush();
 }
 
 void ResultsWriter::mark_complete() {
-  silence_hdf5();
-  update_int_attr(impl_->file, "complete", 1, impl_->path);
+  h5::silence_errors();
+  h5::update_attribute(impl_->file, "complete", 1, impl_->path);
   impl_->known_incomplete = false;
   flush();
 }
@@ -802,7 +530,7 @@ ResultsFile read_results(const std::string& path) {
   out.path = path;
   Handle file = open_results_file(path, H5F_ACC_RDONLY);
   out.meta = read_metadata(file, path);
-  const auto version = read_numeric_attr<int>(file, "format_version", H5T_NATIVE_INT, path);
+  const auto version = h5::read_attribute<int>(file, "format_version", path);
   out.format_version = {version[0], version[1]};
   out.complete = read_complete(file, path);
   std::tie(out.n_conditions, out.n_replications) = read_shape(file, path);
@@ -813,16 +541,12 @@ ResultsFile read_results(const std::string& path) {
     for (const auto& name : link_names(g, path)) {
       if (name == kIndex) continue;
       Handle d = dataset(H5Dopen2(g, name.c_str(), H5P_DEFAULT), path, "open /conditions/" + name);
-      const auto dims = dataset_dims(d, path, name);
-      if (dims.size() != 1 || dims[0] != C)
-        throw InputError(locate(path, 0, "/conditions/" + name, "expected " + std::to_string(C) + " values"));
-      Handle t = type(H5Dget_type(d), path, name);
       ConditionColumn cc;
       cc.key = name;
-      if (H5Tget_class(t) == H5T_STRING)
-        cc.texts = read_texts(d.get(), C, path, "/conditions/" + name);
+      if (h5::holds_strings(d, path, "/conditions/" + name))
+        cc.texts = h5::read_dataset<std::string>(g, name, C, path);
       else
-        cc.numbers = read_doubles(g, name, C, path);
+        cc.numbers = h5::read_dataset<double>(g, name, C, path);
       out.conditions.push_back(std::move(cc));
     }
   }
@@ -837,18 +561,29 @@ ResultsFile read_results(const std::string& path) {
   return out;
 }
 
-namespace {
+struct ResultsColumnReader::Impl {
+  const ResultsFile* results;
+  Handle file;
+};
+
+ResultsColumnReader::ResultsColumnReader(const ResultsFile& results) : impl_(std::make_unique<Impl>()) {
+  impl_->results = &results;
+  impl_->file = open_results_file(results.path, H5F_ACC_RDONLY);
+}
+ResultsColumnReader::ResultsColumnReader(ResultsColumnReader&&) noexcept = default;
+ResultsColumnReader& ResultsColumnReader::operator=(ResultsColumnReader&&) noexcept = default;
+ResultsColumnReader::~ResultsColumnReader() = default;
 
 // Reads rows [first, first + count) of one record column.
-std::vector<double> read_column_rows(const ResultsFile& rf, const std::string& name, std::size_t first,
-                                     std::size_t count) {
+std::vector<double> ResultsColumnReader::rows(const std::string& name, std::size_t first, std::size_t count) const {
+  const ResultsFile& rf = *impl_->results;
   if (std::find(rf.columns.begin(), rf.columns.end(), name) == rf.columns.end())
     throw InputError(locate(rf.path, 0, name, "no such column in the results file"));
   std::vector<double> out(count * rf.n_replications);
   if (out.empty()) return out;
-  Handle file = open_results_file(rf.path, H5F_ACC_RDONLY);
+  h5::silence_errors();
   const std::string dname = std::string("/") + kReplications + "/" + name;
-  Handle d = dataset(H5Dopen2(file, dname.c_str(), H5P_DEFAULT), rf.path, "open " + dname);
+  Handle d = dataset(H5Dopen2(impl_->file, dname.c_str(), H5P_DEFAULT), rf.path, "open " + dname);
   const auto dims = dataset_dims(d, rf.path, dname);
   if (dims.size() != 2 || dims[0] < first + count || dims[1] != rf.n_replications)
     throw InputError(locate(rf.path, 0, dname, "the file changed since it was read"));
@@ -860,18 +595,23 @@ std::vector<double> read_column_rows(const ResultsFile& rf, const std::string& n
   return out;
 }
 
-}  // namespace
+std::vector<double> ResultsColumnReader::column(const std::string& name, std::size_t condition) const {
+  const ResultsFile& rf = *impl_->results;
+  if (condition >= rf.n_conditions)
+    throw std::out_of_range("ResultsFile::column: condition " + std::to_string(condition) + " of " +
+                            std::to_string(rf.n_conditions));
+  return rows(name, condition, 1);
+}
+
+std::vector<double> ResultsColumnReader::column(const std::string& name) const {
+  return rows(name, 0, impl_->results->n_conditions);
+}
 
 std::vector<double> ResultsFile::column(const std::string& name, std::size_t condition) const {
-  if (condition >= n_conditions)
-    throw std::out_of_range("ResultsFile::column: condition " + std::to_string(condition) + " of " +
-                            std::to_string(n_conditions));
-  return read_column_rows(*this, name, condition, 1);
+  return ResultsColumnReader(*this).column(name, condition);
 }
 
-std::vector<double> ResultsFile::column(const std::string& name) const {
-  return read_column_rows(*this, name, 0, n_conditions);
-}
+std::vector<double> ResultsFile::column(const std::string& name) const { return ResultsColumnReader(*this).column(name); }
 
 std::size_t ResultsFile::n_done() const {
   return static_cast<std::size_t>(std::count(done.begin(), done.end(), std::uint8_t{1}));

@@ -20,6 +20,7 @@
 #include "collabzium/study/record.h"
 #include "collabzium/io/results_file.h"
 #include "collabzium/model/simulator.h"
+#include "collabzium/numeric.h"
 #include "collabzium/study/summary.h"
 #include "git_sha.h"
 
@@ -115,7 +116,7 @@ std::size_t compute_records(const std::vector<Scenario>& scenarios, const Record
         fill_record(layout, static_cast<int>(c), s, cohort, analysis, row);
       } catch (const std::exception&) {
         // Never lose the run to one replication: its record stays NaN and is counted.
-        std::fill(row, row + width, std::numeric_limits<double>::quiet_NaN());
+        std::fill(row, row + width, kNaN);
         ++failures;
       }
     }
@@ -155,27 +156,68 @@ std::string summary_csv_path(const std::string& h5_path) {
   return (p.parent_path() / (stem + ".summary.csv")).string();
 }
 
-void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& out) {
-  const Scenario& base = file.base;
-  const std::size_t C = file.conditions.size();
-  const std::size_t R = static_cast<std::size_t>(base.run.replications);
-  const std::uint64_t seed = static_cast<std::uint64_t>(base.run.seed);
-  const std::vector<Scenario> scenarios = scenarios_of(file);
-  const RecordLayout layout = make_layout(scenarios);
-  const std::size_t width = layout.columns.size();
+namespace {
 
+// Batch sizing: the first batch gives every thread of every rank kFirstBatchTasksPerThread tasks;
+// later batches aim at kBatchSeconds of work each (so finished replications reach the file often),
+// at least one task per thread and at most kMaxBatchTasks (bounding the memory of a batch's rows).
+constexpr std::size_t kFirstBatchTasksPerThread = 4;
+constexpr double kBatchSeconds = 2.0;
+constexpr std::size_t kMaxBatchTasks = 20000;
+// A floor on the measured time per task, so an instant batch does not divide by zero.
+constexpr double kMinSecondsPerTask = 1e-6;
+
+using Task = std::pair<std::uint32_t, std::uint32_t>;  // (condition, replication), 0-based
+
+// What every phase of a run needs to know.
+struct RunPlan {
+  const ScenarioFile& file;
+  const RunRequest& req;
+  std::size_t C, R;
+  std::uint64_t seed;
+  std::vector<Scenario> scenarios;
+  RecordLayout layout;
+  int rank, ranks;
+  const Cluster* cluster;  // nullptr: one process
+  int threads;
+};
+
+RunPlan plan_run(const ScenarioFile& file, const RunRequest& req) {
+  const Scenario& base = file.base;
+  std::vector<Scenario> scenarios = scenarios_of(file);
+  RecordLayout layout = make_layout(scenarios);
+  int threads = req.threads > 0 ? req.threads : static_cast<int>(base.run.threads);
+  if (threads <= 0) threads = omp_get_max_threads();
+  return RunPlan{file,
+                 req,
+                 file.conditions.size(),
+                 static_cast<std::size_t>(base.run.replications),
+                 static_cast<std::uint64_t>(base.run.seed),
+                 std::move(scenarios),
+                 std::move(layout),
+                 cluster_rank(),
+                 cluster_size(),
+                 Cluster::current(),
+                 threads};
+}
+
+// Phase 1, opening or resuming: rank 0 creates the file (refusing to overwrite an incomplete run)
+// or resumes it; every rank learns the outcome of that and the done mask (C x R).
+struct OpenedRun {
+  std::optional<ResultsWriter> writer;  // rank 0 only
+  std::vector<std::uint8_t> done;
+};
+
+OpenedRun open_or_resume(const RunPlan& plan) {
+  const RunRequest& req = plan.req;
   RunMetadata meta;
   meta.program_version = COLLABZIUM_VERSION;
   meta.git_sha = COLLABZIUM_GIT_SHA;
-  meta.config = to_toml(file);
-  meta.seed = base.run.seed;
-  // Rank 0 owns the file; every rank learns the outcome of opening it and the done mask.
-  const int rank = cluster_rank(), ranks = cluster_size();
-  const Cluster* cluster = Cluster::current();
-  std::optional<ResultsWriter> writer;
-  std::vector<std::uint8_t> done;
+  meta.config = to_toml(plan.file);
+  meta.seed = plan.file.base.run.seed;
+  OpenedRun opened;
   std::string open_error;
-  if (rank == 0) {
+  if (plan.rank == 0) {
     try {
       const std::filesystem::path parent = std::filesystem::path(req.out).parent_path();
       if (!parent.empty() && !std::filesystem::is_directory(parent))
@@ -188,107 +230,154 @@ void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& ou
               locate(req.out, 0, "--resume", "holds an incomplete run: continue it with --resume, or delete it"));
       }
       if (req.resume && std::filesystem::exists(req.out))
-        writer.emplace(ResultsWriter::resume(req.out, meta, layout.columns, C, R));
+        opened.writer.emplace(ResultsWriter::resume(req.out, meta, plan.layout.columns, plan.C, plan.R));
       else
-        writer.emplace(req.out, meta, condition_columns(file), layout.columns, C, R);
-      done = writer->done();
+        opened.writer.emplace(req.out, meta, condition_columns(plan.file), plan.layout.columns, plan.C, plan.R);
+      opened.done = opened.writer->done();
     } catch (const InputError& e) {
       open_error = e.what();
     }
   }
-  if (cluster) {
-    cluster->broadcast(open_error);
-    cluster->broadcast(done);
+  if (plan.cluster) {
+    plan.cluster->broadcast(open_error);
+    plan.cluster->broadcast(opened.done);
   }
   if (!open_error.empty()) throw InputError(open_error);
+  return opened;
+}
 
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> pending;
+// Phase 2, pending tasks: every replication not yet done, by condition, then replication.
+std::vector<Task> pending_tasks(const std::vector<std::uint8_t>& done, std::size_t C, std::size_t R) {
+  std::vector<Task> pending;
   for (std::size_t c = 0; c < C; ++c)
     for (std::size_t r = 0; r < R; ++r)
       if (!done[c * R + r]) pending.emplace_back(c, r);
+  return pending;
+}
 
-  int threads = req.threads > 0 ? req.threads : static_cast<int>(base.run.threads);
-  if (threads <= 0) threads = omp_get_max_threads();
-  StopSignals signals;
-  Progress progress(C * R, C * R - pending.size(), req.progress && rank == 0);
+// The size of the batch after one that took `seconds` for `tasks` tasks.
+std::size_t next_batch_size(const RunPlan& plan, double seconds, std::uint64_t tasks) {
+  const double per_task = seconds / static_cast<double>(tasks);
+  return std::clamp<std::size_t>(static_cast<std::size_t>(kBatchSeconds / std::max(per_task, kMinSecondsPerTask)),
+                                 static_cast<std::size_t>(plan.threads * plan.ranks), kMaxBatchTasks);
+}
 
-  // Batches sized (by rank 0) for about two seconds of work, so finished replications reach the
-  // file often. Task i of a batch belongs to rank i % ranks.
-  std::size_t batch = static_cast<std::size_t>(threads * ranks) * 4;
+// The number of tasks of the next batch (the same on every rank): 0 once all are done, a stop was
+// requested (signal) or --stop-after is reached.
+std::uint64_t batch_tasks(const RunPlan& plan, std::size_t batch, std::size_t pending, std::size_t next) {
+  std::uint64_t n = std::min(batch, pending - next);
+  const std::size_t stop_after = plan.req.stop_after;
+  if (stop_after > 0) n = std::min<std::uint64_t>(n, stop_after > next ? stop_after - next : 0);
+  if (g_stop.load()) n = 0;
+  if (plan.cluster) plan.cluster->broadcast(n);
+  return n;
+}
+
+// Phase 3, batches: runs the pending tasks batch by batch until done or stopped; rank 0 writes each
+// batch's records, marks them in `done` and flushes. Task i of a batch belongs to rank i % ranks.
+// Returns the number of this rank's replications that failed.
+std::size_t run_batches(const RunPlan& plan, const std::vector<Task>& pending, OpenedRun& opened, Progress& progress) {
+  const std::size_t width = plan.layout.columns.size();
+  const std::size_t ranks = static_cast<std::size_t>(plan.ranks);
+  std::size_t batch = static_cast<std::size_t>(plan.threads * plan.ranks) * kFirstBatchTasksPerThread;
   std::vector<double> rows, gathered;
   std::vector<std::size_t> cs, rs;
   std::size_t failures = 0;
   for (std::size_t next = 0;;) {
-    std::uint64_t n = std::min(batch, pending.size() - next);
-    if (req.stop_after > 0) n = std::min<std::uint64_t>(n, req.stop_after > next ? req.stop_after - next : 0);
-    if (g_stop.load()) n = 0;
-    if (cluster) cluster->broadcast(n);
+    const std::uint64_t n = batch_tasks(plan, batch, pending.size(), next);
     if (n == 0) break;
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::size_t> mine;
-    for (std::size_t i = static_cast<std::size_t>(rank); i < n; i += static_cast<std::size_t>(ranks)) mine.push_back(i);
-    rows.assign(mine.size() * width, 0.0);
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> tasks;
-    for (std::size_t i : mine) tasks.push_back(pending[next + i]);
-    const std::size_t batch_failures = compute_records(scenarios, layout, seed, tasks, threads, rows.data());
-    failures += batch_failures;
-    gathered = cluster ? cluster->gather(rows) : rows;
-    if (rank == 0) {
+    std::vector<Task> tasks;
+    for (std::size_t i = static_cast<std::size_t>(plan.rank); i < n; i += ranks) tasks.push_back(pending[next + i]);
+    rows.assign(tasks.size() * width, 0.0);
+    failures += compute_records(plan.scenarios, plan.layout, plan.seed, tasks, plan.threads, rows.data());
+    gathered = plan.cluster ? plan.cluster->gather(rows) : rows;
+    if (plan.rank == 0) {
       // Gathered rows come rank by rank; put each back at its task.
       cs.clear();
       rs.clear();
-      for (int q = 0; q < ranks; ++q)
-        for (std::size_t i = static_cast<std::size_t>(q); i < n; i += static_cast<std::size_t>(ranks)) {
+      for (std::size_t q = 0; q < ranks; ++q)
+        for (std::size_t i = q; i < n; i += ranks) {
           cs.push_back(pending[next + i].first);
           rs.push_back(pending[next + i].second);
-          done[cs.back() * R + rs.back()] = 1;
+          opened.done[cs.back() * plan.R + rs.back()] = 1;
         }
-      writer->write(cs, rs, gathered);
-      writer->flush();
+      opened.writer->write(cs, rs, gathered);
+      opened.writer->flush();
       progress.advance(n);
     }
     next += n;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double per_task = secs / static_cast<double>(n);
-    batch = std::clamp<std::size_t>(static_cast<std::size_t>(2.0 / std::max(per_task, 1e-6)),
-                                    static_cast<std::size_t>(threads * ranks), 20000);
+    batch = next_batch_size(plan, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), n);
   }
-  std::uint64_t finished = static_cast<std::uint64_t>(std::count(done.begin(), done.end(), 1));
-  if (cluster) cluster->broadcast(finished);
-  if (rank != 0) {
-    if (finished < C * R) throw RunInterrupted("interrupted");
-    return;
-  }
+  return failures;
+}
 
-  // The summary of whatever is done (all of it, unless interrupted).
-  const ResultsFile snapshot = read_results(req.out);
-  const std::vector<SummaryRow> summary = summarize_study(
-      file, layout.columns, [&](const std::string& name, std::size_t c) { return snapshot.column(name, c); }, done, R);
-  writer->write_summary(summary);
-  if (finished < C * R) {
-    writer->flush();
-    throw RunInterrupted("interrupted: " + std::to_string(finished) + " of " + std::to_string(C * R) +
+// Phase 4, finishing (rank 0): the summary of whatever is done goes into the file; an interrupted
+// run stops there (RunInterrupted), a finished one is marked complete and gets its CSV and table.
+void finish_run(const RunPlan& plan, OpenedRun& opened, std::uint64_t finished, std::size_t failures,
+                std::ostream& out) {
+  const RunRequest& req = plan.req;
+  const std::size_t total = plan.C * plan.R;
+  std::vector<SummaryRow> summary;
+  {
+    const ResultsFile snapshot = read_results(req.out);
+    const ResultsColumnReader columns(snapshot);
+    summary = summarize_study(
+        plan.file, plan.layout.columns,
+        [&](const std::string& name, std::size_t c) { return columns.column(name, c); }, opened.done, plan.R);
+  }
+  ResultsWriter& writer = *opened.writer;
+  writer.write_summary(summary);
+  if (finished < total) {
+    writer.flush();
+    throw RunInterrupted("interrupted: " + std::to_string(finished) + " of " + std::to_string(total) +
                          " replications are in " + req.out + "; continue with --resume");
   }
-  writer->mark_complete();
+  writer.mark_complete();
   {
     AtomicFile csv(summary_csv_path(req.out));
-    write_summary_csv(file, summary, csv.stream());
+    write_summary_csv(plan.file, summary, csv.stream());
     csv.commit();
   }
-  out << "Study " << base.name << ": " << C << " condition(s) x " << R << " replications, seed " << base.run.seed
-      << ", " << threads << " thread(s)";
+  const Scenario& base = plan.file.base;
+  out << "Study " << base.name << ": " << plan.C << " condition(s) x " << plan.R << " replications, seed "
+      << base.run.seed << ", " << plan.threads << " thread(s)";
   if (failures) out << ", " << failures << " replication(s) failed (NaN records)";
   out << "\n";
-  print_summary(file, summary, out);
+  print_summary(plan.file, summary, out);
   out << "wrote " << req.out << " and " << summary_csv_path(req.out) << "\n";
+}
+
+}  // namespace
+
+void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& out) {
+  const RunPlan plan = plan_run(file, req);
+  OpenedRun opened = open_or_resume(plan);
+  const std::vector<Task> pending = pending_tasks(opened.done, plan.C, plan.R);
+
+  const std::size_t total = plan.C * plan.R;
+  StopSignals signals;
+  std::size_t failures = 0;
+  {
+    Progress progress(total, total - pending.size(), req.progress && plan.rank == 0);
+    failures = run_batches(plan, pending, opened, progress);
+  }
+
+  std::uint64_t finished = static_cast<std::uint64_t>(std::count(opened.done.begin(), opened.done.end(), 1));
+  if (plan.cluster) plan.cluster->broadcast(finished);
+  if (plan.rank != 0) {
+    if (finished < total) throw RunInterrupted("interrupted");
+    return;
+  }
+  finish_run(plan, opened, finished, failures, out);
 }
 
 void summarize_results(const std::string& path, const std::string& csv, std::ostream& out) {
   const ResultsFile results = read_results(path);
   const ScenarioFile file = parse_scenario(results.meta.config, path + " (config attribute)");
+  const ResultsColumnReader columns(results);  // one opening of the file for every column read
   const std::vector<SummaryRow> summary = summarize_study(
-      file, results.columns, [&](const std::string& name, std::size_t c) { return results.column(name, c); },
+      file, results.columns, [&](const std::string& name, std::size_t c) { return columns.column(name, c); },
       results.done, results.n_replications);
   if (!csv.empty()) {
     AtomicFile f(csv);

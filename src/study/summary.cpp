@@ -7,6 +7,7 @@
 #include <set>
 
 #include "collabzium/analysis/analysis.h"
+#include "collabzium/io/csv.h"
 #include "collabzium/study/scoring.h"
 
 namespace collabzium {
@@ -20,13 +21,6 @@ std::string csv_number(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.10g", x);
   return buf;
-}
-
-std::string csv_text(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 std::string plain_value(const KeyValue& v) {
@@ -119,14 +113,14 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
 
 void write_summary_csv(const ScenarioFile& file, const std::vector<SummaryRow>& rows, std::ostream& out) {
   out << "condition";
-  for (const auto& a : file.sweep) out << ',' << csv_text(a.key);
+  for (const auto& a : file.sweep) out << ',' << csv_field(a.key);
   out << ",model,rater,term,measure,value,mcse\n";
   for (const auto& r : rows) {
     out << r.condition;
     const Condition& c = file.conditions[static_cast<std::size_t>(r.condition - 1)];
-    for (const auto& v : c.swept_values) out << ',' << csv_text(plain_value(v));
-    out << ',' << r.model << ',' << r.rater << ',' << csv_text(r.term) << ',' << r.measure << ','
-        << csv_number(r.value) << ',' << csv_number(r.mcse) << '\n';
+    for (const auto& v : c.swept_values) out << ',' << csv_field(plain_value(v));
+    out << ',' << csv_field(r.model) << ',' << csv_field(r.rater) << ',' << csv_field(r.term) << ','
+        << csv_field(r.measure) << ',' << csv_number(r.value) << ',' << csv_number(r.mcse) << '\n';
   }
 }
 

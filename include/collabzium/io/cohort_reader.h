@@ -9,15 +9,17 @@
 //
 // Patient and therapist labels are strings (kept in patient_labels / therapist_labels in order of
 // first appearance; indices follow that order). Rows may come in any order; the cohort is sorted
-// by patient, then session. A missing value is an empty field or NA. Lines may end in CRLF; a
-// UTF-8 byte-order mark is skipped; fields may be quoted ("a,b", "" for a quote); blank lines are
-// skipped; trailing empty fields beyond the header are tolerated.
+// by patient, then session. A missing value is an empty field or NA. Records are split by the CSV
+// module (io/csv.h): lines may end in CRLF, a UTF-8 byte-order mark is skipped, quoted fields may
+// hold commas, line ends and "" for a quote, unquoted fields lose surrounding spaces, blank lines
+// are skipped. Trailing empty fields beyond the header are tolerated.
 //
 // Refused with InputError("FILE:LINE: COLUMN: expected ..., got ..."): a missing or unreadable
-// file, no header or no data rows, a missing required column or a column named twice, a row with
-// too few (or extra non-empty) fields, an empty label, a value that is not a finite number, a
-// session that is not a whole number >= 1, a 0/1 column holding anything else, two rows for the
-// same (patient, session), a patient listed under two therapists.
+// file, no header or no data rows, an unterminated quote or text after a closing quote, a missing
+// required column or a column named twice, a row with too few (or extra non-empty) fields, an
+// empty label, a value that is not a finite number, a session that is not a whole number >= 1, a
+// 0/1 column holding anything else, two rows for the same (patient, session), a patient listed
+// under two therapists.
 #include <string>
 
 #include "collabzium/model/cohort.h"

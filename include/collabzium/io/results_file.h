@@ -1,6 +1,7 @@
 #pragma once
 // The HDF5 results file of `collabzium run` (CONTRACT.md, "Results (HDF5, run)"), written from one
-// thread and read back by `summarize` and `run --resume`.
+// thread and read back by `summarize` and `run --resume`. This is the format; the generic HDF5 layer
+// under it (handles, errors, typed I/O) is src/io/h5.h.
 //
 // Layout
 //   /                root attributes: format = "collabzium-results", format_version = [1, 0] (int32[2]),
@@ -110,11 +111,8 @@ struct ResultsFile {
   std::vector<std::uint8_t> done;  // C x R row-major
   std::vector<SummaryRow> summary;
 
-  // The values of one column in one condition (0-based): n_replications doubles, NaN where not
-  // written. Reads from `path` on each call (the file is not kept open). InputError if there is no
-  // such column, std::out_of_range if the condition is out of range.
+  // One-off reads of record values, each opening `path` anew (ResultsColumnReader for many reads).
   std::vector<double> column(const std::string& name, std::size_t condition) const;
-  // All conditions of one column, C x R row-major.
   std::vector<double> column(const std::string& name) const;
   std::size_t n_done() const;                        // number of finished replications
   std::size_t n_done(std::size_t condition) const;  // ... in one condition
@@ -122,5 +120,28 @@ struct ResultsFile {
 
 // InputError with a clear one-line message on a missing, non-HDF5, foreign or wrong-version file.
 ResultsFile read_results(const std::string& path);
+
+// Reads the record columns of a ResultsFile through one read-only opening of its file, held while
+// the reader lives: `summarize` reads every column of every condition through a single one. Keep it
+// scoped: while it lives this process cannot open the file for writing (HDF5 refuses to reopen
+// read-write a file the process has open read-only), e.g. for ResultsWriter::resume.
+class ResultsColumnReader {
+ public:
+  explicit ResultsColumnReader(const ResultsFile& results);  // `results` must outlive the reader
+  ResultsColumnReader(ResultsColumnReader&&) noexcept;
+  ResultsColumnReader& operator=(ResultsColumnReader&&) noexcept;
+  ~ResultsColumnReader();
+
+  // The values of one column in one condition (0-based): n_replications doubles, NaN where not
+  // written. InputError if there is no such column, std::out_of_range if the condition is out of range.
+  std::vector<double> column(const std::string& name, std::size_t condition) const;
+  // All conditions of one column, C x R row-major.
+  std::vector<double> column(const std::string& name) const;
+
+ private:
+  std::vector<double> rows(const std::string& name, std::size_t first, std::size_t count) const;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace collabzium
