@@ -78,7 +78,7 @@ TEST_CASE("a chain of three files resolves from the deepest base up, relative to
   CHECK(axis_keys(middle) == std::vector<std::string>{"design.therapists", "design.patients"});
 }
 
-TEST_CASE("--set overrides an inherited value but cannot name a base", "[scenario][base]") {
+TEST_CASE("an override (--set) replaces an inherited value but cannot name a base", "[scenario][base]") {
   const ScenarioFile f = load_scenario(kDir + "nested/leaf.toml", {"rupture.depth_mean=0.9"});
   CHECK(f.base.rupture.depth_mean == 0.9);
   CHECK(load_error(kDir + "nested/leaf.toml", {"base=\"root.toml\""}) ==
