@@ -1,4 +1,4 @@
-// Detection (MODEL.md 3): hand-built series with known answers for every rule and repair mode,
+// Detection (docs/model.md 3): hand-built series with known answers for every rule and repair mode,
 // accuracy on a hand-built truth table, kappa, ROC/AUC, and a noiseless simulated scenario.
 #include <catch2/catch.hpp>
 
@@ -83,31 +83,31 @@ TEST_CASE("absolute_drop: first session, threshold, item means", "[detection]") 
   const Detection d = rule("absolute_drop");
   SECTION("a drop of exactly the threshold counts, a smaller one does not") {
     // 12 items: 3.5 -> 3.0 is 0.5 exactly; 49/12 -> 43/12 is 0.49999999999999956 in floating point.
-    auto ev = run({upto(4), {42.0 / 12, 36.0 / 12, 49.0 / 12, 43.0 / 12}}, d, 0.5);
+    auto ev = run({.sessions = upto(4), .y = {42.0 / 12, 36.0 / 12, 49.0 / 12, 43.0 / 12}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 1, 0, 1});
-    ev = run({upto(3), {42.0 / 12, 37.0 / 12, 31.0 / 12}}, d, 0.5);  // 5/12 and 6/12
+    ev = run({.sessions = upto(3), .y = {42.0 / 12, 37.0 / 12, 31.0 / 12}}, d, 0.5);  // 5/12 and 6/12
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 1});
   }
   SECTION("the first session is never a rupture, also when it is not session 1") {
-    auto ev = run({{3, 4, 5}, {2.0, 4.0, 3.0}}, d, 0.5);
+    auto ev = run({.sessions = {3, 4, 5}, .y = {2.0, 4.0, 3.0}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 1});
-    ev = run({{1}, {4.0}}, d, 0.5);
+    ev = run({.sessions = {1}, .y = {4.0}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0});
   }
   SECTION("a missing rating or a skipped session breaks the difference") {
-    auto ev = run({upto(4), {4.0, NA, 3.0, 2.0}}, d, 0.5);
+    auto ev = run({.sessions = upto(4), .y = {4.0, NA, 3.0, 2.0}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0, 1});
-    ev = run({{1, 3, 4}, {4.0, 3.0, 2.0}}, d, 0.5);
+    ev = run({.sessions = {1, 3, 4}, .y = {4.0, 3.0, 2.0}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 1});
   }
   SECTION("patients do not chain into each other") {
-    const Cohort c = make_cohort({{upto(2), {4.0, 4.0}}, {upto(2), {2.0, 2.0}}});
+    const Cohort c = make_cohort({{.sessions = upto(2), .y = {4.0, 4.0}}, {.sessions = upto(2), .y = {2.0, 2.0}}});
     RaterEvents ev;
     detect_events(c, RaterId::Patient, d, 0.5, ev);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0, 0});
   }
   SECTION("each rater uses its own ratings") {
-    const Cohort c = make_cohort({{upto(3), {4.0, 4.0, 4.0}, {4.0, 3.0, 3.0}}});
+    const Cohort c = make_cohort({{.sessions = upto(3), .y = {4.0, 4.0, 4.0}, .yt = {4.0, 3.0, 3.0}}});
     RaterEvents ev;
     detect_events(c, RaterId::Patient, d, 0.5, ev);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0});
@@ -119,51 +119,51 @@ TEST_CASE("absolute_drop: first session, threshold, item means", "[detection]") 
 TEST_CASE("repair mode return: window, replacement, bookkeeping", "[detection]") {
   const Detection d = rule("absolute_drop", "return", 3);
   SECTION("back to the pre-rupture level repairs") {
-    auto ev = run({upto(5), {4.0, 3.4, 3.9, 4.0, 4.5}}, d, 0.5);
+    auto ev = run({.sessions = upto(5), .y = {4.0, 3.4, 3.9, 4.0, 4.5}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 1, 0, 0, 0});
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 1, 0});  // closed: only one repair
   }
   SECTION("just inside and just outside the window") {
-    auto ev = run({upto(5), {4.0, 3.4, 3.4, 3.4, 4.0}}, d, 0.5);  // 5 - 2 = 3 <= 3
+    auto ev = run({.sessions = upto(5), .y = {4.0, 3.4, 3.4, 3.4, 4.0}}, d, 0.5);  // 5 - 2 = 3 <= 3
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0, 1});
-    ev = run({upto(6), {4.0, 3.4, 3.4, 3.4, 3.4, 4.0}}, d, 0.5);  // 6 - 2 = 4 > 3
+    ev = run({.sessions = upto(6), .y = {4.0, 3.4, 3.4, 3.4, 3.4, 4.0}}, d, 0.5);  // 6 - 2 = 4 > 3
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0, 0, 0});
-    ev = run({{1, 2, 3, 6}, {4.0, 3.4, 3.4, 4.0}}, d, 0.5);  // window counts session numbers
+    ev = run({.sessions = {1, 2, 3, 6}, .y = {4.0, 3.4, 3.4, 4.0}}, d, 0.5);  // window counts session numbers
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0});
-    ev = run({{1, 2, 5}, {4.0, 3.4, 4.0}}, d, 0.5);  // a gap inside the window is fine
+    ev = run({.sessions = {1, 2, 5}, .y = {4.0, 3.4, 4.0}}, d, 0.5);  // a gap inside the window is fine
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 1});
   }
   SECTION("consecutive drops: the later rupture replaces the open one") {
     // Ruptures at 2 (from 4.0) and 3 (from 3.4); 3.6 reaches 3.4 but not 4.0.
-    auto ev = run({upto(5), {4.0, 3.4, 2.8, 2.8, 3.6}}, d, 0.5);
+    auto ev = run({.sessions = upto(5), .y = {4.0, 3.4, 2.8, 2.8, 3.6}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 1, 1, 0, 0});
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0, 1});
   }
   SECTION("a new rupture while one is open; the old one stays unrepaired") {
-    auto ev = run({upto(7), {4.0, 3.4, 3.5, 2.9, 3.5, 4.0, 4.1}}, d, 0.5);
+    auto ev = run({.sessions = upto(7), .y = {4.0, 3.4, 3.5, 2.9, 3.5, 4.0, 4.1}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 1, 0, 1, 0, 0, 0});
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0, 1, 0, 0});
   }
   SECTION("the window restarts with the new rupture") {
     // Rupture at 2, a new one at 4; 4.0 at session 7 is 3 after session 4 (but 5 after 2).
-    auto ev = run({upto(7), {4.5, 3.9, 4.0, 3.4, 3.4, 3.4, 4.0}}, d, 0.5);
+    auto ev = run({.sessions = upto(7), .y = {4.5, 3.9, 4.0, 3.4, 3.4, 3.4, 4.0}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 1, 0, 1, 0, 0, 0});
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0, 0, 0, 1});
   }
   SECTION("a missing rating neither repairs nor closes early") {
-    auto ev = run({upto(4), {4.0, 3.4, NA, 4.1}}, d, 0.5);
+    auto ev = run({.sessions = upto(4), .y = {4.0, 3.4, NA, 4.1}}, d, 0.5);
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 1});
   }
   SECTION("window 0 repairs nothing") {
-    auto ev = run({upto(4), {4.0, 3.4, 3.9, 5.0}}, rule("absolute_drop", "return", 0), 0.5);
+    auto ev = run({.sessions = upto(4), .y = {4.0, 3.4, 3.9, 5.0}}, rule("absolute_drop", "return", 0), 0.5);
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0});
   }
   SECTION("reusing the output resizes it") {
     RaterEvents ev;
-    const Cohort big = make_cohort({{upto(6), {4, 3, 4, 3, 4, 3}}});
+    const Cohort big = make_cohort({{.sessions = upto(6), .y = {4, 3, 4, 3, 4, 3}}});
     detect_events(big, RaterId::Patient, d, 0.5, ev);
     CHECK(ev.rupture.size() == 6);
-    const Cohort small = make_cohort({{upto(2), {4, 4}}});
+    const Cohort small = make_cohort({{.sessions = upto(2), .y = {4, 4}}});
     detect_events(small, RaterId::Patient, d, 0.5, ev);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0});
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0});
@@ -173,27 +173,27 @@ TEST_CASE("repair mode return: window, replacement, bookkeeping", "[detection]")
 TEST_CASE("repair mode rise", "[detection]") {
   const Detection d = rule("absolute_drop", "rise", 3);
   SECTION("a rise meeting the criterion repairs even below the old level") {
-    auto ev = run({upto(4), {4.0, 3.4, 3.3, 3.9}}, d, 0.5);
+    auto ev = run({.sessions = upto(4), .y = {4.0, 3.4, 3.3, 3.9}}, d, 0.5);
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 1});
-    ev = run({upto(4), {4.0, 3.4, 3.3, 3.9}}, rule("absolute_drop", "return", 3), 0.5);
+    ev = run({.sessions = upto(4), .y = {4.0, 3.4, 3.3, 3.9}}, rule("absolute_drop", "return", 3), 0.5);
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0});
   }
   SECTION("the rise right after the rupture counts; exactly the threshold counts") {
-    auto ev = run({upto(3), {42.0 / 12, 36.0 / 12, 42.0 / 12}}, d, 0.5);
+    auto ev = run({.sessions = upto(3), .y = {42.0 / 12, 36.0 / 12, 42.0 / 12}}, d, 0.5);
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 1});
   }
   SECTION("a rise is not measured across a missing rating or a skipped session") {
-    auto ev = run({upto(4), {4.0, 3.4, NA, 4.1}}, d, 0.5);
+    auto ev = run({.sessions = upto(4), .y = {4.0, 3.4, NA, 4.1}}, d, 0.5);
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0});
-    ev = run({upto(4), {4.0, 3.4, NA, 4.1}}, rule("absolute_drop", "return", 3), 0.5);
+    ev = run({.sessions = upto(4), .y = {4.0, 3.4, NA, 4.1}}, rule("absolute_drop", "return", 3), 0.5);
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 1});
-    ev = run({{1, 2, 4}, {4.0, 3.4, 4.1}}, d, 0.5);
+    ev = run({.sessions = {1, 2, 4}, .y = {4.0, 3.4, 4.1}}, d, 0.5);
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0});
   }
   SECTION("just inside and just outside the window") {
-    auto ev = run({upto(5), {4.0, 3.4, 3.3, 3.2, 3.8}}, d, 0.5);
+    auto ev = run({.sessions = upto(5), .y = {4.0, 3.4, 3.3, 3.2, 3.8}}, d, 0.5);
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0, 1});
-    ev = run({upto(6), {4.0, 3.4, 3.3, 3.2, 3.1, 3.7}}, d, 0.5);
+    ev = run({.sessions = upto(6), .y = {4.0, 3.4, 3.3, 3.2, 3.1, 3.7}}, d, 0.5);
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0, 0, 0});
   }
 }
@@ -203,7 +203,7 @@ TEST_CASE("sd_drop with each sd_reference", "[detection]") {
     // Differences -1, +1 (patient 1), 0 (patient 2); the skipped session adds none: sd = 1.
     Detection d = rule("sd_drop");
     d.sd_reference = "differences";
-    const Cohort c = make_cohort({{{1, 2, 3, 5}, {3, 2, 3, 0}}, {upto(2), {3, 3}}});
+    const Cohort c = make_cohort({{.sessions = {1, 2, 3, 5}, .y = {3, 2, 3, 0}}, {.sessions = upto(2), .y = {3, 3}}});
     CHECK(detection_scale(c, RaterId::Patient, d) == Approx(1.0).epsilon(1e-14));
     RaterEvents ev;
     detect_events(c, RaterId::Patient, d, 1.0, ev);
@@ -216,10 +216,10 @@ TEST_CASE("sd_drop with each sd_reference", "[detection]") {
     d.sd_reference = "person";
     // Patient 1: sd 1, drop 2 >= 1.5. Patient 2: sd sqrt(.04/3) = .1155, drop .2 >= .173.
     // Patient 3: constant ratings, sd 0: nothing. Patient 4: one rating: nothing.
-    const Cohort c = make_cohort({{upto(4), {4, 2, 4, 4}},
-                                  {upto(4), {4.0, 3.8, 3.8, 4.0}},
-                                  {upto(3), {3, 3, 3}},
-                                  {upto(2), {4, NA}}});
+    const Cohort c = make_cohort({{.sessions = upto(4), .y = {4, 2, 4, 4}},
+                                  {.sessions = upto(4), .y = {4.0, 3.8, 3.8, 4.0}},
+                                  {.sessions = upto(3), .y = {3, 3, 3}},
+                                  {.sessions = upto(2), .y = {4, NA}}});
     CHECK(std::isnan(detection_scale(c, RaterId::Patient, d)));
     RaterEvents ev;
     detect_events(c, RaterId::Patient, d, 1.5, ev);
@@ -230,7 +230,7 @@ TEST_CASE("sd_drop with each sd_reference", "[detection]") {
   SECTION("baseline: sd across patients of session-1 ratings") {
     Detection d = rule("sd_drop");
     d.sd_reference = "baseline";
-    const Cohort c = make_cohort({{upto(2), {3, 1.5}}, {upto(2), {4, 2.6}}, {upto(2), {5, 5}}, {{2, 3}, {1, 0}}});
+    const Cohort c = make_cohort({{.sessions = upto(2), .y = {3, 1.5}}, {.sessions = upto(2), .y = {4, 2.6}}, {.sessions = upto(2), .y = {5, 5}}, {.sessions = {2, 3}, .y = {1, 0}}});
     CHECK(detection_scale(c, RaterId::Patient, d) == Approx(1.0).epsilon(1e-14));
     RaterEvents ev;
     detect_events(c, RaterId::Patient, d, 1.5, ev);
@@ -239,7 +239,7 @@ TEST_CASE("sd_drop with each sd_reference", "[detection]") {
   SECTION("too few data for the sd: nothing is detected") {
     Detection d = rule("sd_drop");
     d.sd_reference = "baseline";
-    const Cohort c = make_cohort({{upto(3), {5, 1, 1}}});
+    const Cohort c = make_cohort({{.sessions = upto(3), .y = {5, 1, 1}}});
     RaterEvents ev;
     detect_events(c, RaterId::Patient, d, 0.0, ev);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0});
@@ -250,7 +250,7 @@ TEST_CASE("rci uses the session-1 sd and the reliability", "[detection]") {
   Detection d = rule("rci");
   d.reliability = 0.9;
   // s_1 = 1 (3, 4, 5); scale = sqrt(2 * 0.1) = .4472; 1.96 * .4472 = .8765.
-  const Cohort c = make_cohort({{upto(2), {3, 2.1}}, {upto(2), {4, 3.15}}, {upto(2), {5, 5}}});
+  const Cohort c = make_cohort({{.sessions = upto(2), .y = {3, 2.1}}, {.sessions = upto(2), .y = {4, 3.15}}, {.sessions = upto(2), .y = {5, 5}}});
   CHECK(detection_scale(c, RaterId::Patient, d) == Approx(std::sqrt(0.2)).epsilon(1e-14));
   RaterEvents ev;
   detect_events(c, RaterId::Patient, d, 1.96, ev);
@@ -263,15 +263,15 @@ TEST_CASE("rci uses the session-1 sd and the reliability", "[detection]") {
 TEST_CASE("percent_drop relative to the previous rating", "[detection]") {
   const Detection d = rule("percent_drop");
   // 4.0 -> 3.52 is 12%; 2.5 -> 2.2 is 12% (0.11999999999999993 in floating point); 5 -> 4.5 is 10%.
-  auto ev = run({upto(6), {4.0, 3.52, 2.5, 2.2, 5.0, 4.5}}, d, 0.12);
+  auto ev = run({.sessions = upto(6), .y = {4.0, 3.52, 2.5, 2.2, 5.0, 4.5}}, d, 0.12);
   CHECK(as_int(ev.rupture) == std::vector<int>{0, 1, 1, 1, 0, 0});
-  ev = run({upto(6), {4.0, 3.52, 2.5, 2.2, 5.0, 4.5}}, d, 0.10);
+  ev = run({.sessions = upto(6), .y = {4.0, 3.52, 2.5, 2.2, 5.0, 4.5}}, d, 0.10);
   CHECK(as_int(ev.rupture) == std::vector<int>{0, 1, 1, 1, 0, 1});
   // As a rise (repair "rise"): (3.52 -> 4.0) is +13.6%.
-  ev = run({upto(3), {4.0, 3.52, 4.0}}, rule("percent_drop", "rise"), 0.12);
+  ev = run({.sessions = upto(3), .y = {4.0, 3.52, 4.0}}, rule("percent_drop", "rise"), 0.12);
   CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 1});
   // A non-positive previous rating gives no percentage.
-  ev = run({upto(2), {0.0, -1.0}}, d, 0.12);
+  ev = run({.sessions = upto(2), .y = {0.0, -1.0}}, d, 0.12);
   CHECK(as_int(ev.rupture) == std::vector<int>{0, 0});
 }
 
@@ -287,34 +287,34 @@ TEST_CASE("sudden_loss: Tang & DeRubeis criteria with edge handling", "[detectio
     CHECK(sudden_loss_critical_t(2.7764451051977987, 3) == Approx(3.182446305284263).margin(1e-6));
   }
   SECTION("interior: a sudden, lasting drop") {
-    auto ev = run({upto(7), {4.0, 4.1, 4.0, 3.0, 3.1, 3.0, 3.1}}, d, 0.5);
+    auto ev = run({.sessions = upto(7), .y = {4.0, 4.1, 4.0, 3.0, 3.1, 3.0, 3.1}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0, 1, 0, 0, 0});
   }
   SECTION("a drop that is not sudden relative to the noise") {
-    const Series s{upto(6), {4.0, 3.0, 4.0, 3.4, 4.0, 3.0}};
+    const Series s{.sessions = upto(6), .y = {4.0, 3.0, 4.0, 3.4, 4.0, 3.0}};
     CHECK(as_int(run(s, d, 0.5).rupture) == std::vector<int>{0, 0, 0, 0, 0, 0});
     CHECK(as_int(run(s, rule("absolute_drop"), 0.5).rupture) == std::vector<int>{0, 1, 0, 1, 0, 1});
   }
   SECTION("the drop criterion still applies") {
-    auto ev = run({upto(7), {4.0, 4.1, 4.0, 3.6, 3.7, 3.6, 3.7}}, d, 0.5);
+    auto ev = run({.sessions = upto(7), .y = {4.0, 4.1, 4.0, 3.6, 3.7, 3.6, 3.7}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0, 0, 0, 0, 0});
   }
   SECTION("start edge: session 2 never (1 session before), session 3 with 2 before") {
-    auto ev = run({upto(4), {4.0, 3.0, 3.0, 3.0}}, d, 0.5);
+    auto ev = run({.sessions = upto(4), .y = {4.0, 3.0, 3.0, 3.0}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0, 0});
-    ev = run({upto(6), {4.0, 4.1, 3.0, 3.1, 3.0, 3.1}}, d, 0.5);
+    ev = run({.sessions = upto(6), .y = {4.0, 4.1, 3.0, 3.1, 3.0, 3.1}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 1, 0, 0, 0});
   }
   SECTION("end edge: the last session never, the one before with 2 after") {
-    auto ev = run({upto(4), {4.0, 4.1, 4.0, 3.0}}, d, 0.5);
+    auto ev = run({.sessions = upto(4), .y = {4.0, 4.1, 4.0, 3.0}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0, 0});
-    ev = run({upto(6), {4.0, 4.1, 4.0, 4.1, 3.0, 3.1}}, d, 0.5);
+    ev = run({.sessions = upto(6), .y = {4.0, 4.1, 4.0, 4.1, 3.0, 3.1}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0, 0, 1, 0});
   }
   SECTION("the edge uses the critical t of its df") {
     // At session 3: 2 before, 3 after (df 3); (mean difference) / pooled sd = 3.04, between
     // 2.776 (df 4) and 3.182 (df 3): not a sudden loss.
-    const Series s{upto(5), {4.0, 3.2, 2.5, 2.5, 2.7}};
+    const Series s{.sessions = upto(5), .y = {4.0, 3.2, 2.5, 2.5, 2.7}};
     CHECK(as_int(run(s, d, 0.5).rupture) == std::vector<int>{0, 0, 0, 0, 0});
     Detection lenient = d;
     lenient.critical_t = 2.0;  // alpha .116: df 3 gives about 2.35
@@ -323,14 +323,14 @@ TEST_CASE("sudden_loss: Tang & DeRubeis criteria with edge handling", "[detectio
   }
   SECTION("missing ratings in the windows: what is rated counts, at least 2 each side") {
     // Session 2 missing: before session 4 only sessions 1 and 3 (df 3), still clear.
-    auto ev = run({upto(7), {4.0, NA, 4.0, 3.0, 3.1, 3.0, 3.1}}, d, 0.5);
+    auto ev = run({.sessions = upto(7), .y = {4.0, NA, 4.0, 3.0, 3.1, 3.0, 3.1}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0, 1, 0, 0, 0});
     // Sessions 5 and 6 missing: after session 4 only session 4 itself.
-    ev = run({upto(7), {4.0, 4.1, 4.0, 3.0, NA, NA, 3.1}}, d, 0.5);
+    ev = run({.sessions = upto(7), .y = {4.0, 4.1, 4.0, 3.0, NA, NA, 3.1}}, d, 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0, 0, 0, 0, 0});
   }
   SECTION("repair as a sudden gain") {
-    const Series s{upto(9), {4.0, 4.1, 4.0, 3.0, 3.1, 3.0, 4.0, 4.1, 4.0}};
+    const Series s{.sessions = upto(9), .y = {4.0, 4.1, 4.0, 3.0, 3.1, 3.0, 4.0, 4.1, 4.0}};
     auto ev = run(s, rule("sudden_loss", "rise", 3), 0.5);
     CHECK(as_int(ev.rupture) == std::vector<int>{0, 0, 0, 1, 0, 0, 0, 0, 0});
     CHECK(as_int(ev.repair) == std::vector<int>{0, 0, 0, 0, 0, 0, 1, 0, 0});
@@ -343,9 +343,9 @@ TEST_CASE("accuracy on a hand-built truth table", "[detection]") {
   // A: sessions 1-6, true onsets 3 and 5, true repair 4; detected ruptures 3 and 6, repair 4.
   // B: sessions 1-4, no truth; detected rupture 2, repair 3. C: sessions 1-3, nothing.
   // Units (t >= 2): 5 + 3 + 2 = 10.
-  const Cohort c = make_cohort({{upto(6), {4, 4, 4, 4, 4, 4}, {}, {0, 0, 1, 0, 1, 0}, {0, 0, 0, 1, 0, 0}},
-                                {upto(4), {4, 4, 4, 4}},
-                                {upto(3), {4, 4, 4}}},
+  const Cohort c = make_cohort({{.sessions = upto(6), .y = {4, 4, 4, 4, 4, 4}, .yt = {}, .onset = {0, 0, 1, 0, 1, 0}, .repair = {0, 0, 0, 1, 0, 0}},
+                                {.sessions = upto(4), .y = {4, 4, 4, 4}},
+                                {.sessions = upto(3), .y = {4, 4, 4}}},
                                true);
   RaterEvents ev;
   ev.rupture = {0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0};
@@ -398,7 +398,7 @@ TEST_CASE("accuracy on a hand-built truth table", "[detection]") {
     CHECK(s.rupture.f1 == Approx(0.8));
   }
   SECTION("tolerance 1: one detection between two onsets finds both") {
-    const Cohort c2 = make_cohort({{upto(6), {4, 4, 4, 4, 4, 4}, {}, {0, 0, 1, 0, 1, 0}, {}}}, true);
+    const Cohort c2 = make_cohort({{.sessions = upto(6), .y = {4, 4, 4, 4, 4, 4}, .yt = {}, .onset = {0, 0, 1, 0, 1, 0}, .repair = {}}}, true);
     RaterEvents e2;
     e2.rupture = {0, 0, 0, 1, 0, 0};
     e2.repair.assign(6, 0);
@@ -433,7 +433,7 @@ TEST_CASE("Cohen's kappa on session rupture flags", "[detection]") {
   // Sessions 1..12; 10 units (2..11) with both ratings; session 12 lacks the therapist rating.
   std::vector<double> yp(12, 4.0), yt(12, 4.0);
   yt[11] = NA;
-  const Cohort c = make_cohort({{upto(12), yp, yt}});
+  const Cohort c = make_cohort({{.sessions = upto(12), .y = yp, .yt = yt}});
   RaterEvents a, b;
   //           1  2  3  4  5  6  7  8  9 10 11 12
   a.rupture = {0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1};
@@ -446,7 +446,7 @@ TEST_CASE("Cohen's kappa on session rupture flags", "[detection]") {
   RaterEvents none;
   none.rupture.assign(12, 0);
   CHECK(std::isnan(cohens_kappa(c, none, none)));  // chance agreement 1
-  const Cohort single = make_cohort({{upto(1), {4.0}}});
+  const Cohort single = make_cohort({{.sessions = upto(1), .y = {4.0}}});
   RaterEvents one;
   one.rupture = {0};
   CHECK(std::isnan(cohens_kappa(single, one, one)));  // no units
@@ -455,15 +455,15 @@ TEST_CASE("Cohen's kappa on session rupture flags", "[detection]") {
 TEST_CASE("ROC curve and AUC", "[detection]") {
   SECTION("trapezoidal AUC with (0,0) and (1,1)") {
     // (fpr, tpr) = (.2, .6), (.5, .9): .06 + .225 + .475 = .76.
-    CHECK(roc_auc({{1.0, 0.6, 0.8}, {0.5, 0.9, 0.5}}) == Approx(0.76));
-    CHECK(roc_auc({{0.5, 0.9, 0.5}, {1.0, 0.6, 0.8}}) == Approx(0.76));
-    CHECK(roc_auc({{1.0, 1.0, 1.0}}) == Approx(1.0));
+    CHECK(roc_auc({{.threshold = 1.0, .sensitivity = 0.6, .specificity = 0.8}, {.threshold = 0.5, .sensitivity = 0.9, .specificity = 0.5}}) == Approx(0.76));
+    CHECK(roc_auc({{.threshold = 0.5, .sensitivity = 0.9, .specificity = 0.5}, {.threshold = 1.0, .sensitivity = 0.6, .specificity = 0.8}}) == Approx(0.76));
+    CHECK(roc_auc({{.threshold = 1.0, .sensitivity = 1.0, .specificity = 1.0}}) == Approx(1.0));
     CHECK(std::isnan(roc_auc({})));
-    CHECK(std::isnan(roc_auc({{1.0, NA, 0.5}})));
+    CHECK(std::isnan(roc_auc({{.threshold = 1.0, .sensitivity = NA, .specificity = 0.5}})));
   }
   SECTION("hand-computed curve, thresholds in the given order") {
     // Drops at sessions 2..6: 1.0, 0, .4, 0, .7; true onsets 2 and 4; 5 units.
-    const Cohort c = make_cohort({{upto(6), {4.0, 3.0, 3.0, 2.6, 2.6, 1.9}, {}, {0, 1, 0, 1, 0, 0}, {}}}, true);
+    const Cohort c = make_cohort({{.sessions = upto(6), .y = {4.0, 3.0, 3.0, 2.6, 2.6, 1.9}, .yt = {}, .onset = {0, 1, 0, 1, 0, 0}, .repair = {}}}, true);
     Detection d = rule("absolute_drop");
     d.roc_thresholds = {0.9, 0.3, 0.6};
     const RocCurve roc = roc_curve(c, RaterId::Patient, d);

@@ -57,7 +57,8 @@ RunMetadata meta() {
 }
 
 std::vector<ConditionColumn> conditions3() {
-  return {{"design.patients", {60, 119, 200}, {}}, {"detection.rule", {}, {"rci", "absolute_drop", "rci"}}};
+  return {{.key = "design.patients", .numbers = {60, 119, 200}, .texts = {}},
+          {.key = "detection.rule", .numbers = {}, .texts = {"rci", "absolute_drop", "rci"}}};
 }
 
 // A value per (condition, replication, column) with awkward bit patterns mixed in.
@@ -110,9 +111,12 @@ std::vector<std::vector<std::pair<std::size_t, std::size_t>>> batches(std::size_
 }
 
 std::vector<SummaryRow> summary_rows() {
-  return {{1, "lagged", "patient", "rupture", "power", 0.8125, 0.0123},
-          {2, "detection", "therapist", "repair", "kappa", std::numeric_limits<double>::quiet_NaN(), -0.0},
-          {3, "oracle", "truth", "(Intercept)", "bias", -1e-300, 5e-324}};
+  return {{.condition = 1, .model = "lagged", .rater = "patient", .term = "rupture", .measure = "power",
+           .value = 0.8125, .mcse = 0.0123},
+          {.condition = 2, .model = "detection", .rater = "therapist", .term = "repair", .measure = "kappa",
+           .value = std::numeric_limits<double>::quiet_NaN(), .mcse = -0.0},
+          {.condition = 3, .model = "oracle", .rater = "truth", .term = "(Intercept)", .measure = "bias",
+           .value = -1e-300, .mcse = 5e-324}};
 }
 
 void check_same_summary(const std::vector<SummaryRow>& a, const std::vector<SummaryRow>& b) {
@@ -465,8 +469,8 @@ TEST_CASE("results file: creation errors and misuse", "[results_file]") {
   CHECK_THROWS_AS(ResultsWriter(path, meta(), {}, {"a", "done"}, 1, 1), std::invalid_argument);
   CHECK_THROWS_AS(ResultsWriter(path, meta(), {}, {"a/b"}, 1, 1), std::invalid_argument);
   CHECK_THROWS_AS(ResultsWriter(path, meta(), {}, {"a", "a"}, 1, 1), std::invalid_argument);
-  CHECK_THROWS_AS(ResultsWriter(path, meta(), {{"index", {1}, {}}}, {"a"}, 1, 1), std::invalid_argument);
-  CHECK_THROWS_AS(ResultsWriter(path, meta(), {{"k", {1, 2}, {}}}, {"a"}, 1, 1), std::invalid_argument);
+  CHECK_THROWS_AS(ResultsWriter(path, meta(), {{.key = "index", .numbers = {1}, .texts = {}}}, {"a"}, 1, 1), std::invalid_argument);
+  CHECK_THROWS_AS(ResultsWriter(path, meta(), {{.key = "k", .numbers = {1, 2}, .texts = {}}}, {"a"}, 1, 1), std::invalid_argument);
   ResultsWriter w(path, meta(), {}, {"a", "b"}, 2, 3);
   CHECK_THROWS_AS(w.write({0}, {0}, {1}), std::invalid_argument);
   CHECK_THROWS_AS(w.write({0}, {0, 1}, {1, 2}), std::invalid_argument);

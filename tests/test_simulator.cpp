@@ -1,4 +1,4 @@
-// Statistical checks of the data-generating model (MODEL.md section 2): each property is compared
+// Statistical checks of the data-generating model (docs/model.md section 2): each property is compared
 // with its closed form within 4 Monte Carlo standard errors, with fixed seeds.
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -18,14 +18,16 @@ Scenario quiet(std::int64_t patients, std::int64_t therapists, std::int64_t sess
   Scenario s;
   s.design.patients = patients;
   s.design.therapists = therapists;
-  s.design.sessions = {"fixed", static_cast<double>(sessions), 1, 1000};
-  s.design.dropout = {0.0, 0.0, 0.0};
-  s.alliance = {3.6, 0, 0, 0, 0, "log", 0.4, 0};
-  s.rupture = {0, 0, 0, 0.6, 0.25, 0.5, 0, 0};
+  s.design.sessions = {.distribution = "fixed", .mean = static_cast<double>(sessions), .min = 1, .max = 1000};
+  s.design.dropout = {.base = 0.0, .unresolved_rupture = 0.0, .distress = 0.0};
+  s.alliance = {.mean = 3.6, .therapist_sd = 0, .patient_sd = 0, .growth = 0, .growth_sd = 0, .growth_shape = "log",
+                .ar = 0.4, .innovation_sd = 0};
+  s.rupture = {.onset_probability = 0, .propensity_sd = 0, .distress_effect = 0, .depth_mean = 0.6, .depth_sd = 0.25,
+               .repair_probability = 0.5, .repair_skill_sd = 0, .repair_bonus = 0};
   s.distress.therapist_sd = s.distress.patient_sd = s.distress.trend = s.distress.trend_sd = 0;
   s.distress.ar = 0;
   s.distress.innovation_sd = 0;
-  s.distress.effects = {0, 0, 0, 0};
+  s.distress.effects = {.rupture = 0, .repair = 0, .unresolved = 0, .alliance = 0};
   s.distress.response = "continuous";
   s.distress.item_sd = 0;
   for (Rater* r : {&s.raters.patient, &s.raters.therapist}) {
@@ -61,7 +63,8 @@ void check_within(double estimate, double truth, double mcse) {
 
 TEST_CASE("session-1 latent alliance has the model's mean and variance", "[simulator]") {
   Scenario s = quiet(40000, 4000, 1);
-  s.alliance = {3.6, 0.10, 0.30, 0.15, 0.08, "log", 0.4, 0.20};
+  s.alliance = {.mean = 3.6, .therapist_sd = 0.10, .patient_sd = 0.30, .growth = 0.15, .growth_sd = 0.08,
+                .growth_shape = "log", .ar = 0.4, .innovation_sd = 0.20};
   const Cohort c = simulate_cohort(s, 11, 1, 1);
   Moments m;
   for (std::size_t i = 0; i < c.patients(); ++i) m.add(c.true_alliance[row(c, i, 1)]);
@@ -73,7 +76,8 @@ TEST_CASE("session-1 latent alliance has the model's mean and variance", "[simul
 
 TEST_CASE("alliance grows with ln t and its fluctuation is AR(1)", "[simulator]") {
   Scenario s = quiet(20000, 100, 8);
-  s.alliance = {3.6, 0, 0, 0.15, 0.08, "log", 0.4, 0.20};
+  s.alliance = {.mean = 3.6, .therapist_sd = 0, .patient_sd = 0, .growth = 0.15, .growth_sd = 0.08, .growth_shape = "log",
+                .ar = 0.4, .innovation_sd = 0.20};
   const Cohort c = simulate_cohort(s, 12, 1, 1);
   Moments growth;
   for (std::size_t i = 0; i < c.patients(); ++i)
@@ -202,7 +206,7 @@ TEST_CASE("dropout hazard rises during an unresolved rupture", "[simulator]") {
   Scenario s = quiet(20000, 100, 15);
   s.rupture.onset_probability = 0.15;
   s.rupture.repair_probability = 0.3;
-  s.design.dropout = {0.05, 1.0, 0.0};
+  s.design.dropout = {.base = 0.05, .unresolved_rupture = 1.0, .distress = 0.0};
   const Cohort c = simulate_cohort(s, 51, 1, 1);
   double n[2] = {0, 0}, d[2] = {0, 0};
   for (std::size_t i = 0; i < c.patients(); ++i)
@@ -307,7 +311,7 @@ TEST_CASE("distress trends and responds to onsets and repairs one session later"
   s.distress.innovation_sd = 3;
   s.rupture.onset_probability = 0.15;
   s.rupture.repair_probability = 0.5;
-  s.distress.effects = {1.5, -1.5, 0, 0};
+  s.distress.effects = {.rupture = 1.5, .repair = -1.5, .unresolved = 0, .alliance = 0};
   const Cohort c = simulate_cohort(s, 91, 1, 1);
   Moments after_onset, after_repair, after_none;
   for (std::size_t i = 0; i < c.patients(); ++i)

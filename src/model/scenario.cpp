@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "collabzium/error.h"
+#include "scenario_base.h"
 
 namespace collabzium {
 
@@ -268,7 +269,7 @@ struct Origin {
 
 Origin origin_of(const toml::node& n, const std::string& file) {
   const auto& src = n.source();
-  if (src.path && *src.path != file) return {*src.path, 0};
+  if (src.path && *src.path != file) return {*src.path, static_cast<long>(src.begin.line)};  // from a base file
   return {file, static_cast<long>(src.begin.line)};
 }
 
@@ -455,6 +456,7 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
     throw InputError(locate(path, static_cast<long>(e.source().begin.line), "",
                             "invalid TOML: " + std::string(e.description())));
   }
+  const std::vector<std::string> chain = merge_base_chain(root, path, overrides);
   std::vector<std::string> overridden;
   for (const auto& o : overrides) overridden.push_back(apply_override(root, o));
   // Values set on the command line are reported as coming from --set, not from a line of the file.
@@ -509,9 +511,10 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
     for (const auto& [name, node] : *sweep->as_table()) entries.emplace_back(std::string(name.str()), &node);
     auto rank = [&](const std::pair<std::string, const toml::node*>& e) {
       const auto it = std::find(overridden.begin(), overridden.end(), "sweep." + e.first);
-      if (it != overridden.end()) return std::make_tuple(1L, static_cast<long>(it - overridden.begin()), 0L);
-      const auto& b = e.second->source().begin;
-      return std::make_tuple(0L, static_cast<long>(b.line), static_cast<long>(b.column));
+      if (it != overridden.end()) return std::make_tuple(1L, 0L, static_cast<long>(it - overridden.begin()), 0L);
+      const auto& b = e.second->source().begin;  // a base's axes before its child's
+      return std::make_tuple(0L, static_cast<long>(chain_position(chain, *e.second)), static_cast<long>(b.line),
+                             static_cast<long>(b.column));
     };
     std::stable_sort(entries.begin(), entries.end(), [&](const auto& x, const auto& y) { return rank(x) < rank(y); });
     for (const auto& [key, node_ptr] : entries) {

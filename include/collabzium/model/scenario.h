@@ -184,8 +184,10 @@ struct ScenarioFile {
   std::vector<Condition> conditions;
 };
 
-// Parses TOML text (path only names it in messages), applies --set overrides ("KEY=VALUE", TOML
-// value syntax), validates every key and every condition, expands the sweep. Throws InputError.
+// Parses TOML text (path names it in messages and is where a `base` file is resolved from; see
+// docs/model.md and the README), merges its base chain under it, applies --set overrides
+// ("KEY=VALUE", TOML value syntax), validates every key and every condition, expands the sweep.
+// Throws InputError.
 ScenarioFile parse_scenario(const std::string& toml_text, const std::string& path,
                             const std::vector<std::string>& overrides = {});
 ScenarioFile load_scenario(const std::string& path, const std::vector<std::string>& overrides = {});
