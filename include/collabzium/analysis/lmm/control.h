@@ -73,10 +73,14 @@ struct LmmControl {
   double hessian_eigen_tolerance = 1e-8;
   // Numerical derivatives of the general case: central differences with step h·s_i,
   // s_i = richardson_step_relative · max(|θ_i|, richardson_step_floor), h = 1, 1/2, 1/4, ...
-  // extrapolated over richardson_levels levels (numDeriv's defaults: d = 0.1, four levels).
+  // extrapolated over richardson_levels levels, as numDeriv (lmerTest's derivatives) does with
+  // r = 4, v = 2. The first step is far larger than numDeriv's d = 1e-4: the extrapolation removes
+  // the h² error terms, and a large step keeps the rounding error of the differences small.
   double richardson_step_relative = 0.1;
   double richardson_step_floor = 0.1;
   int richardson_levels = 4;
+
+  bool operator==(const LmmControl&) const = default;
 };
 
 }  // namespace collabzium
