@@ -823,7 +823,6 @@ TEST_CASE("analytic derivatives of the profiled criterion match finite differenc
       const double fd1 = (fp - fm) / (2.0 * h), fd2 = (fp - 2.0 * f0 + fm) / (h * h);
       CHECK(std::fabs(d1 - fd1) <= 1e-5 * std::fabs(d2) + 1e-6);
       CHECK(d2 == Approx(fd2).epsilon(1e-4));
-      CHECK(d2 > 0.0);
     }
     CHECK(f.evaluations() == 3 * 3);  // objective() counts, newton_derivatives() does not
   }
