@@ -2,6 +2,7 @@
 // make_fixtures.R) and edge cases.
 #include <catch2/catch.hpp>
 
+#include "collabzium/analysis/lmm/criterion.h"
 #include "collabzium/analysis/lmm/mixed_model.h"
 #include "collabzium/io/csv.h"
 
@@ -22,6 +23,7 @@
 
 using collabzium::DfMethod;
 using collabzium::fit_lmm;
+using collabzium::LmmControl;
 using collabzium::LmmFit;
 using collabzium::LmmOptions;
 using collabzium::LmmProblem;
@@ -396,10 +398,10 @@ TEST_CASE("rank-deficient X: later aliased, constant and all-zero columns are dr
     std::string name;
     Eigen::VectorXd col;
   };
-  const std::vector<Extra> extras{{"x1_copy", base.X.col(1)},
-                                  {"constant", Eigen::VectorXd::Constant(n, 3.0)},
-                                  {"all_zero", Eigen::VectorXd::Zero(n)},
-                                  {"combination", base.X.col(1) - 2.0 * base.X.col(2) + 0.5 * base.X.col(0)}};
+  const std::vector<Extra> extras{{.name = "x1_copy", .col = base.X.col(1)},
+                                  {.name = "constant", .col = Eigen::VectorXd::Constant(n, 3.0)},
+                                  {.name = "all_zero", .col = Eigen::VectorXd::Zero(n)},
+                                  {.name = "combination", .col = base.X.col(1) - 2.0 * base.X.col(2) + 0.5 * base.X.col(0)}};
   for (const auto& e : extras) {
     SECTION(e.name) {
       LmmProblem pr = base;
@@ -638,4 +640,210 @@ TEST_CASE("random small problems never throw and converged fits are finite", "[m
     }
   }
   CHECK(converged > 100);
+}
+
+TEST_CASE("the fit records the control it used and what the optimizer did", "[mixed_model][lmm_control]") {
+  const LmmProblem pr = fixture_problem("nested_reml");
+  const LmmFit d = fit_lmm(pr, {});
+  CHECK(d.control == LmmControl{});
+  CHECK(d.control.max_evaluations == 20000);
+  CHECK(d.control.singular_tolerance == 1e-4);
+  CHECK(d.control.gradient_tolerance == 2e-3);
+  CHECK(d.control.boundary_snap_tolerance == 1e-6);
+  LmmOptions opt;
+  opt.control.gradient_tolerance = 1e-3;
+  opt.control.hessian_eigen_tolerance = 1e-9;
+  opt.control.max_evaluations = 12345;
+  opt.control.richardson_levels = 5;
+  const LmmFit f = fit_lmm(pr, opt);
+  CHECK(f.control == opt.control);
+  CHECK(f.control.gradient_tolerance == 1e-3);
+  CHECK(f.control.hessian_eigen_tolerance == 1e-9);
+  CHECK(f.control.max_evaluations == 12345);
+  CHECK(f.control.richardson_levels == 5);
+  CHECK_FALSE(f.control == d.control);
+  // the optimizer summary agrees with the fit it belongs to
+  for (const LmmFit* x : {&d, &f}) {
+    const auto& s = x->optimizer;
+    CHECK(s.optimizer == "BOBYQA");
+    CHECK(s.evaluations == x->iterations);
+    CHECK(s.final_theta == x->theta);
+    CHECK(s.fmin == x->criterion);
+    CHECK(s.initial == std::vector<double>{1.0, 1.0});
+    CHECK(s.lower_bounds == std::vector<double>{0.0, 0.0});
+    CHECK(s.runs == 2);
+    CHECK(s.return_code != "MAXEVAL_REACHED");
+    CHECK(s.max_abs_gradient < 1e-3);
+    CHECK(s.scaled_gradient < x->control.gradient_tolerance);
+  }
+  // random intercept alone: grid + Brent + Newton, analytic gradient ~0 at the interior optimum
+  const LmmFit r = fit_lmm(fixture_problem("lagged_reml"), {});
+  CHECK(r.optimizer.optimizer == "grid+Brent+Newton");
+  CHECK(r.optimizer.return_code == "BRENT_CONVERGED");
+  CHECK(r.optimizer.evaluations == r.iterations);
+  CHECK(r.optimizer.final_theta == r.theta);
+  CHECK(r.optimizer.lower_bounds == std::vector<double>{0.0});
+  CHECK(r.optimizer.newton_steps >= 1);
+  CHECK(r.optimizer.snapped == 0);
+  CHECK(r.optimizer.scaled_gradient < 1e-8);
+  // θ̂ = 0 on the boundary: no free component, so no gradient check
+  const LmmFit b = fit_lmm(fixture_problem("singular_reml"), {});
+  CHECK(b.theta[0] == 0.0);
+  CHECK(std::isnan(b.optimizer.max_abs_gradient));
+  // df other than Satterthwaite computes no derivatives
+  LmmOptions res;
+  res.df = DfMethod::Residual;
+  CHECK(std::isnan(fit_lmm(fixture_problem("lagged_reml"), res).optimizer.scaled_gradient));
+  // every patient a single row: θ is not estimable, nothing is optimized
+  LmmProblem single = fixture_problem("balanced_reml");
+  std::iota(single.group.begin(), single.group.end(), 0);
+  const LmmFit s1 = fit_lmm(single, {});
+  CHECK(s1.optimizer.optimizer == "none");
+  CHECK(s1.optimizer.return_code == "NOT_ESTIMABLE");
+  CHECK(s1.iterations == 0);
+}
+
+TEST_CASE("control changes have their documented effect", "[mixed_model][lmm_control]") {
+  const LmmProblem nested = fixture_problem("nested_reml");
+  const LmmFit ref = fit_lmm(nested, {});
+  REQUIRE(ref.converged);
+  REQUIRE_FALSE(ref.singular);
+  REQUIRE(ref.theta.size() == 2);
+  REQUIRE(ref.theta[1] > 0.2);  // therapist θ, lme4: 0.2258
+
+  SECTION("max_evaluations caps BOBYQA: not converged, the message names the limit") {
+    LmmOptions opt;
+    opt.control.max_evaluations = 5;
+    const LmmFit f = fit_lmm(nested, opt);
+    CHECK_FALSE(f.converged);
+    CHECK(f.message.find("max_evaluations = 5") != std::string::npos);
+    CHECK(f.optimizer.return_code == "MAXEVAL_REACHED");
+    CHECK(f.optimizer.runs == 1);
+    // 5 in BOBYQA, plus at most one boundary-snapping evaluation per diagonal θ
+    CHECK(f.iterations >= 5);
+    CHECK(f.iterations <= 7);
+  }
+  SECTION("brent_max_iterations caps Brent: not converged, the message names the limit") {
+    LmmOptions opt;
+    opt.control.brent_max_iterations = 3;
+    const LmmFit f = fit_lmm(fixture_problem("lagged_reml"), opt);
+    CHECK_FALSE(f.converged);
+    CHECK(f.message.find("Brent did not converge in 3 iterations") != std::string::npos);
+    CHECK(f.optimizer.return_code == "BRENT_MAX_ITERATIONS");
+  }
+  SECTION("singular_tolerance above a θ component makes the fit singular") {
+    LmmOptions opt;
+    opt.control.singular_tolerance = 0.3;
+    const LmmFit f = fit_lmm(nested, opt);
+    CHECK(f.singular);
+    CHECK(f.theta == ref.theta);  // only the diagnosis changes
+    CHECK(f.criterion == ref.criterion);
+  }
+  SECTION("a looser boundary snap moves a small θ onto the bound: singular, variance exactly 0") {
+    LmmOptions opt;
+    opt.control.boundary_snap_tolerance = 0.3;       // the therapist θ (0.2258) is within it
+    opt.control.boundary_snap_criterion_slack = 1e6;  // and any rise of the criterion is accepted
+    const LmmFit f = fit_lmm(nested, opt);
+    CHECK(f.optimizer.snapped == 1);
+    CHECK(f.theta[1] == 0.0);
+    CHECK(f.theta[0] == ref.theta[0]);
+    CHECK(f.tau2_therapist == 0.0);
+    CHECK(f.singular);
+    CHECK(f.criterion > ref.criterion);
+    // with the default slack the rise of the criterion is refused: the fit is unchanged
+    opt.control.boundary_snap_criterion_slack = LmmControl{}.boundary_snap_criterion_slack;
+    const LmmFit g = fit_lmm(nested, opt);
+    CHECK(g.optimizer.snapped == 0);
+    CHECK(g.theta == ref.theta);
+    CHECK_FALSE(g.singular);
+  }
+  SECTION("no snapping leaves BOBYQA's point near the bound where lme4 also stops short of 0") {
+    // nested_ml: the therapist variance is on the boundary (lme4: θ = 1.45e-7)
+    LmmOptions ml;
+    ml.reml = false;
+    const LmmProblem pr = fixture_problem("nested_ml");
+    const LmmFit snapped = fit_lmm(pr, ml);
+    ml.control.boundary_snap_tolerance = 0.0;
+    const LmmFit unsnapped = fit_lmm(pr, ml);
+    CHECK(snapped.theta[1] == 0.0);
+    CHECK(unsnapped.theta[1] >= 0.0);
+    CHECK(unsnapped.theta[1] < 1e-4);
+    CHECK(unsnapped.optimizer.snapped == 0);
+    CHECK(snapped.singular);
+    CHECK(unsnapped.singular);
+    CHECK(std::fabs(snapped.criterion - unsnapped.criterion) <= 1e-10);
+  }
+  SECTION("nonsensical controls are refused") {
+    LmmOptions opt;
+    opt.control.max_evaluations = 0;
+    CHECK_THROWS_AS(fit_lmm(nested, opt), std::invalid_argument);
+    opt.control = {};
+    opt.control.singular_tolerance = -1.0;
+    CHECK_THROWS_AS(fit_lmm(nested, opt), std::invalid_argument);
+    opt.control = {};
+    opt.control.richardson_levels = 0;
+    CHECK_THROWS_AS(fit_lmm(nested, opt), std::invalid_argument);
+  }
+}
+
+TEST_CASE("analytic derivatives of the profiled criterion match finite differences", "[mixed_model][lmm_control]") {
+  using collabzium::lmm::ProfiledCriterion;
+  // any [X y] will do: the criterion and its derivatives are consistent for every response
+  const LmmProblem pr = fixture_problem("lagged_reml");
+  const Eigen::Index n = pr.X.rows(), p = pr.X.cols();
+  Eigen::MatrixXd W(n, p + 1);
+  W.leftCols(p) = pr.X;
+  W.col(p) = pr.y;
+  const int G = *std::max_element(pr.group.begin(), pr.group.end()) + 1;
+  for (bool reml : {true, false}) {
+    ProfiledCriterion f(W, pr.group, G, nullptr, nullptr, 0, reml, true);
+    REQUIRE(f.ntheta() == 1);
+    for (double th : {0.2, 0.86, 2.5}) {
+      INFO("reml " << reml << " theta " << th);
+      double d1, d2;
+      REQUIRE(f.newton_derivatives(th, d1, d2));
+      const double h = 1e-3 * th, t0 = th, tp = th + h, tm = th - h;
+      const double f0 = f.objective(&t0), fp = f.objective(&tp), fm = f.objective(&tm);
+      const double fd1 = (fp - fm) / (2.0 * h), fd2 = (fp - 2.0 * f0 + fm) / (h * h);
+      CHECK(std::fabs(d1 - fd1) <= 1e-5 * std::fabs(d2) + 1e-6);
+      CHECK(d2 == Approx(fd2).epsilon(1e-4));
+    }
+    CHECK(f.evaluations() == 3 * 3);  // objective() counts, newton_derivatives() does not
+  }
+}
+
+TEST_CASE("the shared derivative algebra: solving with A or multiplying by A^-1 agree", "[mixed_model][lmm_control]") {
+  using namespace collabzium::lmm;
+  const LmmProblem pr = fixture_problem("balanced_reml");
+  const Eigen::Index n = pr.X.rows(), p = pr.X.cols();
+  Eigen::MatrixXd W(n, p + 1);
+  W.leftCols(p) = pr.X;
+  W.col(p) = pr.y;
+  InterceptModel im;
+  const int G = *std::max_element(pr.group.begin(), pr.group.end()) + 1;
+  im.build(W, pr.group, G);
+  Eigen::MatrixXd M, M1, M2;
+  double ld, ld1, ld2;
+  im.M_at(0.9, M, ld);
+  im.derivs(0.9, M1, M2, ld1, ld2);
+  const Eigen::LLT<Eigen::MatrixXd> llt(M.topLeftCorner(p, p));
+  const Eigen::MatrixXd Ainv = llt.solve(Eigen::MatrixXd::Identity(p, p));
+  const Eigen::VectorXd beta = llt.solve(M.col(p).head(p));
+  const auto a = profile_derivatives(M1, M2, beta, [&](const auto& x) { return llt.solve(x); });
+  const auto b = profile_derivatives(M1, M2, beta, [&](const auto& x) { return Ainv * x; });
+  CHECK(a.r2_1 == b.r2_1);  // no A⁻¹ involved
+  CHECK(a.r2_2 == Approx(b.r2_2).epsilon(1e-12));
+  CHECK(a.logdetA_1 == Approx(b.logdetA_1).epsilon(1e-12));
+  CHECK(a.logdetA_2 == Approx(b.logdetA_2).epsilon(1e-12));
+  CHECK((a.Ainv_A1 - b.Ainv_A1).cwiseAbs().maxCoeff() <= 1e-12 * a.Ainv_A1.cwiseAbs().maxCoeff());
+  // (r²)' against a central difference of r²(θ) = the Schur complement of A in M(θ)
+  auto r2 = [&](double th) {
+    Eigen::MatrixXd Mt;
+    double l;
+    im.M_at(th, Mt, l);
+    const Eigen::LLT<Eigen::MatrixXd> c(Mt.topLeftCorner(p, p));
+    return Mt(p, p) - Mt.col(p).head(p).dot(c.solve(Mt.col(p).head(p)));
+  };
+  const double h = 1e-4;
+  CHECK(a.r2_1 == Approx((r2(0.9 + h) - r2(0.9 - h)) / (2.0 * h)).epsilon(1e-6));
 }

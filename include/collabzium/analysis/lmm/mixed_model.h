@@ -9,10 +9,13 @@
 // optionally a therapist intercept (patients nested in therapists). The (RE)ML criterion is
 // profiled over β and σ; the optimizer sees only f(θ): Brent (plus a Newton polish on the analytic
 // derivative) for the random intercept alone, NLopt's BOBYQA otherwise, diagonal θ ≥ 0.
+// docs/lmm.md describes the pieces (criterion, optimizer, inference) and LmmControl.
 //
 // Cost: a random-intercept criterion evaluation is O(K p²) with K the number of distinct patient
 // sizes (per-patient sufficient statistics are pooled by size); the general case is O(G p²) with
 // the nested / slope structure handled block by block. No n×n matrix is ever formed.
+#include "collabzium/analysis/lmm/control.h"
+
 #include <Eigen/Dense>
 
 #include <limits>
@@ -39,12 +42,37 @@ struct LmmOptions {
   // Testing / diagnostics: use the general blocked evaluator, BOBYQA and numerical (Richardson)
   // derivatives even for a random intercept alone (normally: pooled statistics, Brent, analytic).
   bool general_path = false;
-  int max_evaluations = 20000;  // cap on criterion evaluations of the optimizer
+  LmmControl control;  // tolerances and limits (control.h); the fit records a copy
 };
 
 struct Coefficient {
   std::string name;
   double estimate, se, df, t, p, ci_low, ci_high;
+};
+
+// What the optimizer did, recorded on the fit (MixedModels.jl's OptSummary, lme4's @optinfo).
+struct LmmOptSummary {
+  // "grid+Brent+Newton" (random intercept alone), "BOBYQA" (NLopt, general case) or "none" (every
+  // patient has a single row: θ is not estimable and the fit is reported at θ = 0)
+  std::string optimizer = "none";
+  std::vector<double> initial;       // start: the best grid point (Brent) or lme4's start (BOBYQA)
+  std::vector<double> lower_bounds;  // 0 on diagonal θ, -inf off the diagonal
+  std::vector<double> final_theta;   // θ̂, the same as LmmFit::theta
+  double fmin = std::numeric_limits<double>::quiet_NaN();  // profiled criterion at θ̂ (LmmFit::criterion)
+  int evaluations = 0;                // criterion evaluations, the same as LmmFit::iterations
+  int runs = 0;                       // BOBYQA runs made (LmmControl::bobyqa_runs at most)
+  int newton_steps = 0;               // Newton steps taken after Brent
+  int snapped = 0;                    // θ components set exactly onto the bound 0
+  // Why the optimizer stopped: "BRENT_CONVERGED", "BRENT_MAX_ITERATIONS", NLopt's result of the last
+  // BOBYQA run ("XTOL_REACHED", "FTOL_REACHED", "SUCCESS", "ROUNDOFF_LIMITED", "MAXEVAL_REACHED",
+  // ...; "EXCEPTION" when NLopt threw), or "NOT_ESTIMABLE".
+  std::string return_code;
+  // Convergence check at θ̂ over the θ components off the boundary: max |∂f/∂θ_i| and the max of
+  // |H⁻¹∇f| that is compared with LmmControl::gradient_tolerance. NaN when the check did not run
+  // (df method other than Satterthwaite, no fixed effects, a model that is not identifiable, every
+  // component on the boundary, or failed derivatives).
+  double max_abs_gradient = std::numeric_limits<double>::quiet_NaN();
+  double scaled_gradient = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct LmmFit {
@@ -67,6 +95,8 @@ struct LmmFit {
   int rank = 0;               // rank of X (columns kept)
   int groups = 0;             // patients with at least one row
   int parents = 0;            // therapists (0 if none)
+  LmmControl control;         // the tolerances and limits this fit was made with
+  LmmOptSummary optimizer;    // what the optimizer did
 };
 
 // Never throws on numerical trouble (singular fit, boundary, non-convergence, too few groups,
