@@ -18,19 +18,19 @@ Scenario quiet(std::int64_t patients, std::int64_t therapists, std::int64_t sess
   Scenario s;
   s.design.patients = patients;
   s.design.therapists = therapists;
-  s.design.sessions = {"fixed", static_cast<double>(sessions), 1, 1000};
+  s.design.sessions = {SessionDistribution::Fixed, static_cast<double>(sessions), 1, 1000};
   s.design.dropout = {0.0, 0.0, 0.0};
-  s.alliance = {3.6, 0, 0, 0, 0, "log", 0.4, 0};
+  s.alliance = {3.6, 0, 0, 0, 0, GrowthShape::Log, 0.4, 0};
   s.rupture = {0, 0, 0, 0.6, 0.25, 0.5, 0, 0};
   s.distress.therapist_sd = s.distress.patient_sd = s.distress.trend = s.distress.trend_sd = 0;
   s.distress.ar = 0;
   s.distress.innovation_sd = 0;
   s.distress.effects = {0, 0, 0, 0};
-  s.distress.response = "continuous";
+  s.distress.response = Response::Continuous;
   s.distress.item_sd = 0;
   for (Rater* r : {&s.raters.patient, &s.raters.therapist}) {
     *r = Rater{};
-    r->response = "continuous";
+    r->response = Response::Continuous;
     r->item_sd = 0;
   }
   return s;
@@ -61,7 +61,7 @@ void check_within(double estimate, double truth, double mcse) {
 
 TEST_CASE("session-1 latent alliance has the model's mean and variance", "[simulator]") {
   Scenario s = quiet(40000, 4000, 1);
-  s.alliance = {3.6, 0.10, 0.30, 0.15, 0.08, "log", 0.4, 0.20};
+  s.alliance = {3.6, 0.10, 0.30, 0.15, 0.08, GrowthShape::Log, 0.4, 0.20};
   const Cohort c = simulate_cohort(s, 11, 1, 1);
   Moments m;
   for (std::size_t i = 0; i < c.patients(); ++i) m.add(c.true_alliance[row(c, i, 1)]);
@@ -73,7 +73,7 @@ TEST_CASE("session-1 latent alliance has the model's mean and variance", "[simul
 
 TEST_CASE("alliance grows with ln t and its fluctuation is AR(1)", "[simulator]") {
   Scenario s = quiet(20000, 100, 8);
-  s.alliance = {3.6, 0, 0, 0.15, 0.08, "log", 0.4, 0.20};
+  s.alliance = {3.6, 0, 0, 0.15, 0.08, GrowthShape::Log, 0.4, 0.20};
   const Cohort c = simulate_cohort(s, 12, 1, 1);
   Moments growth;
   for (std::size_t i = 0; i < c.patients(); ++i)
@@ -94,7 +94,7 @@ TEST_CASE("alliance grows with ln t and its fluctuation is AR(1)", "[simulator]"
     }
   check_within(sxy / sxx, 0.4, std::sqrt((1 - 0.16) / n));
 
-  s.alliance.growth_shape = "linear";
+  s.alliance.growth_shape = GrowthShape::Linear;
   s.alliance.innovation_sd = 0;
   const Cohort lin = simulate_cohort(s, 14, 1, 1);
   CHECK(lin.true_alliance[row(lin, 0, 5)] == Approx(3.6 + 0.15 * 4).epsilon(1e-12));
@@ -227,7 +227,7 @@ TEST_CASE("raters differ in offset, registration, false alarms and mood congruen
   s.raters.patient = default_patient_rater();
   s.raters.therapist = default_therapist_rater();
   for (Rater* r : {&s.raters.patient, &s.raters.therapist}) {
-    r->response = "continuous";
+    r->response = Response::Continuous;
     r->false_alarm_rate = 0;
     r->mood_congruence = 0;
   }
@@ -346,7 +346,7 @@ TEST_CASE("observed scores lie on the item grid within the scale, or off it when
     CHECK(c.distress[k] <= 40);
     CHECK(c.distress[k] == std::round(c.distress[k]));
   }
-  s.raters.patient.response = "continuous";
+  s.raters.patient.response = Response::Continuous;
   const Cohort d = simulate_cohort(s, 101, 1, 1);
   std::size_t off_grid = 0;
   for (std::size_t k = 0; k < d.rows(); ++k) off_grid += std::abs(d.alliance_patient[k] * 12 - std::round(d.alliance_patient[k] * 12)) > 1e-6;
