@@ -384,9 +384,9 @@ void check_consistency(const Scenario& s, const std::function<Origin(const std::
   if (sp.min > sp.max)
     bad("design.sessions.min", "must be <= design.sessions.max (" + std::to_string(sp.max) + "), got " +
                                    std::to_string(sp.min));
-  for (const char* name : {"patient", "therapist"}) {
-    const Rater& r = std::string(name) == "patient" ? s.raters.patient : s.raters.therapist;
-    const std::string p = std::string("raters.") + name + ".";
+  for (const auto& [rater, r] : {std::pair<const char*, const Rater&>{"patient", s.raters.patient},
+                                  std::pair<const char*, const Rater&>{"therapist", s.raters.therapist}}) {
+    const std::string p = std::string("raters.") + rater + ".";
     if (!(r.scale_min < r.scale_max))
       bad(p + "scale_min", "must be < " + p + "scale_max (" + format_double(r.scale_max) + "), got " +
                                format_double(r.scale_min));
