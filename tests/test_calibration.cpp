@@ -8,7 +8,9 @@
 #include "cli_runner.h"
 #include "collabzium/study/calibration.h"
 #include "collabzium/error.h"
+#include "collabzium/model/random.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/study/runner.h"
 
 using namespace collabzium;
 using namespace collabzium::testing;
@@ -26,7 +28,10 @@ Scenario small_scenario() { return parse_scenario(kSmall, "small.toml").base; }
 
 double value_at(const Scenario& s, const CalibrationTarget& t, std::int64_t reps, std::uint64_t seed,
                 double* mcse = nullptr) {
-  const auto rows = scenario_summary(s, reps, seed, 2);
+  Scenario run = s;
+  run.run.replications = reps;
+  run.run.seed = static_cast<std::int64_t>(seed);
+  const auto rows = study_summary(single_condition(run), 2);
   const SummaryRow* r = find_summary_row(rows, t.model, t.rater, t.term, t.measure);
   REQUIRE(r);
   if (mcse) *mcse = r->mcse;
@@ -85,7 +90,7 @@ void check_recovery(const Scenario& base, const std::vector<std::string>& keys, 
   }
 
   std::vector<FreeKey> free;
-  for (std::size_t k = 0; k < n; ++k) free.push_back({keys[k], bounds[k].first, bounds[k].second});
+  for (std::size_t k = 0; k < n; ++k) free.push_back({.key = keys[k], .lo = bounds[k].first, .hi = bounds[k].second});
   CalibrationSettings settings;
   settings.replications = search_reps;
   settings.check_replications = 200;

@@ -61,8 +61,8 @@ Cohort make_cohort(const std::vector<Series>& patients, bool truth = false) {
 
 Detection rule(const std::string& name, const std::string& mode = "return", std::int64_t window = 3) {
   Detection d;
-  d.rule = name;
-  d.repair.mode = mode;
+  d.rule = *parse<DetectionRule>(name);
+  d.repair.mode = *parse<RepairMode>(mode);
   d.repair.window = window;
   return d;
 }
@@ -202,7 +202,7 @@ TEST_CASE("sd_drop with each sd_reference", "[detection]") {
   SECTION("differences: sd of all measurable differences of the rater") {
     // Differences -1, +1 (patient 1), 0 (patient 2); the skipped session adds none: sd = 1.
     Detection d = rule("sd_drop");
-    d.sd_reference = "differences";
+    d.sd_reference = SdReference::Differences;
     const Cohort c = make_cohort({{.sessions = {1, 2, 3, 5}, .y = {3, 2, 3, 0}}, {.sessions = upto(2), .y = {3, 3}}});
     CHECK(detection_scale(c, RaterId::Patient, d) == Approx(1.0).epsilon(1e-14));
     RaterEvents ev;
@@ -213,7 +213,7 @@ TEST_CASE("sd_drop with each sd_reference", "[detection]") {
   }
   SECTION("person: sd of the patient's own ratings") {
     Detection d = rule("sd_drop");
-    d.sd_reference = "person";
+    d.sd_reference = SdReference::Person;
     // Patient 1: sd 1, drop 2 >= 1.5. Patient 2: sd sqrt(.04/3) = .1155, drop .2 >= .173.
     // Patient 3: constant ratings, sd 0: nothing. Patient 4: one rating: nothing.
     const Cohort c = make_cohort({{.sessions = upto(4), .y = {4, 2, 4, 4}},
@@ -229,7 +229,7 @@ TEST_CASE("sd_drop with each sd_reference", "[detection]") {
   }
   SECTION("baseline: sd across patients of session-1 ratings") {
     Detection d = rule("sd_drop");
-    d.sd_reference = "baseline";
+    d.sd_reference = SdReference::Baseline;
     const Cohort c = make_cohort({{.sessions = upto(2), .y = {3, 1.5}}, {.sessions = upto(2), .y = {4, 2.6}}, {.sessions = upto(2), .y = {5, 5}}, {.sessions = {2, 3}, .y = {1, 0}}});
     CHECK(detection_scale(c, RaterId::Patient, d) == Approx(1.0).epsilon(1e-14));
     RaterEvents ev;
@@ -238,7 +238,7 @@ TEST_CASE("sd_drop with each sd_reference", "[detection]") {
   }
   SECTION("too few data for the sd: nothing is detected") {
     Detection d = rule("sd_drop");
-    d.sd_reference = "baseline";
+    d.sd_reference = SdReference::Baseline;
     const Cohort c = make_cohort({{.sessions = upto(3), .y = {5, 1, 1}}});
     RaterEvents ev;
     detect_events(c, RaterId::Patient, d, 0.0, ev);
@@ -467,7 +467,7 @@ TEST_CASE("ROC curve and AUC", "[detection]") {
     Detection d = rule("absolute_drop");
     d.roc_thresholds = {0.9, 0.3, 0.6};
     const RocCurve roc = roc_curve(c, RaterId::Patient, d);
-    CHECK(roc.rule == "absolute_drop");
+    CHECK(roc.rule == DetectionRule::AbsoluteDrop);
     REQUIRE(roc.points.size() == 3);
     CHECK(roc.points[0].threshold == 0.9);
     CHECK(roc.points[0].sensitivity == Approx(0.5));
@@ -498,7 +498,7 @@ TEST_CASE("ROC curve and AUC", "[detection]") {
         if (name != "sd_drop" && ref != "differences") continue;
         for (std::int64_t tol : {0, 1}) {
           Detection d = rule(name);
-          d.sd_reference = ref;
+          d.sd_reference = *parse<SdReference>(ref);
           d.tolerance = tol;
           d.roc_thresholds = name == "percent_drop"  ? std::vector<double>{0.2, 0.05, 0.1, 0.15, 0.0}
                              : name == "sd_drop"      ? std::vector<double>{2.5, 0.5, 1.0, 1.5, 2.0}
@@ -537,7 +537,7 @@ TEST_CASE("noiseless scenario: every true onset and repair is found, nothing els
   sc.rupture.depth_mean = 0.6;
   sc.rupture.depth_sd = 0.05;  // every depth well above 0.3
   for (Rater* r : {&sc.raters.patient, &sc.raters.therapist}) {
-    r->response = "continuous";
+    r->response = Response::Continuous;
     r->item_sd = 0;
     r->occasion_sd = 0;
     r->false_alarm_rate = 0;

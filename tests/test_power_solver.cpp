@@ -6,10 +6,11 @@
 #include <sstream>
 
 #include "cli_runner.h"
-#include "collabzium/study/calibration.h"
 #include "collabzium/error.h"
 #include "collabzium/study/power_solver.h"
+#include "collabzium/model/random.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/study/runner.h"
 
 using namespace collabzium;
 using namespace collabzium::testing;
@@ -42,11 +43,11 @@ double probit(double p) {
 
 TEST_CASE("power targets are parsed and checked", "[solve]") {
   const PowerTarget t = parse_power_target("lagged.patient.rupture");
-  CHECK(t.model == "lagged");
-  CHECK(t.rater == "patient");
+  CHECK(t.model == ModelKind::Lagged);
+  CHECK(t.rater == RaterId::Patient);
   CHECK(t.term == "rupture");
   CHECK(t.name() == "lagged.patient.rupture");
-  CHECK(parse_power_target("oracle.truth.repair").rater == "truth");
+  CHECK(parse_power_target("oracle.truth.repair").rater == RaterId::Truth);
   CHECK(parse_power_target("growth.therapist.growth").term == "growth");
   for (const char* bad : {"lagged.patient", "lagged", "", "detection.patient.rupture", "oracle.patient.rupture",
                           "lagged.truth.rupture", "lagged..rupture", "lagged.patient."})
@@ -59,7 +60,7 @@ TEST_CASE("the probit power curve is recovered from exact binomial counts", "[so
   std::vector<PowerPoint> points;
   for (std::int64_t n : {10, 20, 40, 80, 160}) {
     const double p = 0.5 * std::erfc(-(a + b * std::log(n)) / std::sqrt(2.0));
-    points.push_back({n, p * 1e6, 1e6});
+    points.push_back({.value = n, .rejections = p * 1e6, .trials = 1e6});
   }
   const PowerCurve c = fit_power_curve(points);
   REQUIRE(c.ok);
@@ -78,10 +79,16 @@ TEST_CASE("the probit power curve is recovered from exact binomial counts", "[so
   REQUIRE(d.ok);
   CHECK(d.crossing_log_sd(0.8) == Approx(100 * c.crossing_log_sd(0.8)).epsilon(1e-3));
   // Too little to fit: one value, or power falling with n.
-  CHECK_FALSE(fit_power_curve({{10, 5, 10}}).ok);
-  CHECK_FALSE(fit_power_curve({{10, 8, 10}, {20, 5, 10}, {40, 2, 10}}).ok);
+  CHECK_FALSE(fit_power_curve({{.value = 10, .rejections = 5, .trials = 10}}).ok);
+  CHECK_FALSE(fit_power_curve({{.value = 10, .rejections = 8, .trials = 10},
+                               {.value = 20, .rejections = 5, .trials = 10},
+                               {.value = 40, .rejections = 2, .trials = 10}})
+                  .ok);
   // Points all at 0 or 1 (separation) still give a finite, increasing fit.
-  const PowerCurve e = fit_power_curve({{10, 0, 50}, {20, 0, 50}, {40, 50, 50}, {80, 50, 50}});
+  const PowerCurve e = fit_power_curve({{.value = 10, .rejections = 0, .trials = 50},
+                                        {.value = 20, .rejections = 0, .trials = 50},
+                                        {.value = 40, .rejections = 50, .trials = 50},
+                                        {.value = 80, .rejections = 50, .trials = 50}});
   CHECK(std::isfinite(e.crossing(0.8)));
   CHECK(e.crossing(0.8) > 20);
   CHECK(e.crossing(0.8) < 40);
@@ -115,7 +122,9 @@ TEST_CASE("solve finds the crossing of a dense direct power curve", "[solve]") {
   for (std::int64_t n : grid) {
     Scenario at = s;
     set_key(at, "design.patients", KeyValue(n), "test");
-    const auto rows = scenario_summary(at, 800, 4242, 2);
+    at.run.replications = 800;
+    at.run.seed = 4242;
+    const auto rows = study_summary(single_condition(at), 2);
     const SummaryRow* p = find_summary_row(rows, "oracle", "truth", "rupture", "power");
     REQUIRE(p);
     power.push_back(p->value);
@@ -235,4 +244,35 @@ TEST_CASE("solve refuses bad input with exit status 2 and one line", "[solve]") 
   CHECK_THAT(r.err, Catch::Contains("is not reached within the range") && Catch::Contains("widen --range"));
   CHECK_THAT(r.out, Catch::Contains("initial points"));
   CHECK(!std::filesystem::exists(dir / "out.json"));
+}
+
+TEST_CASE("solve pools the successes and trials of the summary's power rows", "[solve]") {
+  // Without refinement rounds the points are the five initial values, batch i (1-based) at the i-th
+  // value with seed derive_seed(seed, i): each point is exactly that run's power row.
+  const Scenario s = parse_scenario(kOracle, "oracle.toml").base;
+  SolveSettings settings;
+  settings.replications = 30;
+  settings.verify_replications = 2;
+  settings.max_rounds = 0;
+  settings.threads = 2;
+  settings.seed = 9;
+  std::ostringstream log;
+  const SolveResult r =
+      solve_power(s, "design.patients", parse_power_target("oracle.truth.rupture"), 0.7, 10, 300, settings, log);
+  REQUIRE(r.points.size() == 5);
+  for (std::size_t i = 0; i < r.points.size(); ++i) {
+    Scenario at = s;
+    at.analysis.models = {ModelKind::Oracle};
+    at.design.patients = r.points[i].value;
+    at.run.replications = settings.replications;
+    at.run.seed = static_cast<std::int64_t>(derive_seed(settings.seed, i + 1));
+    const auto rows = study_summary(single_condition(at), 2);
+    const SummaryRow* p = find_summary_row(rows, "oracle", "truth", "rupture", "power");
+    REQUIRE(p);
+    INFO("value " << r.points[i].value);
+    CHECK(r.points[i].rejections == p->successes);
+    CHECK(r.points[i].trials == p->trials);
+    CHECK(p->trials <= settings.replications);  // fits without a p value are no trials
+    CHECK(p->successes == std::round(p->value * p->trials));
+  }
 }

@@ -1,12 +1,17 @@
 // The Monte Carlo runner: determinism across threads and resume, failures recorded, and the
 // statistical validity of the whole chain in a scenario where the oracle model is correctly specified.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <sstream>
 
 #include "cli_runner.h"
+#include "collabzium/analysis/analysis.h"
 #include "collabzium/io/results_file.h"
+#include "collabzium/study/record.h"
+#include "collabzium/study/summary.h"
 #include "collabzium/study/runner.h"
 #include "collabzium/model/scenario.h"
 
@@ -62,9 +67,9 @@ const char* kSmallStudy =
 TEST_CASE("results are bit-identical for any thread count and after resuming", "[runner]") {
   const auto dir = scratch_dir("runner-determinism");
   const ScenarioFile f = parse_scenario(kSmallStudy, "small.toml");
-  run_quietly(f, {(dir / "one.h5").string(), 1});
-  run_quietly(f, {(dir / "two.h5").string(), 2});
-  RunRequest partial{(dir / "resumed.h5").string(), 2};
+  run_quietly(f, {.out = (dir / "one.h5").string(), .threads = 1});
+  run_quietly(f, {.out = (dir / "two.h5").string(), .threads = 2});
+  RunRequest partial{.out = (dir / "resumed.h5").string(), .threads = 2};
   partial.stop_after = 10;
   run_quietly(f, partial);
   const ResultsFile interrupted = read_results((dir / "resumed.h5").string());
@@ -72,7 +77,7 @@ TEST_CASE("results are bit-identical for any thread count and after resuming", "
   CHECK(interrupted.n_done() >= 10);
   CHECK(interrupted.n_done() < 48);
   CHECK_FALSE(std::filesystem::exists(dir / "resumed.summary.csv"));
-  RunRequest resume{(dir / "resumed.h5").string(), 1};
+  RunRequest resume{.out = (dir / "resumed.h5").string(), .threads = 1};
   resume.resume = true;
   run_quietly(f, resume);
 
@@ -96,7 +101,7 @@ TEST_CASE("a model that cannot be fitted gives NaN records and counts, and the r
   const ScenarioFile f = parse_scenario(
       "[run]\nreplications = 5\n[design]\npatients = 20\n[design.sessions]\ndistribution = \"fixed\"\nmean = 1\nmin = 1\n",
       "one-session.toml");
-  run_quietly(f, {(dir / "fail.h5").string(), 2});
+  run_quietly(f, {.out = (dir / "fail.h5").string(), .threads = 2});
   const ResultsFile res = read_results((dir / "fail.h5").string());
   CHECK(res.complete);
   for (double x : res.column("lagged.patient.rupture.estimate")) CHECK(std::isnan(x));
@@ -121,7 +126,7 @@ TEST_CASE("correctly specified oracle: type I error 0.05, coverage 0.95, no bias
       "[distress.effects]\nrupture = 1.5\nrepair = 0.0\nunresolved = 0.0\nalliance = 0.0\n"
       "[analysis]\nmodels = [\"oracle\"]\n",
       "valid.toml");
-  run_quietly(f, {(dir / "valid.h5").string(), 2});
+  run_quietly(f, {.out = (dir / "valid.h5").string(), .threads = 2});
   const ResultsFile res = read_results((dir / "valid.h5").string());
   REQUIRE(res.complete);
   auto m = [&](const std::string& term, const std::string& measure) {
@@ -163,7 +168,7 @@ TEST_CASE("run and summarize on the command line", "[runner][cli]") {
 TEST_CASE("the in-memory study gives the same summary as the file-based run", "[runner]") {
   const auto dir = scratch_dir("runner-memory");
   const ScenarioFile f = parse_scenario(kSmallStudy, "small.toml");
-  run_quietly(f, {(dir / "file.h5").string(), 2});
+  run_quietly(f, {.out = (dir / "file.h5").string(), .threads = 2});
   const ResultsFile res = read_results((dir / "file.h5").string());
   const std::vector<SummaryRow> mem = study_summary(f, 1);
   REQUIRE(mem.size() == res.summary.size());
@@ -216,4 +221,100 @@ TEST_CASE("singular fits are counted, and excluded from the estimate measures on
   CHECK(find(a, 1, "oracle", "truth", "rupture", "nonconverged").value == 0);
   CHECK(find(b, 1, "oracle", "truth", "rupture", "nonconverged").value == 0);
   CHECK(find(a, 1, "oracle", "truth", "rupture", "mean").value != find(b, 1, "oracle", "truth", "rupture", "mean").value);
+}
+
+TEST_CASE("the fits come in one order: per observer each model, then the oracle", "[runner][record]") {
+  Analysis a;
+  a.models = {ModelKind::Growth, ModelKind::Oracle, ModelKind::Lagged};
+  const std::vector<Fit> expected = {{ModelKind::Growth, RaterId::Patient},   {ModelKind::Lagged, RaterId::Patient},
+                                     {ModelKind::Growth, RaterId::Therapist}, {ModelKind::Lagged, RaterId::Therapist},
+                                     {ModelKind::Oracle, RaterId::Truth}};
+  CHECK(fits_of(a) == expected);
+  // The model-kind table is in ModelKind order and says who each kind is fitted for.
+  REQUIRE(model_kinds().size() == 4);
+  for (std::size_t i = 0; i < model_kinds().size(); ++i) CHECK(model_kinds()[i].kind == static_cast<ModelKind>(i));
+  CHECK(model_kind(ModelKind::Oracle).fitted_for == FittedFor::Truth);
+  CHECK(model_kind(ModelKind::Within).fitted_for == FittedFor::EachObserver);
+  CHECK(model_terms(ModelKind::Growth) == std::vector<std::string>{"(Intercept)", "growth"});
+}
+
+TEST_CASE("the record columns of the default scenario, exactly", "[runner][record]") {
+  // Written out from CONTRACT.md's schema, independently of the code that makes the names.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
+      {"lagged", {"(Intercept)", "rupture", "repair", "distress", "session"}},
+      {"within", {"(Intercept)", "rupture", "repair", "distress", "distress_mean", "session"}},
+      {"growth", {"(Intercept)", "growth"}}};
+  const std::vector<std::string> coefficient = {"estimate", "se", "df", "p", "ci_low", "ci_high"};
+  const std::vector<std::string> fit = {"sigma2",   "tau2",       "criterion",   "converged",
+                                        "singular", "iterations", "observations"};
+  std::vector<std::string> expected;
+  auto add_fit = [&](const std::string& prefix, const std::vector<std::string>& terms) {
+    for (const auto& t : terms)
+      for (const auto& f : coefficient) expected.push_back(prefix + t + "." + f);
+    for (const auto& f : fit) expected.push_back(prefix + f);
+  };
+  for (const char* rater : {"patient", "therapist"})
+    for (const auto& [model, terms] : models) add_fit(model + "." + rater + ".", terms);
+  add_fit("oracle.truth.", models[0].second);
+  for (const char* rater : {"patient", "therapist"})
+    for (const char* f : {"ruptures", "repairs", "prevalence", "true_prevalence", "sensitivity", "specificity", "ppv",
+                          "f1", "repair_sensitivity", "repair_specificity", "repair_ppv", "repair_f1"})
+      expected.push_back(std::string("detection.") + rater + "." + f);
+  expected.push_back("detection.kappa");
+  for (const char* f : {"patients", "sessions", "dropouts"}) expected.push_back(std::string("cohort.") + f);
+
+  const Scenario s = parse_scenario("", "default.toml").base;
+  const RecordLayout layout = make_layout({s});
+  CHECK(layout.columns.size() == 263);
+  CHECK(layout.columns == expected);
+  // The named column functions give the same names.
+  CHECK(fit_column({ModelKind::Oracle, RaterId::Truth}, FitField::Converged) == "oracle.truth.converged");
+  CHECK(coefficient_column({ModelKind::Within, RaterId::Therapist}, "distress_mean", CoefficientField::CiHigh) ==
+        "within.therapist.distress_mean.ci_high");
+  CHECK(detection_column(RaterId::Patient, DetectionField::RepairF1) == "detection.patient.repair_f1");
+  CHECK(kappa_column() == "detection.kappa");
+  CHECK(roc_auc_column(RaterId::Therapist) == "roc.therapist.auc");
+  CHECK(roc_column(RaterId::Patient, 2, RocField::Specificity) == "roc.patient.2.specificity");
+  // With ROC thresholds, their columns follow detection.kappa.
+  Scenario r = s;
+  r.analysis.models = {ModelKind::Growth};
+  r.detection.roc_thresholds = {0.5, 1.0};
+  const RecordLayout roc = make_layout({r});
+  const auto kappa = std::find(roc.columns.begin(), roc.columns.end(), "detection.kappa");
+  REQUIRE(roc.columns.end() - kappa == 1 + 10 + 3);
+  CHECK(std::vector<std::string>(kappa + 1, kappa + 6) ==
+        std::vector<std::string>{"roc.patient.auc", "roc.patient.0.sensitivity", "roc.patient.0.specificity",
+                                 "roc.patient.1.sensitivity", "roc.patient.1.specificity"});
+}
+
+TEST_CASE("summary rows carry successes and trials of their proportions", "[runner][summary]") {
+  // Four replications of the oracle, by hand: the fourth did not converge (no estimate, p or CI).
+  // The true rupture effect is 1.5: replications 1 and 3 cover it, 1 and 3 reject at alpha 0.05.
+  ScenarioFile f = parse_scenario("[analysis]\nmodels = [\"oracle\"]\n", "hand.toml");
+  const RecordLayout layout = make_layout({f.conditions[0].scenario});
+  const std::map<std::string, std::vector<double>> given = {
+      {"oracle.truth.rupture.estimate", {1.5, 0.2, 1.4, kNaN}},
+      {"oracle.truth.rupture.se", {0.3, 0.3, 0.3, kNaN}},
+      {"oracle.truth.rupture.p", {0.01, 0.4, 0.03, kNaN}},
+      {"oracle.truth.rupture.ci_low", {1.0, -0.4, 1.1, kNaN}},
+      {"oracle.truth.rupture.ci_high", {2.0, 0.8, 1.7, kNaN}},
+      {"oracle.truth.converged", {1, 1, 1, 0}},
+      {"oracle.truth.singular", {0, 0, 0, 0}}};
+  const auto column = [&](const std::string& name, std::size_t) {
+    const auto it = given.find(name);
+    return it == given.end() ? std::vector<double>(4, kNaN) : it->second;
+  };
+  const auto rows = summarize_study(f, layout.columns, column, std::vector<std::uint8_t>(4, 1), 4);
+  const SummaryRow& power = find(rows, 1, "oracle", "truth", "rupture", "power");
+  CHECK(power.successes == 2);
+  CHECK(power.trials == 3);
+  CHECK(power.value == 2.0 / 3.0);
+  const SummaryRow& coverage = find(rows, 1, "oracle", "truth", "rupture", "coverage");
+  CHECK(coverage.successes == 2);
+  CHECK(coverage.trials == 3);
+  // Not proportions: no counts.
+  CHECK(std::isnan(find(rows, 1, "oracle", "truth", "rupture", "mean").trials));
+  CHECK(std::isnan(find(rows, 1, "detection", "patient", "rupture", "sensitivity").successes));
+  // Without a true value (the intercept) coverage is undefined, its counts too; power stays.
+  CHECK(std::isnan(find(rows, 1, "oracle", "truth", "(Intercept)", "coverage").trials));
 }

@@ -1,8 +1,10 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 
 #include "cli_runner.h"
 #include "collabzium/error.h"
+#include "collabzium/model/cohort.h"
 #include "collabzium/model/scenario.h"
 
 using namespace collabzium;
@@ -26,10 +28,10 @@ TEST_CASE("an empty scenario is the seed design with the MODEL.md defaults", "[s
   const Scenario& s = f.base;
   CHECK(s.design.patients == 119);
   CHECK(s.design.therapists == 6);
-  CHECK(s.design.sessions.distribution == "poisson");
+  CHECK(s.design.sessions.distribution == SessionDistribution::Poisson);
   CHECK(s.design.sessions.mean == 16);
   CHECK(s.alliance.mean == 3.6);
-  CHECK(s.alliance.growth_shape == "log");
+  CHECK(s.alliance.growth_shape == GrowthShape::Log);
   CHECK(s.rupture.onset_probability == 0.06);
   CHECK(s.distress.effects.repair == -1.5);
   CHECK(s.raters.patient.offset == 0.25);
@@ -37,9 +39,10 @@ TEST_CASE("an empty scenario is the seed design with the MODEL.md defaults", "[s
   CHECK(s.raters.therapist.registration == 0.95);
   CHECK(s.raters.therapist.false_alarm_rate == 0.08);
   CHECK(s.raters.therapist.dyad_sd == 0.10);
-  CHECK(s.detection.rule == "absolute_drop");
+  CHECK(s.detection.rule == DetectionRule::AbsoluteDrop);
   CHECK(s.detection.threshold() == 0.5);
-  CHECK(s.analysis.models.size() == 4);
+  CHECK(s.analysis.models ==
+        std::vector<ModelKind>{ModelKind::Lagged, ModelKind::Within, ModelKind::Oracle, ModelKind::Growth});
   REQUIRE(f.conditions.size() == 1);
   CHECK(f.conditions[0].index == 1);
 }
@@ -100,7 +103,7 @@ TEST_CASE("command-line overrides (--set) are applied before validation and blam
   const ScenarioFile f = parse_scenario("[design]\npatients = 50", "s.toml",
                                         {"design.patients=200", "detection.rule=\"rci\"", "alliance.mean=3"});
   CHECK(f.base.design.patients == 200);
-  CHECK(f.base.detection.rule == "rci");
+  CHECK(f.base.detection.rule == DetectionRule::Rci);
   CHECK(f.base.alliance.mean == 3.0);
   CHECK(error_of("", {"design.patients=0"}) == "--set: design.patients: must be an integer in [1, 100000000], got 0");
   CHECK(error_of("", {"design.nope=1"}) == "--set: design.nope: unknown key");
@@ -121,7 +124,7 @@ TEST_CASE("sweeps expand as a Cartesian product, the first key varying slowest",
   for (std::size_t c = 0; c < 6; ++c) {
     CHECK(f.conditions[c].index == static_cast<int>(c) + 1);
     CHECK(f.conditions[c].scenario.design.patients == expected[c].first);
-    CHECK(f.conditions[c].scenario.detection.rule == expected[c].second);
+    CHECK(name(f.conditions[c].scenario.detection.rule) == expected[c].second);
     CHECK(std::get<std::int64_t>(f.conditions[c].swept_values[0]) == expected[c].first);
   }
   CHECK(f.conditions[0].scenario.detection.threshold() == 1.96);
@@ -227,4 +230,93 @@ TEST_CASE("every class of bad scenario exits 2 on the command line with one line
     CHECK(r.out.empty());
     CHECK_FALSE(std::filesystem::exists(dir / "cohort.csv"));
   }
+}
+
+namespace {
+
+// Every choice key with its names (CONTRACT.md), in the order of its enum.
+const std::vector<std::pair<std::string, std::vector<std::string>>> kChoiceKeys = {
+    {"design.allocation", {"balanced", "random"}},
+    {"design.sessions.distribution", {"fixed", "poisson", "uniform"}},
+    {"alliance.growth_shape", {"log", "linear"}},
+    {"distress.response", {"items", "continuous"}},
+    {"raters.patient.response", {"items", "continuous"}},
+    {"raters.therapist.response", {"items", "continuous"}},
+    {"detection.rule", {"absolute_drop", "sd_drop", "rci", "percent_drop", "sudden_loss"}},
+    {"detection.sd_reference", {"differences", "person", "baseline"}},
+    {"detection.repair.mode", {"return", "rise"}},
+    {"analysis.therapist", {"none", "fixed", "random"}},
+    {"analysis.df", {"satterthwaite", "residual", "z"}},
+};
+
+template <class E>
+void check_round_trip(const std::vector<std::string>& expected) {
+  const auto names = choice_names(E{});
+  REQUIRE(names.size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO(expected[i]);
+    CHECK(names[i] == expected[i]);
+    CHECK(parse<E>(expected[i]) == static_cast<E>(i));
+    CHECK(name(static_cast<E>(i)) == expected[i]);
+  }
+  CHECK_FALSE(parse<E>("bogus").has_value());
+  CHECK_FALSE(parse<E>("").has_value());
+  CHECK_FALSE(parse<E>(expected[0] + " ").has_value());  // exact names only
+}
+
+std::string quoted_list(const std::vector<std::string>& names) {
+  std::string s;
+  for (std::size_t i = 0; i < names.size(); ++i) s += (i ? ", \"" : "\"") + names[i] + "\"";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("every choice enum's name() and parse() round-trip exactly", "[scenario][choice]") {
+  check_round_trip<SessionDistribution>({"fixed", "poisson", "uniform"});
+  check_round_trip<Allocation>({"balanced", "random"});
+  check_round_trip<GrowthShape>({"log", "linear"});
+  check_round_trip<Response>({"items", "continuous"});
+  check_round_trip<DetectionRule>({"absolute_drop", "sd_drop", "rci", "percent_drop", "sudden_loss"});
+  check_round_trip<SdReference>({"differences", "person", "baseline"});
+  check_round_trip<RepairMode>({"return", "rise"});
+  check_round_trip<TherapistTerm>({"none", "fixed", "random"});
+  check_round_trip<DfMethod>({"satterthwaite", "residual", "z"});
+  check_round_trip<ModelKind>({"lagged", "within", "oracle", "growth"});
+  check_round_trip<RaterId>({"patient", "therapist", "truth"});
+}
+
+TEST_CASE("every choice key reads each name into its enum and gives the same name back", "[scenario][choice]") {
+  std::vector<std::string> choice_keys;
+  for (const auto& key : scenario_keys())
+    if (std::holds_alternative<std::string>(get_key(Scenario{}, key))) choice_keys.push_back(key);
+  std::vector<std::string> listed;
+  for (const auto& [key, names] : kChoiceKeys) listed.push_back(key);
+  std::sort(choice_keys.begin(), choice_keys.end());
+  std::sort(listed.begin(), listed.end());
+  CHECK(choice_keys == listed);  // the list above is every choice key
+  for (const auto& [key, names] : kChoiceKeys)
+    for (const auto& n : names) {
+      INFO(key << " = " << n);
+      const std::string leaf = key.substr(key.rfind('.') + 1), section = key.substr(0, key.rfind('.'));
+      const ScenarioFile f = parse_scenario("[" + section + "]\n" + leaf + " = \"" + n + "\"\n", "s.toml");
+      CHECK(std::get<std::string>(get_key(f.base, key)) == n);
+      CHECK(std::get<std::string>(get_key(parse_scenario(to_toml(f), "again.toml").base, key)) == n);
+    }
+  const ScenarioFile m = parse_scenario("[analysis]\nmodels = [\"growth\", \"lagged\"]\n", "s.toml");
+  CHECK(m.base.analysis.models == std::vector<ModelKind>{ModelKind::Growth, ModelKind::Lagged});
+  CHECK(std::get<std::vector<std::string>>(get_key(m.base, "analysis.models")) ==
+        std::vector<std::string>{"growth", "lagged"});
+}
+
+TEST_CASE("a bad value of any choice key is one uniform line", "[scenario][choice]") {
+  for (const auto& [key, names] : kChoiceKeys) {
+    const std::string leaf = key.substr(key.rfind('.') + 1), section = key.substr(0, key.rfind('.'));
+    CHECK(error_of("[" + section + "]\n" + leaf + " = \"bogus\"\n") ==
+          "s.toml:2: " + key + ": must be one of " + quoted_list(names) + ", got \"bogus\"");
+    CHECK(error_of("", {key + "=\"bogus\""}) ==
+          "--set: " + key + ": must be one of " + quoted_list(names) + ", got \"bogus\"");
+  }
+  CHECK(error_of("[analysis]\nmodels = [\"lagged\", \"dsem\"]\n") ==
+        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", got \"dsem\"");
 }

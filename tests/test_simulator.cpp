@@ -18,9 +18,9 @@ Scenario quiet(std::int64_t patients, std::int64_t therapists, std::int64_t sess
   Scenario s;
   s.design.patients = patients;
   s.design.therapists = therapists;
-  s.design.sessions = {.distribution = "fixed", .mean = static_cast<double>(sessions), .min = 1, .max = 1000};
+  s.design.sessions = {.distribution = SessionDistribution::Fixed, .mean = static_cast<double>(sessions), .min = 1, .max = 1000};
   s.design.dropout = {.base = 0.0, .unresolved_rupture = 0.0, .distress = 0.0};
-  s.alliance = {.mean = 3.6, .therapist_sd = 0, .patient_sd = 0, .growth = 0, .growth_sd = 0, .growth_shape = "log",
+  s.alliance = {.mean = 3.6, .therapist_sd = 0, .patient_sd = 0, .growth = 0, .growth_sd = 0, .growth_shape = GrowthShape::Log,
                 .ar = 0.4, .innovation_sd = 0};
   s.rupture = {.onset_probability = 0, .propensity_sd = 0, .distress_effect = 0, .depth_mean = 0.6, .depth_sd = 0.25,
                .repair_probability = 0.5, .repair_skill_sd = 0, .repair_bonus = 0};
@@ -28,11 +28,11 @@ Scenario quiet(std::int64_t patients, std::int64_t therapists, std::int64_t sess
   s.distress.ar = 0;
   s.distress.innovation_sd = 0;
   s.distress.effects = {.rupture = 0, .repair = 0, .unresolved = 0, .alliance = 0};
-  s.distress.response = "continuous";
+  s.distress.response = Response::Continuous;
   s.distress.item_sd = 0;
   for (Rater* r : {&s.raters.patient, &s.raters.therapist}) {
     *r = Rater{};
-    r->response = "continuous";
+    r->response = Response::Continuous;
     r->item_sd = 0;
   }
   return s;
@@ -64,7 +64,7 @@ void check_within(double estimate, double truth, double mcse) {
 TEST_CASE("session-1 latent alliance has the model's mean and variance", "[simulator]") {
   Scenario s = quiet(40000, 4000, 1);
   s.alliance = {.mean = 3.6, .therapist_sd = 0.10, .patient_sd = 0.30, .growth = 0.15, .growth_sd = 0.08,
-                .growth_shape = "log", .ar = 0.4, .innovation_sd = 0.20};
+                .growth_shape = GrowthShape::Log, .ar = 0.4, .innovation_sd = 0.20};
   const Cohort c = simulate_cohort(s, 11, 1, 1);
   Moments m;
   for (std::size_t i = 0; i < c.patients(); ++i) m.add(c.true_alliance[row(c, i, 1)]);
@@ -76,7 +76,7 @@ TEST_CASE("session-1 latent alliance has the model's mean and variance", "[simul
 
 TEST_CASE("alliance grows with ln t and its fluctuation is AR(1)", "[simulator]") {
   Scenario s = quiet(20000, 100, 8);
-  s.alliance = {.mean = 3.6, .therapist_sd = 0, .patient_sd = 0, .growth = 0.15, .growth_sd = 0.08, .growth_shape = "log",
+  s.alliance = {.mean = 3.6, .therapist_sd = 0, .patient_sd = 0, .growth = 0.15, .growth_sd = 0.08, .growth_shape = GrowthShape::Log,
                 .ar = 0.4, .innovation_sd = 0.20};
   const Cohort c = simulate_cohort(s, 12, 1, 1);
   Moments growth;
@@ -98,7 +98,7 @@ TEST_CASE("alliance grows with ln t and its fluctuation is AR(1)", "[simulator]"
     }
   check_within(sxy / sxx, 0.4, std::sqrt((1 - 0.16) / n));
 
-  s.alliance.growth_shape = "linear";
+  s.alliance.growth_shape = GrowthShape::Linear;
   s.alliance.innovation_sd = 0;
   const Cohort lin = simulate_cohort(s, 14, 1, 1);
   CHECK(lin.true_alliance[row(lin, 0, 5)] == Approx(3.6 + 0.15 * 4).epsilon(1e-12));
@@ -231,7 +231,7 @@ TEST_CASE("raters differ in offset, registration, false alarms and mood congruen
   s.raters.patient = default_patient_rater();
   s.raters.therapist = default_therapist_rater();
   for (Rater* r : {&s.raters.patient, &s.raters.therapist}) {
-    r->response = "continuous";
+    r->response = Response::Continuous;
     r->false_alarm_rate = 0;
     r->mood_congruence = 0;
   }
@@ -350,7 +350,7 @@ TEST_CASE("observed scores lie on the item grid within the scale, or off it when
     CHECK(c.distress[k] <= 40);
     CHECK(c.distress[k] == std::round(c.distress[k]));
   }
-  s.raters.patient.response = "continuous";
+  s.raters.patient.response = Response::Continuous;
   const Cohort d = simulate_cohort(s, 101, 1, 1);
   std::size_t off_grid = 0;
   for (std::size_t k = 0; k < d.rows(); ++k) off_grid += std::abs(d.alliance_patient[k] * 12 - std::round(d.alliance_patient[k] * 12)) > 1e-6;

@@ -51,21 +51,19 @@ Timings time_components(const Scenario& s, std::uint64_t seed, int replications)
     t.detect += seconds_since(t0);
 
     std::size_t k = 0;
-    auto fit = [&](const std::string& model, ModelRater rater, const RaterEvents* ev) {
+    auto fit = [&](ModelKind model, RaterId rater, const RaterEvents* ev) {
       auto t1 = Clock::now();
       LmmProblem p = build_model(model, cohort, rater, ev, s);
       t.build += seconds_since(t1);
       t1 = Clock::now();
-      ModelResult m{model, rater, fit_lmm(p, opt), static_cast<int>(p.y.size()), ""};
+      ModelResult m{.model = model, .rater = rater, .fit = fit_lmm(p, opt), .rows = static_cast<int>(p.y.size()), .skipped = {}};
       const double dt = seconds_since(t1);
-      if (t.fits.size() <= k) t.fits.emplace_back(model + "." + model_rater_name(rater), 0.0);
+      if (t.fits.size() <= k) t.fits.emplace_back(std::string(name(model)) + "." + std::string(name(rater)), 0.0);
       t.fits[k++].second += dt;
       a.models.push_back(std::move(m));
     };
-    for (RaterId q : {RaterId::Patient, RaterId::Therapist})
-      for (const auto& model : s.analysis.models)
-        if (model != "oracle") fit(model, static_cast<ModelRater>(q), &a.events[static_cast<int>(q)]);
-    if (s.analysis.has_model("oracle")) fit("oracle", ModelRater::Truth, nullptr);
+    for (const Fit& f : fits_of(s.analysis))
+      fit(f.model, f.rater, f.rater == RaterId::Truth ? nullptr : &a.events[index_of(f.rater)]);
 
     t0 = Clock::now();
     fill_record(layout, 0, s, cohort, a, row.data());
@@ -113,7 +111,7 @@ int main(int argc, char** argv) {
     }
     for (int sessions : {8, 15, 30, 60}) {
       Scenario v = s;
-      v.design.sessions = {"fixed", static_cast<double>(sessions), 1, 1000};
+      v.design.sessions = {SessionDistribution::Fixed, static_cast<double>(sessions), 1, 1000};
       Cohort c;
       simulate_cohort(v, seed, 1, 1, c);
       const int reps = std::max(2, R * 16 / sessions);

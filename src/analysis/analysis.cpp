@@ -1,19 +1,13 @@
 #include "collabzium/analysis/analysis.h"
 
 #include <cmath>
-#include <limits>
+#include <stdexcept>
+
+#include "collabzium/numeric.h"
 
 namespace collabzium {
 
 namespace {
-
-constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
-
-DfMethod df_method(const std::string& df) {
-  if (df == "residual") return DfMethod::Residual;
-  if (df == "z") return DfMethod::Z;
-  return DfMethod::Satterthwaite;
-}
 
 // Rows of the lagged models: (row of session t, row of session t+1) of one patient.
 struct LagRow {
@@ -25,14 +19,14 @@ struct ModelRow {
   double x[6];
   double y;
   int patient;
-  double slope = NaN;
+  double slope = kNaN;
 };
 
 // Builds the LmmProblem of `n` rows, where row(r, out) fills model row r, directly into the Eigen
 // storage: patients and therapists are renumbered densely, in cohort order, over the rows used.
 template <class RowFn>
 LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names, std::size_t n, RowFn row,
-                    const std::string& therapist_mode, bool random_slope) {
+                    TherapistTerm therapist_mode, bool random_slope) {
   LmmProblem prob;
   const std::size_t p = names.size();
   std::vector<int> patient_index(cohort.patients(), -1), therapist_index(static_cast<std::size_t>(cohort.therapists()), -1);
@@ -57,7 +51,7 @@ LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names,
   for (int& v : therapist_index)
     if (v == 0) v = n_therapists++;
 
-  const bool fixed = therapist_mode == "fixed" && n_therapists > 1;
+  const bool fixed = therapist_mode == TherapistTerm::Fixed && n_therapists > 1;
   prob.names = names;
   if (fixed) {
     for (std::size_t t = 0; t < therapist_index.size(); ++t)
@@ -72,7 +66,7 @@ LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names,
     const int tidx = therapist_index[static_cast<std::size_t>(cohort.therapist[i])];
     if (fixed && tidx > 0) prob.X(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(p) + tidx - 1) = 1.0;
   }
-  if (therapist_mode == "random") {
+  if (therapist_mode == TherapistTerm::Random) {
     prob.parent.assign(static_cast<std::size_t>(n_patients), 0);
     for (std::size_t r = 0; r < n; ++r) {
       const auto i = static_cast<std::size_t>(row_patient[r]);
@@ -84,56 +78,35 @@ LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names,
 
 bool present(double x) { return !std::isnan(x); }
 
-}  // namespace
-
-const char* model_rater_name(ModelRater r) {
-  switch (r) {
-    case ModelRater::Patient: return "patient";
-    case ModelRater::Therapist: return "therapist";
-    default: return "truth";
-  }
+// Growth: R_it = b0 + b1 g(t) on every rated session (MODEL.md 4).
+LmmProblem build_growth(const Cohort& c, RaterId rater, const RaterEvents*, const Scenario& s) {
+  const GrowthShape shape = s.alliance.growth_shape;
+  const auto& ratings = c.ratings(rater);
+  std::vector<std::size_t> rows;
+  rows.reserve(c.rows());
+  for (std::size_t k = 0; k < c.rows(); ++k)
+    if (present(ratings[k])) rows.push_back(k);
+  return assemble(
+      c, model_terms(ModelKind::Growth), rows.size(),
+      [&](std::size_t r, ModelRow& m) {
+        const std::size_t k = rows[r];
+        const double g = growth_time(shape, c.session[k]);
+        m.x[0] = 1.0;
+        m.x[1] = g;
+        m.y = ratings[k];
+        m.patient = c.patient[k];
+        m.slope = g;
+      },
+      s.analysis.therapist, s.analysis.growth_random_slope);
 }
 
-const std::vector<std::string>& model_terms(const std::string& model) {
-  static const std::vector<std::string> lagged = {"(Intercept)", "rupture", "repair", "distress", "session"};
-  static const std::vector<std::string> within = {"(Intercept)", "rupture", "repair", "distress", "distress_mean",
-                                                  "session"};
-  static const std::vector<std::string> growth = {"(Intercept)", "growth"};
-  if (model == "within") return within;
-  if (model == "growth") return growth;
-  return lagged;  // lagged and oracle
-}
-
-LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rater, const RaterEvents* events,
-                       const Scenario& s) {
-  const std::vector<std::string>& names = model_terms(model);
-  const std::string& therapist_mode = s.analysis.therapist;
-
-  if (model == "growth") {
-    const bool log_shape = s.alliance.growth_shape == "log";
-    const auto& ratings = c.ratings(static_cast<RaterId>(rater));
-    std::vector<std::size_t> rows;
-    rows.reserve(c.rows());
-    for (std::size_t k = 0; k < c.rows(); ++k)
-      if (present(ratings[k])) rows.push_back(k);
-    return assemble(
-        c, names, rows.size(),
-        [&](std::size_t r, ModelRow& m) {
-          const std::size_t k = rows[r];
-          const double g = growth_time(log_shape, c.session[k]);
-          m.x[0] = 1.0;
-          m.x[1] = g;
-          m.y = ratings[k];
-          m.patient = c.patient[k];
-          m.slope = g;
-        },
-        therapist_mode, s.analysis.growth_random_slope);
-  }
-
-  // Lagged family: rows where sessions t and t+1 are both observed and every variable present.
-  const bool truth = rater == ModelRater::Truth;
-  const std::vector<double>* ratings = truth ? nullptr : &c.ratings(static_cast<RaterId>(rater));
-  const bool within = model == "within";
+// The lagged family: D_{t+1} on the events at t, D_t (within: split into the patient's mean and
+// the deviation from it) and t, on rows where sessions t and t+1 are both observed and every
+// variable is present. The truth (the oracle) uses the true events and needs no rating.
+LmmProblem build_lagged_family(const Cohort& c, RaterId rater, const RaterEvents* events, const Scenario& s,
+                               bool within) {
+  const bool truth = rater == RaterId::Truth;
+  const std::vector<double>* ratings = truth ? nullptr : &c.ratings(rater);
   std::vector<LagRow> rows;
   std::vector<double> patient_mean;  // within: mean of D_t over the patient's rows in the model
   rows.reserve(c.rows());
@@ -153,7 +126,7 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
     }
   }
   return assemble(
-      c, names, rows.size(),
+      c, model_terms(within ? ModelKind::Within : ModelKind::Lagged), rows.size(),
       [&](std::size_t r, ModelRow& m) {
         const std::size_t k = rows[r].now;
         const int i = c.patient[k];
@@ -173,14 +146,72 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
         m.y = c.distress[rows[r].next];
         m.patient = i;
       },
-      therapist_mode, false);
+      s.analysis.therapist, false);
+}
+
+LmmProblem build_lagged(const Cohort& c, RaterId rater, const RaterEvents* events, const Scenario& s) {
+  return build_lagged_family(c, rater, events, s, false);
+}
+
+LmmProblem build_within(const Cohort& c, RaterId rater, const RaterEvents* events, const Scenario& s) {
+  return build_lagged_family(c, rater, events, s, true);
+}
+
+}  // namespace
+
+// The model kinds, in ModelKind order. A new kind is a value of ModelKind and a row here (its
+// builder fills at most 6 regressors per row: ModelRow::x).
+const std::vector<ModelKindInfo>& model_kinds() {
+  static const std::vector<ModelKindInfo> kinds = [] {
+    const std::vector<std::string> lagged_terms = {"(Intercept)", "rupture", "repair", "distress", "session"};
+    std::vector<ModelKindInfo> k = {
+        {ModelKind::Lagged, "lagged", lagged_terms, FittedFor::EachObserver, &build_lagged},
+        {ModelKind::Within, "within",
+         {"(Intercept)", "rupture", "repair", "distress", "distress_mean", "session"}, FittedFor::EachObserver,
+         &build_within},
+        {ModelKind::Oracle, "oracle", lagged_terms, FittedFor::Truth, &build_lagged},
+        {ModelKind::Growth, "growth", {"(Intercept)", "growth"}, FittedFor::EachObserver, &build_growth},
+    };
+    for (std::size_t i = 0; i < k.size(); ++i)
+      if (k[i].kind != static_cast<ModelKind>(i)) throw std::logic_error("model_kinds: rows out of ModelKind order");
+    return k;
+  }();
+  return kinds;
+}
+
+std::span<const std::string_view> choice_names(ModelKind) {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> n;
+    for (const auto& k : model_kinds()) n.push_back(k.name);
+    return n;
+  }();
+  return names;
+}
+
+const ModelKindInfo& model_kind(ModelKind kind) { return model_kinds().at(static_cast<std::size_t>(kind)); }
+
+const std::vector<std::string>& model_terms(ModelKind kind) { return model_kind(kind).terms; }
+
+std::vector<Fit> fits_of(const Analysis& analysis) {
+  std::vector<Fit> fits;
+  for (RaterId rater : kObservers)
+    for (ModelKind model : analysis.models)
+      if (model_kind(model).fitted_for == FittedFor::EachObserver) fits.push_back({model, rater});
+  for (ModelKind model : analysis.models)
+    if (model_kind(model).fitted_for == FittedFor::Truth) fits.push_back({model, RaterId::Truth});
+  return fits;
+}
+
+LmmProblem build_model(ModelKind model, const Cohort& c, RaterId rater, const RaterEvents* events,
+                       const Scenario& s) {
+  return model_kind(model).build(c, rater, events, s);
 }
 
 CohortAnalysis analyze_cohort(const Cohort& c, const Scenario& s) {
   CohortAnalysis out;
   const Detection& det = s.detection;
-  for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
-    const int q = static_cast<int>(r);
+  for (RaterId r : kObservers) {
+    const std::size_t q = index_of(r);
     detect_events(c, r, det, det.threshold(), out.events[q]);
     out.detection[q] = score_detection(c, out.events[q], det);
     if (!det.roc_thresholds.empty() && c.has_truth) out.roc.push_back(roc_curve(c, r, det));
@@ -189,27 +220,25 @@ CohortAnalysis analyze_cohort(const Cohort& c, const Scenario& s) {
 
   LmmOptions options;
   options.reml = s.analysis.reml;
-  options.df = df_method(s.analysis.df);
+  options.df = s.analysis.df;
   options.alpha = s.run.alpha;
-  auto fit = [&](const std::string& model, ModelRater rater, const RaterEvents* events) {
+  for (const Fit& f : fits_of(s.analysis)) {
+    const bool truth = f.rater == RaterId::Truth;
+    if (truth && !c.has_truth) continue;
     ModelResult m;
-    m.model = model;
-    m.rater = rater;
-    LmmProblem prob = build_model(model, c, rater, events, s);
+    m.model = f.model;
+    m.rater = f.rater;
+    LmmProblem prob = build_model(f.model, c, f.rater, truth ? nullptr : &out.events[index_of(f.rater)], s);
     m.rows = static_cast<int>(prob.y.size());
     if (m.rows == 0) {
       m.skipped = "no usable rows";
       m.fit.message = m.skipped;
-      for (const auto& name : prob.names) m.fit.coefficients.push_back({name, NaN, NaN, NaN, NaN, NaN, NaN, NaN});
+      for (const auto& term : prob.names) m.fit.coefficients.push_back({term, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN});
     } else {
       m.fit = fit_lmm(prob, options);
     }
     out.models.push_back(std::move(m));
-  };
-  for (RaterId r : {RaterId::Patient, RaterId::Therapist})
-    for (const auto& model : s.analysis.models)
-      if (model != "oracle") fit(model, static_cast<ModelRater>(r), &out.events[static_cast<int>(r)]);
-  if (s.analysis.has_model("oracle") && c.has_truth) fit("oracle", ModelRater::Truth, nullptr);
+  }
   return out;
 }
 

@@ -59,8 +59,8 @@ void write_report_json(const Cohort& cohort, const CohortAnalysis& a, std::ostre
   j.field("sessions", static_cast<long long>(cohort.rows()));
   j.field("kappa", a.kappa);
   j.key("raters").begin_object();
-  for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
-    const DetectionScore& d = a.detection[static_cast<int>(r)];
+  for (RaterId r : kObservers) {
+    const DetectionScore& d = a.detection[index_of(r)];
     j.key(rater_name(r)).begin_object();
     j.key("detection").begin_object();
     j.field("ruptures", static_cast<long long>(d.ruptures)).field("repairs", static_cast<long long>(d.repairs));
@@ -77,7 +77,7 @@ void write_report_json(const Cohort& cohort, const CohortAnalysis& a, std::ostre
     for (const auto& roc : a.roc) {
       if (roc.rater != r) continue;
       j.key("roc").begin_object();
-      j.field("rule", roc.rule).field("auc", roc.auc);
+      j.field("rule", std::string(name(roc.rule))).field("auc", roc.auc);
       j.key("points").begin_array();
       for (const auto& p : roc.points) {
         j.begin_object().field("threshold", p.threshold).field("sensitivity", p.sensitivity);
@@ -87,8 +87,8 @@ void write_report_json(const Cohort& cohort, const CohortAnalysis& a, std::ostre
     }
     j.key("models").begin_object();
     for (const auto& m : a.models)
-      if (m.rater == static_cast<ModelRater>(r)) {
-        j.key(m.model);
+      if (m.rater == r) {
+        j.key(std::string(name(m.model)));
         json_model(j, m);
       }
     j.end_object();
@@ -96,8 +96,8 @@ void write_report_json(const Cohort& cohort, const CohortAnalysis& a, std::ostre
   }
   j.end_object();
   for (const auto& m : a.models)
-    if (m.rater == ModelRater::Truth) {
-      j.key("oracle");
+    if (m.rater == RaterId::Truth) {
+      j.key(std::string(name(m.model)));
       json_model(j, m);
     }
   j.end_object();
@@ -106,13 +106,13 @@ void write_report_json(const Cohort& cohort, const CohortAnalysis& a, std::ostre
 void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario& s, std::ostream& out) {
   out << "Cohort: " << cohort.patients() << " patients, " << cohort.therapists() << " therapists, " << cohort.rows()
       << " sessions" << (cohort.has_truth ? " (with latent truth)" : "") << "\n";
-  out << "Detection: rule " << s.detection.rule << ", threshold " << s.detection.threshold() << ", repair "
-      << s.detection.repair.mode << " within " << s.detection.repair.window << " sessions\n\n";
+  out << "Detection: rule " << name(s.detection.rule) << ", threshold " << s.detection.threshold() << ", repair "
+      << name(s.detection.repair.mode) << " within " << s.detection.repair.window << " sessions\n\n";
   out << "rater      ruptures repairs prevalence";
   if (cohort.has_truth) out << " true_prev sensitivity specificity   ppv    f1";
   out << "\n";
-  for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
-    const DetectionScore& d = a.detection[static_cast<int>(r)];
+  for (RaterId r : kObservers) {
+    const DetectionScore& d = a.detection[index_of(r)];
     char line[256];
     std::snprintf(line, sizeof line, "%-10s %8lld %7lld %10s", rater_name(r), static_cast<long long>(d.ruptures),
                   static_cast<long long>(d.repairs), num(d.prevalence).c_str());
@@ -123,11 +123,11 @@ void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario&
     out << "\n";
   }
   out << "patient-therapist agreement (Cohen's kappa): " << num(a.kappa) << "\n";
-  for (const auto& roc : a.roc) out << "ROC " << rater_name(roc.rater) << " (" << roc.rule << "): AUC " << num(roc.auc) << "\n";
+  for (const auto& roc : a.roc) out << "ROC " << rater_name(roc.rater) << " (" << name(roc.rule) << "): AUC " << num(roc.auc) << "\n";
 
   for (const auto& m : a.models) {
     const LmmFit& f = m.fit;
-    out << "\n" << m.model << " model, rater " << model_rater_name(m.rater) << ": " << m.rows << " observations";
+    out << "\n" << name(m.model) << " model, rater " << name(m.rater) << ": " << m.rows << " observations";
     if (!m.skipped.empty()) {
       out << ", not fitted: " << m.skipped << "\n";
       continue;
@@ -153,8 +153,8 @@ void write_events_csv(const Cohort& c, const CohortAnalysis& a, std::ostream& ou
   out << "patient,session,rater,rupture,repair\n";
   for (std::size_t i = 0; i < c.patients(); ++i) {
     const std::string label = csv_field(c.patient_label(i));  // free text: quoted when it must be
-    for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
-      const RaterEvents& e = a.events[static_cast<int>(r)];
+    for (RaterId r : kObservers) {
+      const RaterEvents& e = a.events[index_of(r)];
       for (std::size_t k = c.offset[i]; k < c.offset[i + 1]; ++k)
         out << label << ',' << c.session[k] << ',' << rater_name(r) << ',' << int(e.rupture[k]) << ','
             << int(e.repair[k]) << '\n';

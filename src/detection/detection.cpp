@@ -11,31 +11,13 @@
 
 #include <boost/math/distributions/students_t.hpp>
 
+#include "collabzium/numeric.h"
+
 namespace collabzium {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kEps = kDetectionTolerance;
-
-enum class Rule { AbsoluteDrop, SdDrop, Rci, PercentDrop, SuddenLoss };
-enum class Reference { Differences, Person, Baseline };
-
-Rule parse_rule(const std::string& rule) {
-  if (rule == "absolute_drop") return Rule::AbsoluteDrop;
-  if (rule == "sd_drop") return Rule::SdDrop;
-  if (rule == "rci") return Rule::Rci;
-  if (rule == "percent_drop") return Rule::PercentDrop;
-  if (rule == "sudden_loss") return Rule::SuddenLoss;
-  throw std::invalid_argument("detection: unknown rule '" + rule + "'");
-}
-
-Reference parse_reference(const std::string& ref) {
-  if (ref == "differences") return Reference::Differences;
-  if (ref == "person") return Reference::Person;
-  if (ref == "baseline") return Reference::Baseline;
-  throw std::invalid_argument("detection: unknown sd_reference '" + ref + "'");
-}
 
 inline bool rated(double y) { return !std::isnan(y); }
 inline bool usable_scale(double s) { return std::isfinite(s) && s > 0; }
@@ -100,38 +82,38 @@ double sd_of_rows(const std::vector<double>& y, std::size_t b, std::size_t e) {
 struct Detector {
   const Cohort& c;
   const std::vector<double>& y;
-  Rule rule;
-  Reference ref = Reference::Differences;
+  DetectionRule rule;
+  SdReference ref = SdReference::Differences;
   double global_scale = 1;  // absolute_drop, sudden_loss: 1; sd_drop (differences, baseline), rci
   double tcrit[5] = {kNaN, kNaN, kNaN, kNaN, kNaN};  // sudden_loss, by df 2..4
 
   Detector(const Cohort& cohort, RaterId rater, const Detection& d)
-      : c(cohort), y(cohort.ratings(rater)), rule(parse_rule(d.rule)) {
+      : c(cohort), y(cohort.ratings(rater)), rule(d.rule) {
     switch (rule) {
-      case Rule::AbsoluteDrop:
-      case Rule::PercentDrop:
+      case DetectionRule::AbsoluteDrop:
+      case DetectionRule::PercentDrop:
         break;
-      case Rule::SuddenLoss:
+      case DetectionRule::SuddenLoss:
         for (int df = 2; df <= 4; ++df) tcrit[df] = sudden_loss_critical_t(d.critical_t, df);
         break;
-      case Rule::SdDrop:
-        ref = parse_reference(d.sd_reference);
-        if (ref == Reference::Differences) global_scale = sd_of_differences(c, y);
-        if (ref == Reference::Baseline) global_scale = sd_of_baseline(c, y);
-        if (ref == Reference::Person) global_scale = kNaN;
+      case DetectionRule::SdDrop:
+        ref = d.sd_reference;
+        if (ref == SdReference::Differences) global_scale = sd_of_differences(c, y);
+        if (ref == SdReference::Baseline) global_scale = sd_of_baseline(c, y);
+        if (ref == SdReference::Person) global_scale = kNaN;
         break;
-      case Rule::Rci:
+      case DetectionRule::Rci:
         global_scale = sd_of_baseline(c, y) * std::sqrt(2.0 * (1.0 - d.reliability));
         break;
     }
   }
 
-  bool per_person() const { return rule == Rule::SdDrop && ref == Reference::Person; }
+  bool per_person() const { return rule == DetectionRule::SdDrop && ref == SdReference::Person; }
 
   // Scale of the change into row k (row k - 1 is the previous session, rated); person_scale is
   // the patient's own sd when the rule needs it.
   double scale(std::size_t k, double person_scale) const {
-    if (rule == Rule::PercentDrop) return y[k - 1];
+    if (rule == DetectionRule::PercentDrop) return y[k - 1];
     if (per_person()) return person_scale;
     return global_scale;
   }
@@ -178,7 +160,7 @@ struct Detector {
     if (!usable_scale(s)) return false;
     const double change = direction * (y[k - 1] - y[k]);
     if (!(change >= threshold * s - kEps)) return false;
-    return rule != Rule::SuddenLoss || third_criterion(k, b, e, direction);
+    return rule != DetectionRule::SuddenLoss || third_criterion(k, b, e, direction);
   }
 
   bool onset(std::size_t k, std::size_t b, std::size_t e, double threshold, double person_scale) const {
@@ -272,16 +254,14 @@ double sudden_loss_critical_t(double critical_t, int df) {
 
 double detection_scale(const Cohort& cohort, RaterId rater, const Detection& detection) {
   Detector det(cohort, rater, detection);
-  if (det.rule == Rule::PercentDrop || det.per_person()) return kNaN;
+  if (det.rule == DetectionRule::PercentDrop || det.per_person()) return kNaN;
   return det.global_scale;
 }
 
 void detect_events(const Cohort& c, RaterId rater, const Detection& detection, double threshold,
                    RaterEvents& out) {
   const Detector det(c, rater, detection);
-  const bool mode_return = detection.repair.mode == "return";
-  if (!mode_return && detection.repair.mode != "rise")
-    throw std::invalid_argument("detection: unknown repair mode '" + detection.repair.mode + "'");
+  const bool mode_return = detection.repair.mode == RepairMode::Return;
   const std::int64_t window = detection.repair.window;
   const std::vector<double>& y = det.y;
   out.rupture.assign(c.rows(), 0);

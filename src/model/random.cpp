@@ -20,4 +20,8 @@ std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t condition, std::uint
   return h;
 }
 
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t tag) {
+  return mix64(mix64(seed) ^ tag) & ((std::uint64_t{1} << 62) - 1);
+}
+
 }  // namespace collabzium

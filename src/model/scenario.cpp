@@ -30,19 +30,23 @@ Rater default_therapist_rater() {
                .false_alarm_rate = 0.08, .mood_congruence = 0.0, .occasion_sd = 0.10};
 }
 
-double default_threshold(const std::string& rule) {
-  if (rule == "sd_drop") return 1.5;
-  if (rule == "rci") return 1.96;
-  if (rule == "percent_drop") return 0.12;
-  return 0.5;  // absolute_drop, sudden_loss
+double default_threshold(DetectionRule rule) {
+  switch (rule) {
+    case DetectionRule::SdDrop: return 1.5;
+    case DetectionRule::Rci: return 1.96;
+    case DetectionRule::PercentDrop: return 0.12;
+    case DetectionRule::AbsoluteDrop:
+    case DetectionRule::SuddenLoss: break;
+  }
+  return 0.5;
 }
 
 double Detection::threshold() const {
   return std::isnan(threshold_value) ? default_threshold(rule) : threshold_value;
 }
 
-bool Analysis::has_model(const std::string& name) const {
-  return std::find(models.begin(), models.end(), name) != models.end();
+bool Analysis::has_model(ModelKind kind) const {
+  return std::find(models.begin(), models.end(), kind) != models.end();
 }
 
 namespace {
@@ -66,31 +70,63 @@ struct KeySpec {
   std::function<void(Scenario&, const KeyValue&)> set;
 };
 
+template <class T>
+struct ChoiceListOf : std::false_type {};
+template <Choice E>
+struct ChoiceListOf<std::vector<E>> : std::true_type {
+  using Element = E;
+};
+
+template <Choice E>
+std::vector<std::string> names_of() {
+  const std::span<const std::string_view> names = choice_names(E{});
+  return {names.begin(), names.end()};
+}
+
+// A key's spec from a reference to its field. A choice field (an enum, or a list of one) holds its
+// names as the admissible values: read_value checks a value against them, so set() parses names
+// known to be valid and get() gives the name back.
 template <class Ref>
 KeySpec spec(std::string path, Ref ref) {
   using T = std::remove_cvref_t<decltype(ref(std::declval<Scenario&>()))>;
   KeySpec k;
   k.path = std::move(path);
-  if constexpr (std::is_same_v<T, bool>) k.kind = Kind::Boolean;
-  else if constexpr (std::is_same_v<T, std::int64_t>) k.kind = Kind::Integer;
-  else if constexpr (std::is_same_v<T, double>) k.kind = Kind::Real;
-  else if constexpr (std::is_same_v<T, std::string>) k.kind = Kind::Text;
-  else if constexpr (std::is_same_v<T, std::vector<double>>) k.kind = Kind::RealList;
-  else k.kind = Kind::ChoiceList;
-  k.get = [ref](const Scenario& s) { return KeyValue(ref(const_cast<Scenario&>(s))); };
-  k.set = [ref](Scenario& s, const KeyValue& v) { ref(s) = std::get<T>(v); };
-  return k;
+  if constexpr (Choice<T>) {
+    k.kind = Kind::Choice;
+    k.choices = names_of<T>();
+    k.get = [ref](const Scenario& s) { return KeyValue(std::string(name(ref(const_cast<Scenario&>(s))))); };
+    k.set = [ref](Scenario& s, const KeyValue& v) { ref(s) = *parse<T>(std::get<std::string>(v)); };
+    return k;
+  } else if constexpr (ChoiceListOf<T>::value) {
+    using E = typename ChoiceListOf<T>::Element;
+    k.kind = Kind::ChoiceList;
+    k.choices = names_of<E>();
+    k.get = [ref](const Scenario& s) {
+      std::vector<std::string> out;
+      for (E e : ref(const_cast<Scenario&>(s))) out.emplace_back(name(e));
+      return KeyValue(std::move(out));
+    };
+    k.set = [ref](Scenario& s, const KeyValue& v) {
+      T out;
+      for (const auto& text : std::get<std::vector<std::string>>(v)) out.push_back(*parse<E>(text));
+      ref(s) = std::move(out);
+    };
+    return k;
+  } else {
+    if constexpr (std::is_same_v<T, bool>) k.kind = Kind::Boolean;
+    else if constexpr (std::is_same_v<T, std::int64_t>) k.kind = Kind::Integer;
+    else if constexpr (std::is_same_v<T, double>) k.kind = Kind::Real;
+    else if constexpr (std::is_same_v<T, std::string>) k.kind = Kind::Text;
+    else k.kind = Kind::RealList;
+    k.get = [ref](const Scenario& s) { return KeyValue(ref(const_cast<Scenario&>(s))); };
+    k.set = [ref](Scenario& s, const KeyValue& v) { ref(s) = std::get<T>(v); };
+    return k;
+  }
 }
 
 KeySpec range(KeySpec k, double lo, double hi, bool lo_open = false, bool hi_open = false) {
   k.lo = {lo, lo_open};
   k.hi = {hi, hi_open};
-  return k;
-}
-
-KeySpec choose(KeySpec k, std::vector<std::string> choices) {
-  k.choices = std::move(choices);
-  if (k.kind == Kind::Text) k.kind = Kind::Choice;
   return k;
 }
 
@@ -115,7 +151,7 @@ void add_rater_keys(std::vector<KeySpec>& keys, const std::string& name, Rater R
   keys.push_back(range(field("item_sd", &Rater::item_sd), 0, inf));
   keys.push_back(field("scale_min", &Rater::scale_min));
   keys.push_back(field("scale_max", &Rater::scale_max));
-  keys.push_back(choose(field("response", &Rater::response), {"items", "continuous"}));
+  keys.push_back(field("response", &Rater::response));
 }
 
 const std::vector<KeySpec>& key_specs() {
@@ -128,9 +164,8 @@ const std::vector<KeySpec>& key_specs() {
 
     k.push_back(range(spec("design.therapists", REF(design.therapists)), 1, 1e6));
     k.push_back(range(spec("design.patients", REF(design.patients)), 1, 1e8));
-    k.push_back(choose(spec("design.allocation", REF(design.allocation)), {"balanced", "random"}));
-    k.push_back(choose(spec("design.sessions.distribution", REF(design.sessions.distribution)),
-                       {"fixed", "poisson", "uniform"}));
+    k.push_back(spec("design.allocation", REF(design.allocation)));
+    k.push_back(spec("design.sessions.distribution", REF(design.sessions.distribution)));
     k.push_back(range(spec("design.sessions.mean", REF(design.sessions.mean)), 1, 1e4));
     k.push_back(range(spec("design.sessions.min", REF(design.sessions.min)), 1, 1e4));
     k.push_back(range(spec("design.sessions.max", REF(design.sessions.max)), 1, 1e4));
@@ -143,7 +178,7 @@ const std::vector<KeySpec>& key_specs() {
     k.push_back(range(spec("alliance.patient_sd", REF(alliance.patient_sd)), 0, inf));
     k.push_back(spec("alliance.growth", REF(alliance.growth)));
     k.push_back(range(spec("alliance.growth_sd", REF(alliance.growth_sd)), 0, inf));
-    k.push_back(choose(spec("alliance.growth_shape", REF(alliance.growth_shape)), {"log", "linear"}));
+    k.push_back(spec("alliance.growth_shape", REF(alliance.growth_shape)));
     k.push_back(range(spec("alliance.ar", REF(alliance.ar)), -1, 1, true, true));
     k.push_back(range(spec("alliance.innovation_sd", REF(alliance.innovation_sd)), 0, inf));
 
@@ -165,7 +200,7 @@ const std::vector<KeySpec>& key_specs() {
     k.push_back(range(spec("distress.innovation_sd", REF(distress.innovation_sd)), 0, inf));
     k.push_back(range(spec("distress.items", REF(distress.items)), 1, 1000));
     k.push_back(range(spec("distress.item_sd", REF(distress.item_sd)), 0, inf));
-    k.push_back(choose(spec("distress.response", REF(distress.response)), {"items", "continuous"}));
+    k.push_back(spec("distress.response", REF(distress.response)));
     k.push_back(spec("distress.effects.rupture", REF(distress.effects.rupture)));
     k.push_back(spec("distress.effects.repair", REF(distress.effects.repair)));
     k.push_back(spec("distress.effects.unresolved", REF(distress.effects.unresolved)));
@@ -174,23 +209,20 @@ const std::vector<KeySpec>& key_specs() {
     add_rater_keys(k, "patient", &Raters::patient);
     add_rater_keys(k, "therapist", &Raters::therapist);
 
-    k.push_back(choose(spec("detection.rule", REF(detection.rule)),
-                       {"absolute_drop", "sd_drop", "rci", "percent_drop", "sudden_loss"}));
+    k.push_back(spec("detection.rule", REF(detection.rule)));
     k.push_back(range(spec("detection.threshold", REF(detection.threshold_value)), 0, inf, true));
-    k.push_back(choose(spec("detection.sd_reference", REF(detection.sd_reference)),
-                       {"differences", "person", "baseline"}));
+    k.push_back(spec("detection.sd_reference", REF(detection.sd_reference)));
     k.push_back(range(spec("detection.reliability", REF(detection.reliability)), 0, 1, false, true));
     k.push_back(range(spec("detection.critical_t", REF(detection.critical_t)), 0, inf, true));
     k.push_back(range(spec("detection.tolerance", REF(detection.tolerance)), 0, 1000));
     k.push_back(range(spec("detection.roc_thresholds", REF(detection.roc_thresholds)), 0, inf, true));
-    k.push_back(choose(spec("detection.repair.mode", REF(detection.repair.mode)), {"return", "rise"}));
+    k.push_back(spec("detection.repair.mode", REF(detection.repair.mode)));
     k.push_back(range(spec("detection.repair.window", REF(detection.repair.window)), 1, 1000));
 
-    k.push_back(choose(spec("analysis.models", REF(analysis.models)),
-                       {"lagged", "within", "oracle", "growth"}));
+    k.push_back(spec("analysis.models", REF(analysis.models)));
     k.push_back(spec("analysis.reml", REF(analysis.reml)));
-    k.push_back(choose(spec("analysis.therapist", REF(analysis.therapist)), {"none", "fixed", "random"}));
-    k.push_back(choose(spec("analysis.df", REF(analysis.df)), {"satterthwaite", "residual", "z"}));
+    k.push_back(spec("analysis.therapist", REF(analysis.therapist)));
+    k.push_back(spec("analysis.df", REF(analysis.df)));
     k.push_back(spec("analysis.growth_random_slope", REF(analysis.growth_random_slope)));
     k.push_back(spec("analysis.exclude_singular", REF(analysis.exclude_singular)));
     return k;
@@ -353,14 +385,14 @@ void check_consistency(const Scenario& s, const std::function<Origin(const std::
   if (sp.min > sp.max)
     bad("design.sessions.min", "must be <= design.sessions.max (" + std::to_string(sp.max) + "), got " +
                                    std::to_string(sp.min));
-  for (const char* name : {"patient", "therapist"}) {
-    const Rater& r = std::string(name) == "patient" ? s.raters.patient : s.raters.therapist;
-    const std::string p = std::string("raters.") + name + ".";
+  for (const auto& [rater, r] : {std::pair<const char*, const Rater&>{"patient", s.raters.patient},
+                                  std::pair<const char*, const Rater&>{"therapist", s.raters.therapist}}) {
+    const std::string p = std::string("raters.") + rater + ".";
     if (!(r.scale_min < r.scale_max))
       bad(p + "scale_min", "must be < " + p + "scale_max (" + format_double(r.scale_max) + "), got " +
                                format_double(r.scale_min));
   }
-  if (s.detection.rule == "rci" && s.detection.reliability >= 1)
+  if (s.detection.rule == DetectionRule::Rci && s.detection.reliability >= 1)
     bad("detection.reliability", "must be < 1 for the rci rule, got " + format_double(s.detection.reliability));
 }
 
@@ -559,6 +591,17 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
   return out;
 }
 
+ScenarioFile single_condition(const Scenario& scenario) {
+  ScenarioFile file;
+  file.path = scenario.name;
+  file.base = scenario;
+  Condition c;
+  c.index = 1;
+  c.scenario = scenario;
+  file.conditions.push_back(std::move(c));
+  return file;
+}
+
 ScenarioFile load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(locate(path, 0, "", "cannot open the scenario file"));
@@ -582,7 +625,7 @@ std::string to_toml(const ScenarioFile& file) {
     const std::string leaf = k.path.substr(k.path.rfind('.') + 1);
     if (k.path == "detection.threshold" && std::isnan(s.detection.threshold_value)) {
       os << "# threshold: the rule's default (" << format_double(s.detection.threshold()) << " for "
-         << quote(s.detection.rule) << ")\n";
+         << quote(std::string(name(s.detection.rule))) << ")\n";
       continue;
     }
     os << leaf << " = " << format_value(k.get(s)) << "\n";

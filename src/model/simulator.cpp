@@ -27,8 +27,8 @@ double logistic(double eta) { return 1.0 / (1.0 + std::exp(-eta)); }
 
 std::int64_t planned_sessions(const SessionPlan& plan, Engine& eng) {
   std::int64_t t;
-  if (plan.distribution == "fixed") t = std::llround(plan.mean);
-  else if (plan.distribution == "poisson") t = draw_poisson(eng, plan.mean);
+  if (plan.distribution == SessionDistribution::Fixed) t = std::llround(plan.mean);
+  else if (plan.distribution == SessionDistribution::Poisson) t = draw_poisson(eng, plan.mean);
   else t = draw_uniform_int(eng, plan.min, plan.max);
   return std::clamp(t, plan.min, plan.max);
 }
@@ -95,7 +95,7 @@ void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::
   std::vector<std::int64_t>& planned = out.planned_sessions;
   planned.resize(N);
   for (std::size_t i = 0; i < N; ++i) {
-    out.therapist[i] = des.allocation == "balanced" ? static_cast<int>(i % J)
+    out.therapist[i] = des.allocation == Allocation::Balanced ? static_cast<int>(i % J)
                                                     : static_cast<int>(draw_uniform_int(design, 0, J - 1));
     planned[i] = planned_sessions(des.sessions, design);
   }
@@ -114,9 +114,10 @@ void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::
   }
 
   // Per-replication constants, so the session loop compares no strings and takes no extra logs.
-  const bool log_growth = al.growth_shape == "log";
-  const bool continuous[2] = {s.raters.patient.response == "continuous", s.raters.therapist.response == "continuous"};
-  const bool distress_continuous = di.response == "continuous";
+  const GrowthShape growth_shape = al.growth_shape;
+  const bool continuous[2] = {s.raters.patient.response == Response::Continuous,
+                              s.raters.therapist.response == Response::Continuous};
+  const bool distress_continuous = di.response == Response::Continuous;
   const double onset_logit = logit(ru.onset_probability), dropout_logit = logit(des.dropout.base);
   const double sd_e = al.innovation_sd / std::sqrt(1 - al.ar * al.ar);
   const double sd_a = di.innovation_sd / std::sqrt(1 - di.ar * di.ar);
@@ -174,7 +175,7 @@ void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::
           depth = draw_gamma_mean_sd(latent, ru.depth_mean, ru.depth_sd);
         }
       }
-      const double M = al.mean + u_j + v_i + (al.growth + w_i) * growth_time(log_growth, t) + e + bonus;
+      const double M = al.mean + u_j + v_i + (al.growth + w_i) * growth_time(growth_shape, t) + e + bonus;
       const double A = M - (ruptured ? depth : 0.0);
 
       double rating[2];

@@ -1,29 +1,22 @@
 #include "collabzium/study/calibration.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
-#include <limits>
 #include <map>
 #include <nlopt.hpp>
 #include <ostream>
 #include <set>
-#include <sstream>
 
 #include "collabzium/error.h"
-#include "collabzium/io/output_file.h"
 #include "collabzium/model/random.h"
+#include "collabzium/numeric.h"
 #include "collabzium/study/runner.h"
-#include "collabzium/cli/study_commands.h"
 
 namespace collabzium {
 
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t");
@@ -32,17 +25,8 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-// A finite number taking the whole (trimmed) text.
-bool parse_number(const std::string& text, double& out) {
-  const std::string t = trim(text);
-  if (t.empty()) return false;
-  errno = 0;
-  char* end = nullptr;
-  const double v = std::strtod(t.c_str(), &end);
-  if (end != t.c_str() + t.size() || errno == ERANGE || !std::isfinite(v)) return false;
-  out = v;
-  return true;
-}
+// A finite number taking the whole text, spaces around it allowed.
+bool parse_trimmed_number(const std::string& text, double& out) { return parse_number(trim(text), out); }
 
 std::string show(double x, int digits = 6) {
   if (std::isnan(x)) return "NA";
@@ -58,8 +42,12 @@ double round_significant(double x, int digits) {
   return std::round(x * f) / f;
 }
 
-const std::vector<std::string>& target_models() {
-  static const std::vector<std::string> m = {"lagged", "within", "oracle", "growth", "detection", "roc"};
+// The model names a target can have: the analysis models, and the detection and roc rows.
+std::vector<std::string> target_models() {
+  std::vector<std::string> m;
+  for (const auto& k : model_kinds()) m.emplace_back(k.name);
+  m.push_back("detection");
+  m.push_back("roc");
   return m;
 }
 
@@ -69,17 +57,52 @@ std::string join(const std::vector<std::string>& v, const std::string& sep = ", 
   return s;
 }
 
-bool is_fitted_model(const std::string& m) { return m == "lagged" || m == "within" || m == "oracle" || m == "growth"; }
-
-// The scenario a study of these targets runs: only the models the targets name (the oracle, one fit
-// per replication, when they name none), so evaluations do not fit models nobody looks at.
-Scenario restricted_models(Scenario s, const std::vector<std::string>& models) {
-  std::vector<std::string> keep;
-  for (const auto& m : {"lagged", "within", "oracle", "growth"})
-    if (std::find(models.begin(), models.end(), m) != models.end()) keep.push_back(m);
-  if (keep.empty()) keep.push_back("oracle");
+// The scenario a study of these targets runs: only the models the targets name, in canonical order
+// (the oracle, one fit per replication, when they name none), so evaluations do not fit models
+// nobody looks at.
+Scenario restricted_models(Scenario s, const std::vector<CalibrationTarget>& targets) {
+  std::vector<ModelKind> keep;
+  for (const auto& k : model_kinds())
+    for (const auto& t : targets)
+      if (parse<ModelKind>(t.model) == k.kind && std::find(keep.begin(), keep.end(), k.kind) == keep.end())
+        keep.push_back(k.kind);
+  if (keep.empty()) keep.push_back(ModelKind::Oracle);
   s.analysis.models = keep;
   return s;
+}
+
+// The in-memory summary of `replications` replications of `s` with `seed`.
+std::vector<SummaryRow> summary_at(Scenario s, std::int64_t replications, std::uint64_t seed, int threads) {
+  s.run.replications = replications;
+  s.run.seed = static_cast<std::int64_t>(seed);
+  return study_summary(single_condition(s), threads);
+}
+
+[[noreturn]] void fail_at_least(const char* flag, std::int64_t v, std::int64_t min) {
+  throw InputError(locate(flag, 0, "", "must be an integer >= " + std::to_string(min) + ", got " + std::to_string(v)));
+}
+
+// Every check of calibrate's input, in one place: the command line only parses.
+void check_input(const Scenario& scenario, const std::vector<CalibrationTarget>& targets,
+                 const std::vector<FreeKey>& free, const CalibrationSettings& settings) {
+  if (settings.replications < 2) fail_at_least("--replications", settings.replications, 2);
+  if (settings.check_replications < 2) fail_at_least("--check-replications", settings.check_replications, 2);
+  if (settings.max_evaluations < 1) fail_at_least("--max-evaluations", settings.max_evaluations, 1);
+  if (targets.empty()) throw InputError(locate("--match", 0, "", "at least one target is needed"));
+  if (free.empty()) throw InputError(locate("--free", 0, "", "at least one free key is needed"));
+  std::set<std::string> seen;
+  for (const auto& t : targets)
+    if (!seen.insert(t.name()).second) throw InputError(locate("--match", 0, t.name(), "is given twice"));
+  seen.clear();
+  for (const auto& f : free)
+    if (!seen.insert(f.key).second) throw InputError(locate("--free", 0, f.key, "is given twice"));
+  // Keys that depend on each other (scale_min < scale_max, ...): the corners of the box must be valid.
+  for (int corner = 0; corner < 2; ++corner) {
+    ScenarioFile probe;
+    probe.base = scenario;
+    for (const auto& f : free) set_key(probe.base, f.key, KeyValue(corner ? f.hi : f.lo), "--free");
+    parse_scenario(to_toml(probe), "--free (bounds)");
+  }
 }
 
 void set_real(Scenario& s, const std::string& key, double v, const std::string& where) {
@@ -108,31 +131,6 @@ std::string missing_target_message(const std::vector<SummaryRow>& rows, const Ca
 
 }  // namespace
 
-std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t tag) {
-  return mix64(mix64(seed) ^ tag) & ((std::uint64_t{1} << 62) - 1);
-}
-
-std::vector<SummaryRow> scenario_summary(const Scenario& scenario, std::int64_t replications, std::uint64_t seed,
-                                         int threads) {
-  ScenarioFile file;
-  file.path = "calibration";
-  file.base = scenario;
-  file.base.run.replications = replications;
-  file.base.run.seed = static_cast<std::int64_t>(seed);
-  Condition c;
-  c.index = 1;
-  c.scenario = file.base;
-  file.conditions.push_back(std::move(c));
-  return study_summary(file, threads);
-}
-
-const SummaryRow* find_summary_row(const std::vector<SummaryRow>& rows, const std::string& model,
-                                   const std::string& rater, const std::string& term, const std::string& measure) {
-  for (const auto& r : rows)
-    if (r.model == model && r.rater == rater && r.term == term && r.measure == measure) return &r;
-  return nullptr;
-}
-
 std::string CalibrationTarget::name() const { return model + "." + rater + "." + term + "." + measure; }
 
 CalibrationTarget parse_calibration_target(const std::string& text) {
@@ -141,7 +139,7 @@ CalibrationTarget parse_calibration_target(const std::string& text) {
   if (eq == std::string::npos) throw InputError(locate("--match", 0, text, form));
   const std::string name = trim(text.substr(0, eq));
   CalibrationTarget t;
-  if (!parse_number(text.substr(eq + 1), t.value))
+  if (!parse_trimmed_number(text.substr(eq + 1), t.value))
     throw InputError(locate("--match", 0, name, "VALUE must be a finite number, got \"" + text.substr(eq + 1) + "\""));
   const auto d1 = name.find('.');
   const auto d2 = d1 == std::string::npos ? d1 : name.find('.', d1 + 1);
@@ -156,7 +154,7 @@ CalibrationTarget parse_calibration_target(const std::string& text) {
   const auto& models = target_models();
   if (std::find(models.begin(), models.end(), t.model) == models.end())
     throw InputError(locate("--match", 0, name, "unknown model \"" + t.model + "\", expected one of " + join(models)));
-  if (t.rater != "patient" && t.rater != "therapist" && t.rater != "truth")
+  if (!parse<RaterId>(t.rater))
     throw InputError(
         locate("--match", 0, name, "unknown rater \"" + t.rater + "\", expected patient, therapist or truth"));
   return t;
@@ -181,8 +179,8 @@ FreeKey parse_free_key(const std::string& text, const Scenario& scenario) {
   if (!std::holds_alternative<double>(current))
     throw InputError(locate("--free", 0, f.key, "is not a numeric key; calibrate frees real-valued keys only"));
   const auto colon = bounds.find(':');
-  if (colon == std::string::npos || !parse_number(bounds.substr(0, colon), f.lo) ||
-      !parse_number(bounds.substr(colon + 1), f.hi))
+  if (colon == std::string::npos || !parse_trimmed_number(bounds.substr(0, colon), f.lo) ||
+      !parse_trimmed_number(bounds.substr(colon + 1), f.hi))
     throw InputError(locate("--free", 0, f.key, form + ", got \"" + bounds + "\""));
   if (!(f.lo < f.hi))
     throw InputError(locate("--free", 0, f.key, "LO must be < HI, got " + show(f.lo) + ":" + show(f.hi)));
@@ -194,13 +192,9 @@ FreeKey parse_free_key(const std::string& text, const Scenario& scenario) {
 
 CalibrationResult calibrate(const Scenario& scenario, const std::vector<CalibrationTarget>& targets,
                             const std::vector<FreeKey>& free, const CalibrationSettings& settings, std::ostream& log) {
-  if (targets.empty()) throw InputError(locate("--match", 0, "", "at least one target is needed"));
-  if (free.empty()) throw InputError(locate("--free", 0, "", "at least one free key is needed"));
+  check_input(scenario, targets, free, settings);
   const std::size_t n = free.size(), m = targets.size();
-  std::vector<std::string> models;
-  for (const auto& t : targets)
-    if (is_fitted_model(t.model)) models.push_back(t.model);
-  const Scenario work = restricted_models(scenario, models);
+  const Scenario work = restricted_models(scenario, targets);
 
   CalibrationResult res;
   res.scenario = scenario;
@@ -225,14 +219,14 @@ CalibrationResult calibrate(const Scenario& scenario, const std::vector<Calibrat
 
   // A tiny first run checks that every target names a summary row.
   {
-    const auto rows = scenario_summary(at(work, res.start), 2, settings.seed, settings.threads);
+    const auto rows = summary_at(at(work, res.start), 2, settings.seed, settings.threads);
     for (const auto& t : targets)
       if (!find_summary_row(rows, t.model, t.rater, t.term, t.measure))
         throw InputError(locate("--match", 0, t.name(), missing_target_message(rows, t)));
   }
 
   // The starting point fixes the scales of the objective.
-  const auto start_rows = scenario_summary(at(work, res.start), settings.replications, settings.seed, settings.threads);
+  const auto start_rows = summary_at(at(work, res.start), settings.replications, settings.seed, settings.threads);
   const auto start = achieved(start_rows);
   for (std::size_t j = 0; j < m; ++j) {
     const double floor = 1e-3 * std::max(1.0, std::fabs(targets[j].value));
@@ -284,7 +278,7 @@ CalibrationResult calibrate(const Scenario& scenario, const std::vector<Calibrat
   ctx.f = [&](const std::vector<double>& u) {
     const std::vector<double> v = to_values(u);
     if (auto hit = cache.find(v); hit != cache.end()) return objective_of(hit->second);
-    const auto a = achieved(scenario_summary(at(work, v), settings.replications, settings.seed, settings.threads));
+    const auto a = achieved(summary_at(at(work, v), settings.replications, settings.seed, settings.threads));
     cache[v] = a;
     const double f = objective_of(a);
     ++res.evaluations;
@@ -357,114 +351,10 @@ CalibrationResult calibrate(const Scenario& scenario, const std::vector<Calibrat
   log << "optimum after " << res.evaluations << " evaluations (" << res.optimizer_status
       << "): " << describe(res.values) << "\n";
   log << "check run: " << settings.check_replications << " replications, seed " << res.check_seed << "\n";
-  res.check = achieved(scenario_summary(at(work, res.values), settings.check_replications, res.check_seed,
+  res.check = achieved(summary_at(at(work, res.values), settings.check_replications, res.check_seed,
                                         settings.threads));
   res.scenario = at(scenario, res.values);
   return res;
-}
-
-void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
-  const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
-  if (file.conditions.size() != 1)
-    throw InputError(locate(o.common.config, 0, "sweep",
-                            "calibrate takes a scenario without a sweep (it has " +
-                                std::to_string(file.conditions.size()) + " conditions)"));
-  // A sweep of single values is one condition: calibrate that condition's scenario.
-  const Scenario& base = file.conditions.front().scenario;
-  CalibrationSettings settings;
-  auto positive = [](const char* flag, std::int64_t v, std::int64_t min) {
-    if (v < min)
-      throw InputError(locate(flag, 0, "", "must be an integer >= " + std::to_string(min) + ", got " +
-                                               std::to_string(v)));
-    return v;
-  };
-  if (o.replications) settings.replications = positive("--replications", *o.replications, 2);
-  if (o.check_replications) settings.check_replications = positive("--check-replications", *o.check_replications, 2);
-  if (o.max_evaluations)
-    settings.max_evaluations = static_cast<int>(positive("--max-evaluations", *o.max_evaluations, 1));
-  settings.seed = static_cast<std::uint64_t>(o.seed ? positive("--seed", *o.seed, 0) : base.run.seed);
-  settings.threads = static_cast<int>(o.threads ? positive("--threads", *o.threads, 0) : base.run.threads);
-  if (o.match.empty()) throw InputError(locate("--match", 0, "", "at least one target is needed"));
-  if (o.free.empty()) throw InputError(locate("--free", 0, "", "at least one free key is needed"));
-  if (o.out.empty()) throw InputError(locate("--out", 0, "", "an output file (TOML) is needed"));
-
-  std::vector<CalibrationTarget> targets;
-  std::set<std::string> seen;
-  for (const auto& text : o.match) {
-    targets.push_back(parse_calibration_target(text));
-    if (!seen.insert(targets.back().name()).second)
-      throw InputError(locate("--match", 0, targets.back().name(), "is given twice"));
-  }
-  std::vector<FreeKey> free;
-  seen.clear();
-  for (const auto& text : o.free) {
-    free.push_back(parse_free_key(text, base));
-    if (!seen.insert(free.back().key).second) throw InputError(locate("--free", 0, free.back().key, "is given twice"));
-  }
-  // Keys that depend on each other (scale_min < scale_max, ...): the corners of the box must be valid.
-  for (int corner = 0; corner < 2; ++corner) {
-    ScenarioFile probe;
-    probe.base = base;
-    for (const auto& f : free) set_key(probe.base, f.key, KeyValue(corner ? f.hi : f.lo), "--free");
-    parse_scenario(to_toml(probe), "--free (bounds)");
-  }
-
-  AtomicFile output(o.out);  // fails early when the folder does not exist
-  const CalibrationResult res = calibrate(base, targets, free, settings, out);
-
-  // The table: target, achieved (check run), MCSE, standardized difference.
-  std::size_t width = 6;
-  for (const auto& t : targets) width = std::max(width, t.name().size());
-  char line[512];
-  std::snprintf(line, sizeof line, "\n%-*s %12s %12s %10s %8s\n", static_cast<int>(width), "target", "value",
-                "achieved", "mcse", "z");
-  out << line;
-  bool all_close = true;
-  for (std::size_t j = 0; j < targets.size(); ++j) {
-    const Achieved& a = res.check[j];
-    // The check run's error and the search's: the search matched the targets on its own replications.
-    const double se = std::sqrt(a.mcse * a.mcse + res.search[j].mcse * res.search[j].mcse);
-    const double z = se > 0 ? (a.value - targets[j].value) / se : kNaN;
-    if (!(std::fabs(z) <= 3)) all_close = false;
-    std::snprintf(line, sizeof line, "%-*s %12s %12s %10s %8s\n", static_cast<int>(width), targets[j].name().c_str(),
-                  show(targets[j].value).c_str(), show(a.value).c_str(), show(a.mcse, 3).c_str(),
-                  show(z, 3).c_str());
-    out << line;
-  }
-  out << "(achieved: check run of " << settings.check_replications << " replications with fresh seed "
-      << res.check_seed << "; z = (achieved - value) / sqrt(mcse^2 + the search's mcse^2))\n";
-  if (!all_close)
-    out << "warning: not every target is matched within 3 Monte Carlo SEs; the bounds may exclude a solution, the targets may "
-           "conflict, or the search may need more replications\n";
-  out << "calibrated values:\n";
-  for (std::size_t k = 0; k < free.size(); ++k)
-    out << "  " << free[k].key << " = " << format_value(KeyValue(res.values[k])) << "  (bounds [" << show(free[k].lo)
-        << ", " << show(free[k].hi) << "], start " << show(res.start[k]) << ")\n";
-
-  // The calibrated scenario: comment lines, then the fully resolved TOML.
-  std::ostringstream text;
-  text << "# Calibrated by `collabzium calibrate` on " << iso8601_utc_now() << " from " << o.common.config;
-  for (const auto& s : o.common.overrides) text << " --set " << s;
-  text << "\n# Free keys, calibrated within their bounds:\n";
-  for (std::size_t k = 0; k < free.size(); ++k)
-    text << "#   " << free[k].key << " = " << format_value(KeyValue(res.values[k])) << "  (bounds [" << show(free[k].lo)
-         << ", " << show(free[k].hi) << "], start " << show(res.start[k]) << ")\n";
-  text << "# Targets (summary measures) and the values achieved in a check run of "
-       << settings.check_replications << " replications with seed " << res.check_seed << ":\n";
-  for (std::size_t j = 0; j < targets.size(); ++j)
-    text << "#   " << targets[j].name() << " = " << show(targets[j].value) << "  achieved " << show(res.check[j].value)
-         << " (MCSE " << show(res.check[j].mcse, 3) << ")\n";
-  text << "# Search: NLopt LN_BOBYQA, " << res.evaluations << " evaluations of " << settings.replications
-       << " replications with seed " << settings.seed << " (common random numbers); " << res.optimizer_status
-       << ".\n# All other values are those of the input scenario.\n\n";
-  ScenarioFile calibrated;
-  calibrated.path = o.out;
-  calibrated.base = res.scenario;
-  text << to_toml(calibrated);
-  parse_scenario(text.str(), o.out);  // what we write must read back
-  output.stream() << text.str();
-  output.commit();
-  out << "wrote " << o.out << "\n";
 }
 
 }  // namespace collabzium

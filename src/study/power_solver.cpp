@@ -1,32 +1,26 @@
 #include "collabzium/study/power_solver.h"
 
 #include <algorithm>
-#include <boost/math/distributions/normal.hpp>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <limits>
 #include <map>
 #include <optional>
 #include <ostream>
 #include <set>
 
-#include "collabzium/study/calibration.h"
+#include "collabzium/analysis/analysis.h"
 #include "collabzium/error.h"
 #include "collabzium/io/json.h"
-#include "collabzium/io/output_file.h"
-#include "collabzium/cli/study_commands.h"
+#include "collabzium/model/random.h"
+#include "collabzium/numeric.h"
+#include "collabzium/study/runner.h"
+#include "collabzium/study/summary.h"
 
 namespace collabzium {
 
 namespace {
 
 constexpr double kZ = 1.959963984540054;  // 95% intervals
-
-double norm_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
-double norm_pdf(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI); }
-double norm_quantile(double p) { return boost::math::quantile(boost::math::normal_distribution<double>(), p); }
 
 std::string show(double x, int digits = 4) {
   if (std::isnan(x)) return "NA";
@@ -47,23 +41,30 @@ Scenario with_value(Scenario s, const std::string& key, std::int64_t v) {
   return s;
 }
 
-// Pooled rejections and trials of the target's power row; nullopt when the row is missing.
+// The in-memory summary of `replications` replications of `s` with `seed`.
+std::vector<SummaryRow> summary_at(Scenario s, std::int64_t replications, std::uint64_t seed, int threads) {
+  s.run.replications = replications;
+  s.run.seed = static_cast<std::int64_t>(seed);
+  return study_summary(single_condition(s), threads);
+}
+
+const SummaryRow* power_row(const std::vector<SummaryRow>& rows, const PowerTarget& t) {
+  return find_summary_row(rows, std::string(name(t.model)), std::string(name(t.rater)), t.term, "power");
+}
+
+// The rejections and trials of the target's power row; nullopt when the row is missing.
 std::optional<PowerPoint> point_of(const std::vector<SummaryRow>& rows, const PowerTarget& t, std::int64_t value) {
-  const SummaryRow* p = find_summary_row(rows, t.model, t.rater, t.term, "power");
+  const SummaryRow* p = power_row(rows, t);
   if (!p) return std::nullopt;
   PowerPoint pt;
   pt.value = value;
-  double trials = 0;
-  if (std::isfinite(p->value) && p->value > 0 && p->value < 1 && p->mcse > 0) {
-    trials = std::round(p->value * (1 - p->value) / (p->mcse * p->mcse));  // MCSE = sqrt(p (1 - p) / trials)
-  } else {
-    const SummaryRow* n = find_summary_row(rows, t.model, t.rater, t.term, "n");
-    const SummaryRow* nc = find_summary_row(rows, t.model, t.rater, t.term, "nonconverged");
-    trials = (n && std::isfinite(n->value) ? n->value : 0) - (nc && std::isfinite(nc->value) ? nc->value : 0);
-  }
-  pt.trials = std::max(0.0, trials);
-  pt.rejections = std::isfinite(p->value) ? std::round(p->value * pt.trials) : 0;
+  pt.trials = std::isfinite(p->trials) ? p->trials : 0;
+  pt.rejections = std::isfinite(p->successes) ? p->successes : 0;
   return pt;
+}
+
+[[noreturn]] void fail_at_least(const char* flag, std::int64_t v, std::int64_t min) {
+  throw InputError(locate(flag, 0, "", "must be an integer >= " + std::to_string(min) + ", got " + std::to_string(v)));
 }
 
 // The points used for a local fit around x: within a factor 3, and at least the 3 nearest values.
@@ -110,7 +111,9 @@ const std::vector<std::string>& solvable_keys() {
   return k;
 }
 
-std::string PowerTarget::name() const { return model + "." + rater + "." + term; }
+std::string PowerTarget::name() const {
+  return std::string(collabzium::name(model)) + "." + std::string(collabzium::name(rater)) + "." + term;
+}
 
 PowerTarget parse_power_target(const std::string& text) {
   const std::string form = "expected MODEL.RATER.TERM, e.g. lagged.patient.rupture or oracle.truth.repair";
@@ -118,15 +121,21 @@ PowerTarget parse_power_target(const std::string& text) {
   const auto d2 = d1 == std::string::npos ? d1 : text.find('.', d1 + 1);
   if (d1 == std::string::npos || d2 == std::string::npos || d1 == 0 || d2 == d1 + 1 || d2 + 1 == text.size())
     throw InputError(locate("--target", 0, text, form));
-  PowerTarget t{text.substr(0, d1), text.substr(d1 + 1, d2 - d1 - 1), text.substr(d2 + 1)};
-  if (t.model != "lagged" && t.model != "within" && t.model != "oracle" && t.model != "growth")
-    throw InputError(locate("--target", 0, text,
-                            "unknown model \"" + t.model + "\", expected one of lagged, within, oracle, growth"));
-  if (t.model == "oracle" && t.rater != "truth")
-    throw InputError(locate("--target", 0, text, "the oracle model's rater is truth, got \"" + t.rater + "\""));
-  if (t.model != "oracle" && t.rater != "patient" && t.rater != "therapist")
-    throw InputError(locate("--target", 0, text, "unknown rater \"" + t.rater + "\", expected patient or therapist"));
-  return t;
+  const std::string model = text.substr(0, d1), rater = text.substr(d1 + 1, d2 - d1 - 1);
+  const std::optional<ModelKind> kind = parse<ModelKind>(model);
+  if (!kind) {
+    std::vector<std::string> names;
+    for (const auto& k : model_kinds()) names.emplace_back(k.name);
+    throw InputError(locate("--target", 0, text, "unknown model \"" + model + "\", expected one of " + join(names)));
+  }
+  const std::optional<RaterId> who = parse<RaterId>(rater);
+  if (model_kind(*kind).fitted_for == FittedFor::Truth) {
+    if (who != RaterId::Truth)
+      throw InputError(locate("--target", 0, text, "the " + model + " model's rater is truth, got \"" + rater + "\""));
+  } else if (!who || *who == RaterId::Truth) {
+    throw InputError(locate("--target", 0, text, "unknown rater \"" + rater + "\", expected patient or therapist"));
+  }
+  return {*kind, *who, text.substr(d2 + 1)};
 }
 
 double PowerPoint::mcse() const {
@@ -135,13 +144,13 @@ double PowerPoint::mcse() const {
   return std::sqrt(p * (1 - p) / trials);
 }
 
-double PowerCurve::predict(double value) const { return norm_cdf(a + b * std::log(value)); }
+double PowerCurve::predict(double value) const { return normal_cdf(a + b * std::log(value)); }
 
-double PowerCurve::crossing(double power) const { return std::exp((norm_quantile(power) - a) / b); }
+double PowerCurve::crossing(double power) const { return std::exp((normal_quantile(power) - a) / b); }
 
 double PowerCurve::crossing_log_sd(double power) const {
   // ln x* = (z - a) / b; gradient (-1/b, -(z - a)/b^2) = (-1/b, -ln x*/b).
-  const double lx = (norm_quantile(power) - a) / b;
+  const double lx = (normal_quantile(power) - a) / b;
   const double ga = -1.0 / b, gb = -lx / b;
   const double v = ga * ga * var_a + 2 * ga * gb * cov_ab + gb * gb * var_b;
   return std::sqrt(std::max(0.0, v));
@@ -184,7 +193,7 @@ PowerCurve fit_power_curve(const std::vector<PowerPoint>& points) {
   std::vector<double> z(K), w(K);
   for (std::size_t i = 0; i < K; ++i) {
     const double p = std::clamp(k[i] / m[i], 0.5 / m[i], 1 - 0.5 / m[i]);
-    z[i] = norm_quantile(p);
+    z[i] = normal_quantile(p);
     w[i] = m[i];
   }
   double a = 0, b = 0, i00 = 0, i01 = 0, i11 = 0;
@@ -197,8 +206,8 @@ PowerCurve fit_power_curve(const std::vector<PowerPoint>& points) {
   for (int it = 0; it < 100 && !converged && !failed; ++it) {
     for (std::size_t i = 0; i < K; ++i) {
       const double eta = std::clamp(a + b * l[i], -8.0, 8.0);
-      const double mu = std::clamp(norm_cdf(eta), 1e-12, 1 - 1e-12);
-      const double phi = std::max(norm_pdf(eta), 1e-300);
+      const double mu = std::clamp(normal_cdf(eta), 1e-12, 1 - 1e-12);
+      const double phi = std::max(normal_pdf(eta), 1e-300);
       w[i] = m[i] * phi * phi / (mu * (1 - mu));
       z[i] = eta + (k[i] / m[i] - mu) / phi;
     }
@@ -220,8 +229,8 @@ PowerCurve fit_power_curve(const std::vector<PowerPoint>& points) {
   for (std::size_t i = 0; i < K; ++i) {
     const double eta = std::clamp(a + b * l[i], -8.0, 8.0);
     // Fitted values are kept off 0 and 1 by half a trial, so a separated fit keeps finite weights.
-    const double mu = std::clamp(norm_cdf(eta), 0.5 / (m[i] + 1), 1 - 0.5 / (m[i] + 1));
-    const double phi = std::max(norm_pdf(eta), 1e-300);
+    const double mu = std::clamp(normal_cdf(eta), 0.5 / (m[i] + 1), 1 - 0.5 / (m[i] + 1));
+    const double phi = std::max(normal_pdf(eta), 1e-300);
     w[i] = m[i] * phi * phi / (mu * (1 - mu));
     x2 += (k[i] - m[i] * mu) * (k[i] - m[i] * mu) / (m[i] * mu * (1 - mu));
   }
@@ -267,21 +276,25 @@ SolveResult solve_power(const Scenario& scenario, const std::string& key, const 
   }
   with_value(scenario, key, lo);  // validates both ends as values of the key
   with_value(scenario, key, hi);
-  if (settings.replications < 2 || settings.verify_replications < 2 || settings.max_rounds < 0 ||
-      !(settings.precision > 0))
-    throw InputError(locate("solve", 0, "", "replications must be >= 2, rounds >= 0 and precision > 0"));
+  if (settings.replications < 2) fail_at_least("--replications", settings.replications, 2);
+  if (settings.verify_replications < 2) fail_at_least("--verify-replications", settings.verify_replications, 2);
+  if (settings.max_rounds < 0) fail_at_least("--max-rounds", settings.max_rounds, 0);
+  if (!(settings.precision > 0 && settings.precision < 10))
+    throw InputError(locate("--precision", 0, "", "must be a number in (0, 10), got " + show(settings.precision, 6)));
 
   Scenario work = scenario;
   work.analysis.models = {target.model};  // only the model whose power is solved for
   // A tiny first run checks that the target has a rejection rate.
   {
-    const auto rows = scenario_summary(with_value(work, key, lo), 2, settings.seed, settings.threads);
+    const auto rows = summary_at(with_value(work, key, lo), 2, settings.seed, settings.threads);
     if (!point_of(rows, target, lo)) {
       std::set<std::string> terms;
       for (const auto& r : rows)
-        if (r.model == target.model && r.rater == target.rater && r.measure == "power") terms.insert(r.term);
+        if (r.model == name(target.model) && r.rater == name(target.rater) && r.measure == "power")
+          terms.insert(r.term);
       throw InputError(locate("--target", 0, target.name(),
-                              "no such coefficient (" + target.model + "." + target.rater + " has " +
+                              "no such coefficient (" + std::string(name(target.model)) + "." +
+                                  std::string(name(target.rater)) + " has " +
                                   join({terms.begin(), terms.end()}) + ")"));
     }
   }
@@ -292,7 +305,7 @@ SolveResult solve_power(const Scenario& scenario, const std::string& key, const 
   std::map<std::int64_t, PowerPoint> pooled;
   auto simulate = [&](std::int64_t value, std::int64_t reps) {
     value = std::clamp(value, lo, hi);
-    const auto rows = scenario_summary(with_value(work, key, value), reps, derive_seed(settings.seed, ++batch),
+    const auto rows = summary_at(with_value(work, key, value), reps, derive_seed(settings.seed, ++batch),
                                        settings.threads);
     const PowerPoint p = *point_of(rows, target, value);
     PowerPoint& q = pooled[value];
@@ -375,7 +388,7 @@ SolveResult solve_power(const Scenario& scenario, const std::string& key, const 
   // 3. An independent run at the answer.
   res.verify_seed = derive_seed(settings.seed, kVerifySeedTag);
   res.verify_replications = settings.verify_replications;
-  const auto rows = scenario_summary(with_value(work, key, res.value), settings.verify_replications, res.verify_seed,
+  const auto rows = summary_at(with_value(work, key, res.value), settings.verify_replications, res.verify_seed,
                                      settings.threads);
   const PowerPoint v = *point_of(rows, target, res.value);
   res.power = v.power();
@@ -403,81 +416,6 @@ void write_solve_json(const SolveResult& r, const PowerTarget& target, double po
   j.end_array();
   j.end_object();
   out << "\n";
-}
-
-namespace {
-
-bool parse_int(const std::string& text, std::int64_t& out) {
-  std::size_t b = text.find_first_not_of(" \t"), e = text.find_last_not_of(" \t");
-  if (b == std::string::npos) return false;
-  const std::string t = text.substr(b, e - b + 1);
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(t.c_str(), &end, 10);
-  if (end != t.c_str() + t.size() || errno == ERANGE) return false;
-  out = v;
-  return true;
-}
-
-}  // namespace
-
-void command_solve(const SolveOptions& o, std::ostream& out) {
-  const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
-  if (file.conditions.size() != 1)
-    throw InputError(locate(o.common.config, 0, "sweep",
-                            "solve takes a scenario without a sweep (it has " + std::to_string(file.conditions.size()) +
-                                " conditions)"));
-  const Scenario& base = file.conditions.front().scenario;
-  const auto& keys = solvable_keys();
-  if (std::find(keys.begin(), keys.end(), o.vary) == keys.end())
-    throw InputError(locate("--vary", 0, o.vary, "cannot be solved for; expected one of " + join(keys)));
-  const PowerTarget target = parse_power_target(o.target);
-  if (!o.power) throw InputError(locate("--power", 0, "", "is required"));
-  auto at_least = [](const char* flag, std::int64_t v, std::int64_t min) {
-    if (v < min)
-      throw InputError(
-          locate(flag, 0, "", "must be an integer >= " + std::to_string(min) + ", got " + std::to_string(v)));
-    return v;
-  };
-  SolveSettings settings;
-  if (o.replications) settings.replications = at_least("--replications", *o.replications, 2);
-  if (o.verify_replications)
-    settings.verify_replications = at_least("--verify-replications", *o.verify_replications, 2);
-  if (o.max_rounds) settings.max_rounds = static_cast<int>(at_least("--max-rounds", *o.max_rounds, 0));
-  if (o.precision) {
-    if (!(*o.precision > 0 && *o.precision < 10))
-      throw InputError(locate("--precision", 0, "", "must be a number in (0, 10), got " + show(*o.precision, 6)));
-    settings.precision = *o.precision;
-  }
-  settings.seed = static_cast<std::uint64_t>(o.seed ? at_least("--seed", *o.seed, 0) : base.run.seed);
-  settings.threads = static_cast<int>(o.threads ? at_least("--threads", *o.threads, 0) : base.run.threads);
-  auto [lo, hi] = default_solve_range(base, o.vary);
-  if (!o.range.empty()) {
-    const auto comma = o.range.find(',');
-    if (comma == std::string::npos || !parse_int(o.range.substr(0, comma), lo) ||
-        !parse_int(o.range.substr(comma + 1), hi))
-      throw InputError(locate("--range", 0, "", "expected LO,HI (integers), got \"" + o.range + "\""));
-  }
-  std::optional<AtomicFile> json;
-  if (!o.out.empty()) json.emplace(o.out);  // fails early when the folder does not exist
-
-  const SolveResult r = solve_power(base, o.vary, target, *o.power, lo, hi, settings, out);
-  out << "\nanswer: " << o.vary << " = " << r.value << " (95% interval " << r.ci_low << " to " << r.ci_high
-      << "; fitted crossing " << show(r.crossing, 5) << ")\n";
-  if (!r.precise)
-    out << "note: the interval is wider than +-" << show(100 * settings.precision, 3) << "% after " << r.rounds
-        << " rounds; raise --max-rounds or --replications for a narrower one\n";
-  out << "verification: power " << show(r.power, 3) << " (MCSE " << show(r.power_mcse, 2) << ") at " << o.vary
-      << " = " << r.value << " in an independent run of " << r.verify_replications << " replications (seed "
-      << r.verify_seed << ")\n";
-  if (r.power + 2 * r.power_mcse < *o.power)
-    out << "warning: the verification run falls short of " << show(*o.power, 3)
-        << " by more than 2 MCSE; the answer may be too small\n";
-  if (json) {
-    write_solve_json(r, target, *o.power, json->stream());
-    json->commit();
-    out << "wrote " << o.out << "\n";
-  }
 }
 
 }  // namespace collabzium

@@ -36,9 +36,9 @@ double divide_positive(double a, double b) {
 
 // Proportion k / m with binomial MCSE sqrt(p (1 - p) / m) (Morris Table 6, coverage and power).
 Measure proportion(const std::string& name, std::size_t k, std::size_t m) {
-  if (m == 0) return {name, kNaN, kNaN};
+  if (m == 0) return {name, kNaN, kNaN, 0.0, 0.0};
   const double p = static_cast<double>(k) / static_cast<double>(m);
-  return {name, p, std::sqrt(p * (1.0 - p) / static_cast<double>(m))};
+  return {name, p, std::sqrt(p * (1.0 - p) / static_cast<double>(m)), static_cast<double>(k), static_cast<double>(m)};
 }
 
 void check_length(const char* what, std::size_t size, std::size_t n) {

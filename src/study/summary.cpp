@@ -8,13 +8,12 @@
 
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/io/csv.h"
+#include "collabzium/study/record.h"
 #include "collabzium/study/scoring.h"
 
 namespace collabzium {
 
 namespace {
-
-constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string csv_number(double x) {
   if (std::isnan(x)) return "NA";
@@ -30,11 +29,18 @@ std::string plain_value(const KeyValue& v) {
 
 }  // namespace
 
-double true_value(const Scenario& s, const std::string& model, const std::string& term) {
-  if (model == "growth") return term == "growth" ? s.alliance.growth : NaN;
+const SummaryRow* find_summary_row(const std::vector<SummaryRow>& rows, const std::string& model,
+                                   const std::string& rater, const std::string& term, const std::string& measure) {
+  for (const auto& r : rows)
+    if (r.model == model && r.rater == rater && r.term == term && r.measure == measure) return &r;
+  return nullptr;
+}
+
+double true_value(const Scenario& s, ModelKind model, const std::string& term) {
+  if (model == ModelKind::Growth) return term == "growth" ? s.alliance.growth : kNaN;
   if (term == "rupture") return s.distress.effects.rupture;
   if (term == "repair") return s.distress.effects.repair;
-  return NaN;
+  return kNaN;
 }
 
 std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vector<std::string>& columns,
@@ -57,53 +63,66 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
       for (double x : finished(name)) out.push_back(x == 1.0);
       return out;
     };
-    auto add = [&](const std::string& model, const std::string& rater, const std::string& term, const Measure& m) {
-      rows.push_back({cond, model, rater, term, m.name, m.value, m.mcse});
+    auto add = [&](std::string_view model, std::string_view rater, const std::string& term, const Measure& m) {
+      rows.push_back({.condition = cond,
+                      .model = std::string(model),
+                      .rater = std::string(rater),
+                      .term = term,
+                      .measure = m.name,
+                      .value = m.value,
+                      .mcse = m.mcse,
+                      .successes = m.successes,
+                      .trials = m.trials});
     };
 
-    std::vector<std::pair<std::string, ModelRater>> fits;
-    for (ModelRater r : {ModelRater::Patient, ModelRater::Therapist})
-      for (const auto& model : s.analysis.models)
-        if (model != "oracle") fits.emplace_back(model, r);
-    if (s.analysis.has_model("oracle")) fits.emplace_back("oracle", ModelRater::Truth);
-    for (const auto& [model, rater] : fits) {
-      const std::string prefix = model + "." + model_rater_name(rater) + ".";
-      if (!have.count(prefix + "converged")) continue;
-      const auto converged = flags(prefix + "converged"), singular = flags(prefix + "singular");
+    for (const Fit& fit : fits_of(s.analysis)) {
+      if (!have.count(fit_column(fit, FitField::Converged))) continue;
+      const auto converged = flags(fit_column(fit, FitField::Converged));
+      const auto singular = flags(fit_column(fit, FitField::Singular));
       // The fits the estimate measures use: converged ones, and non-singular too when asked.
       std::vector<std::uint8_t> used = converged;
       if (s.analysis.exclude_singular)
         for (std::size_t i = 0; i < used.size(); ++i) used[i] = used[i] && !singular[i];
       const double nonconverged = static_cast<double>(std::count(converged.begin(), converged.end(), 0));
-      for (const auto& term : model_terms(model)) {
-        const std::string p = prefix + term + ".";
-        CoefficientSample sample{finished(p + "estimate"), finished(p + "se"), finished(p + "ci_low"),
-                                 finished(p + "ci_high"), finished(p + "p"), used, singular};
-        const double theta = true_value(s, model, term);
+      for (const auto& term : model_terms(fit.model)) {
+        auto values = [&](CoefficientField field) { return finished(coefficient_column(fit, term, field)); };
+        CoefficientSample sample{values(CoefficientField::Estimate), values(CoefficientField::Se),
+                                 values(CoefficientField::CiLow),    values(CoefficientField::CiHigh),
+                                 values(CoefficientField::P),        used,
+                                 singular};
+        const double theta = true_value(s, fit.model, term);
         for (Measure m : score_coefficient(sample, theta, s.run.alpha)) {
           if (m.name == "nonconverged") m.value = nonconverged;  // a count of fits, whatever is used
           // Without a true value only the descriptive measures and the rejection rate are defined.
           if (std::isnan(theta) && (m.name == "bias" || m.name == "rel_bias" || m.name == "rmse" || m.name == "coverage"))
-            m.value = m.mcse = NaN;
-          add(model, model_rater_name(rater), term, m);
+            m.value = m.mcse = m.successes = m.trials = kNaN;
+          add(name(fit.model), name(fit.rater), term, m);
         }
       }
     }
 
-    for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
-      const std::string p = std::string("detection.") + rater_name(r) + ".";
-      for (const char* m : {"sensitivity", "specificity", "ppv", "f1", "prevalence", "true_prevalence"})
-        add("detection", rater_name(r), "rupture", mean_measure(m, finished(p + m)));
-      add("detection", rater_name(r), "rupture", mean_measure("kappa", finished("detection.kappa")));
-      for (const char* m : {"sensitivity", "specificity", "ppv", "f1"})
-        add("detection", rater_name(r), "repair", mean_measure(m, finished(p + "repair_" + m)));
-      if (have.count(std::string("roc.") + rater_name(r) + ".auc")) {
-        const std::string q = std::string("roc.") + rater_name(r) + ".";
-        add("roc", rater_name(r), "rupture", mean_measure("auc", finished(q + "auc")));
+    // Detection measures: means over replications of per-replication figures.
+    const std::pair<const char*, DetectionField> rupture_measures[] = {
+        {"sensitivity", DetectionField::Sensitivity}, {"specificity", DetectionField::Specificity},
+        {"ppv", DetectionField::Ppv},                 {"f1", DetectionField::F1},
+        {"prevalence", DetectionField::Prevalence},   {"true_prevalence", DetectionField::TruePrevalence}};
+    const std::pair<const char*, DetectionField> repair_measures[] = {
+        {"sensitivity", DetectionField::RepairSensitivity},
+        {"specificity", DetectionField::RepairSpecificity},
+        {"ppv", DetectionField::RepairPpv},
+        {"f1", DetectionField::RepairF1}};
+    for (RaterId r : kObservers) {
+      for (const auto& [m, field] : rupture_measures)
+        add("detection", name(r), "rupture", mean_measure(m, finished(detection_column(r, field))));
+      add("detection", name(r), "rupture", mean_measure("kappa", finished(kappa_column())));
+      for (const auto& [m, field] : repair_measures)
+        add("detection", name(r), "repair", mean_measure(m, finished(detection_column(r, field))));
+      if (have.count(roc_auc_column(r))) {
+        add("roc", name(r), "rupture", mean_measure("auc", finished(roc_auc_column(r))));
         for (std::size_t k = 0; k < s.detection.roc_thresholds.size(); ++k) {
           const std::string term = "threshold=" + csv_number(s.detection.roc_thresholds[k]);
-          for (const char* m : {"sensitivity", "specificity"})
-            add("roc", rater_name(r), term, mean_measure(m, finished(q + std::to_string(k) + "." + m)));
+          add("roc", name(r), term, mean_measure("sensitivity", finished(roc_column(r, k, RocField::Sensitivity))));
+          add("roc", name(r), term, mean_measure("specificity", finished(roc_column(r, k, RocField::Specificity))));
         }
       }
     }
@@ -172,7 +191,8 @@ void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows
     std::snprintf(line, sizeof line, "  %-10s %17s %17s %17s %17s %17s %17s\n", "detection", "prevalence",
                   "true_prevalence", "sensitivity", "specificity", "ppv", "kappa");
     out << line;
-    for (const char* rater : {"patient", "therapist"}) {
+    for (RaterId observer : kObservers) {
+      const char* rater = rater_name(observer);
       auto show = [&](const char* m) {
         const SummaryRow* r = find("detection", rater, "rupture", m);
         return r ? fmt(r->value, r->mcse, 3) : std::string("NA");

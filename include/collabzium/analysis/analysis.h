@@ -2,6 +2,7 @@
 // What a real study runs on one cohort (MODEL.md sections 3 and 4): detection for each rater, then
 // the lagged, within, growth and oracle mixed models, each fitted by fit_lmm.
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "collabzium/model/cohort.h"
@@ -11,35 +12,61 @@
 
 namespace collabzium {
 
-// Raters a model can be fitted for: the two observers, and "truth" (the oracle's true events).
-enum class ModelRater { Patient = 0, Therapist = 1, Truth = 2 };
-const char* model_rater_name(ModelRater r);
+// Who a model kind is fitted for: each observer (its ratings and detected events), or once on the
+// latent truth (the true alliance and events).
+enum class FittedFor { EachObserver, Truth };
 
-// The terms of each model, in column order (therapist dummies, when asked for, follow).
-const std::vector<std::string>& model_terms(const std::string& model);
+// Builds a model's data from a cohort and one rater's events (nullptr for the truth). Rows with a
+// missing value in a model variable are left out; an event indicator is missing where the rater's
+// rating of that session is missing.
+using ModelBuilder = LmmProblem (*)(const Cohort& cohort, RaterId rater, const RaterEvents* events,
+                                    const Scenario& scenario);
+
+// One analysis model kind. model_kinds() holds one per ModelKind, in the enum's order; the names
+// are the configuration and record names (choice_names(ModelKind) reads them from here).
+struct ModelKindInfo {
+  ModelKind kind;
+  std::string_view name;
+  std::vector<std::string> terms;  // in column order (therapist dummies, when asked for, follow)
+  FittedFor fitted_for;
+  ModelBuilder build;
+};
+const std::vector<ModelKindInfo>& model_kinds();
+const ModelKindInfo& model_kind(ModelKind kind);
+const std::vector<std::string>& model_terms(ModelKind kind);
+
+// One fit of a replication: a model kind for one rater.
+struct Fit {
+  ModelKind model;
+  RaterId rater;
+  bool operator==(const Fit&) const = default;
+};
+
+// The fits of an analysis, in the one order that the analysis, the record and the summary use:
+// per observer (patient, therapist) each observer-fitted model of analysis.models in its order,
+// then the truth-fitted ones (the oracle).
+std::vector<Fit> fits_of(const Analysis& analysis);
 
 struct ModelResult {
-  std::string model;  // lagged | within | oracle | growth
-  ModelRater rater;
+  ModelKind model = ModelKind::Lagged;
+  RaterId rater = RaterId::Patient;
   LmmFit fit;
   int rows = 0;        // observations used
   std::string skipped;  // non-empty when the model could not be set up (no rows, ...): no fit then
 };
 
 struct CohortAnalysis {
-  RaterEvents events[2];     // by RaterId
+  RaterEvents events[2];     // by index_of(observer)
   DetectionScore detection[2];
   double kappa = 0;          // patient-therapist agreement on session rupture flags
   std::vector<RocCurve> roc;  // per rater when detection.roc_thresholds is not empty
-  std::vector<ModelResult> models;  // in the order: per rater (patient, therapist) each model of
-                                    // analysis.models except oracle, then the oracle
+  std::vector<ModelResult> models;  // in the order of fits_of(analysis); truth-fitted models only
+                                    // when the cohort has truth
 };
 
-// Builds a model's data from a cohort and one rater's events (nullptr for the truth).
-// Rows with a missing value in a model variable are left out; an event indicator is missing where
-// the rater's rating of that session is missing.
-LmmProblem build_model(const std::string& model, const Cohort& cohort, ModelRater rater,
-                       const RaterEvents* events, const Scenario& scenario);
+// The builder of `model` applied to the cohort.
+LmmProblem build_model(ModelKind model, const Cohort& cohort, RaterId rater, const RaterEvents* events,
+                       const Scenario& scenario);
 
 CohortAnalysis analyze_cohort(const Cohort& cohort, const Scenario& scenario);
 

@@ -83,7 +83,7 @@ struct RocPoint {
   double ppv = std::numeric_limits<double>::quiet_NaN(), f1 = std::numeric_limits<double>::quiet_NaN();
 };
 struct RocCurve {
-  std::string rule;
+  DetectionRule rule = DetectionRule::AbsoluteDrop;
   RaterId rater = RaterId::Patient;
   std::vector<RocPoint> points;  // in the order of detection.roc_thresholds
   // Trapezoidal over (1 - spec, sens) with (0,0) and (1,1); NaN without truth or thresholds.

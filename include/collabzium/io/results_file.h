@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "collabzium/study/summary.h"  // SummaryRow
+
 namespace collabzium {
 
 inline constexpr const char* kResultsFormat = "collabzium-results";
@@ -41,12 +43,6 @@ struct ConditionColumn {
   std::string key;
   std::vector<double> numbers;
   std::vector<std::string> texts;
-};
-
-struct SummaryRow {
-  int condition = 0;
-  std::string model, rater, term, measure;
-  double value = 0, mcse = 0;
 };
 
 // The current time as ISO 8601 UTC, e.g. "2025-03-01T12:34:56Z".

@@ -4,13 +4,26 @@
 // capacity across clear(), so a replication loop reuses one Cohort without allocating.
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "collabzium/choice.h"
 
 namespace collabzium {
 
-enum class RaterId { Patient = 0, Therapist = 1 };
-inline const char* rater_name(RaterId r) { return r == RaterId::Patient ? "patient" : "therapist"; }
+// Whose view of the alliance: the two observers, and the truth (the latent alliance and the true
+// events, which the oracle model uses). Observers index per-rater arrays by their value.
+enum class RaterId { Patient = 0, Therapist = 1, Truth = 2 };
+inline std::span<const std::string_view> choice_names(RaterId) {
+  static constexpr std::string_view names[] = {"patient", "therapist", "truth"};
+  return names;
+}
+// The name as a C string (the names are literals, so null-terminated), for printf-style output.
+inline const char* rater_name(RaterId r) { return name(r).data(); }
+inline constexpr RaterId kObservers[] = {RaterId::Patient, RaterId::Therapist};
+inline constexpr std::size_t index_of(RaterId observer) { return static_cast<std::size_t>(observer); }
 
 struct Cohort {
   // Per patient (index 0..patients()-1).
@@ -36,8 +49,14 @@ struct Cohort {
   std::size_t patients() const { return therapist.size(); }
   std::size_t rows() const { return session.size(); }
   int therapists() const { return n_therapists; }
+  // An observer's ratings; the truth's are the latent alliance.
   const std::vector<double>& ratings(RaterId r) const {
-    return r == RaterId::Patient ? alliance_patient : alliance_therapist;
+    switch (r) {
+      case RaterId::Patient: return alliance_patient;
+      case RaterId::Therapist: return alliance_therapist;
+      case RaterId::Truth: break;
+    }
+    return true_alliance;
   }
   std::string patient_label(std::size_t i) const;
   std::string therapist_label(int j) const;

@@ -33,6 +33,11 @@ std::uint64_t mix64(std::uint64_t x);
 std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t condition, std::uint64_t replication,
                           StreamPurpose purpose);
 
+// A seed for an independent run derived from `seed` and a tag: mix64(mix64(seed) ^ tag), kept to 62
+// bits so that it is a valid run.seed. Different tags give unrelated streams (calibrate's check run,
+// solve's batches and verification run).
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t tag);
+
 inline Engine make_stream(std::uint64_t seed, std::uint64_t condition, std::uint64_t replication,
                           StreamPurpose purpose) {
   return Engine(stream_seed(seed, condition, replication, purpose));

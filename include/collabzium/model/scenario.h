@@ -6,15 +6,52 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "collabzium/analysis/lmm/df_method.h"
+#include "collabzium/choice.h"
+
 namespace collabzium {
 
+// The choice keys' values. Each is parsed once, by the key registry, into its enum; its names (the
+// configuration strings, CONTRACT.md) are listed by choice_names in the enum's order.
+#define COLLABZIUM_CHOICE_NAMES(Enum, ...)                                    \
+  inline std::span<const std::string_view> choice_names(Enum) {              \
+    static constexpr std::string_view names[] = {__VA_ARGS__};               \
+    return names;                                                            \
+  }
+
+enum class SessionDistribution { Fixed, Poisson, Uniform };
+COLLABZIUM_CHOICE_NAMES(SessionDistribution, "fixed", "poisson", "uniform")
+enum class Allocation { Balanced, Random };
+COLLABZIUM_CHOICE_NAMES(Allocation, "balanced", "random")
+enum class GrowthShape { Log, Linear };
+COLLABZIUM_CHOICE_NAMES(GrowthShape, "log", "linear")
+// How a questionnaire is answered: the mean of rounded items, or the continuous latent score.
+enum class Response { Items, Continuous };
+COLLABZIUM_CHOICE_NAMES(Response, "items", "continuous")
+enum class DetectionRule { AbsoluteDrop, SdDrop, Rci, PercentDrop, SuddenLoss };
+COLLABZIUM_CHOICE_NAMES(DetectionRule, "absolute_drop", "sd_drop", "rci", "percent_drop", "sudden_loss")
+enum class SdReference { Differences, Person, Baseline };
+COLLABZIUM_CHOICE_NAMES(SdReference, "differences", "person", "baseline")
+enum class RepairMode { Return, Rise };
+COLLABZIUM_CHOICE_NAMES(RepairMode, "return", "rise")
+enum class TherapistTerm { None, Fixed, Random };
+COLLABZIUM_CHOICE_NAMES(TherapistTerm, "none", "fixed", "random")
+#undef COLLABZIUM_CHOICE_NAMES
+
+// The analysis models. Their names, terms, raters and builders are one table in analysis.cpp
+// (model_kinds()); adding a kind is a value here and a row there.
+enum class ModelKind { Lagged, Within, Oracle, Growth };
+std::span<const std::string_view> choice_names(ModelKind);
+
 struct SessionPlan {
-  std::string distribution = "poisson";  // fixed | poisson | uniform
+  SessionDistribution distribution = SessionDistribution::Poisson;
   double mean = 16;
   std::int64_t min = 3;
   std::int64_t max = 40;
@@ -29,15 +66,14 @@ struct Dropout {
 struct Design {
   std::int64_t therapists = 6;
   std::int64_t patients = 119;
-  std::string allocation = "balanced";  // balanced | random
+  Allocation allocation = Allocation::Balanced;
   SessionPlan sessions;
   Dropout dropout;
 };
 
-// g(t) of the alliance growth: ln t ("log") or t - 1 ("linear"). The shape is passed as a bool so
-// per-session loops (simulation, the growth model's rows) compare no strings.
-inline double growth_time(bool log_shape, int session) {
-  return log_shape ? std::log(static_cast<double>(session)) : static_cast<double>(session - 1);
+// g(t) of the alliance growth: ln t (log) or t - 1 (linear).
+inline double growth_time(GrowthShape shape, int session) {
+  return shape == GrowthShape::Log ? std::log(static_cast<double>(session)) : static_cast<double>(session - 1);
 }
 
 struct Alliance {
@@ -46,7 +82,7 @@ struct Alliance {
   double patient_sd = 0.30;
   double growth = 0.15;
   double growth_sd = 0.08;
-  std::string growth_shape = "log";  // log | linear
+  GrowthShape growth_shape = GrowthShape::Log;
   double ar = 0.4;
   double innovation_sd = 0.20;
 };
@@ -79,7 +115,7 @@ struct Distress {
   double innovation_sd = 3;
   std::int64_t items = 10;
   double item_sd = 0.5;
-  std::string response = "items";  // items | continuous
+  Response response = Response::Items;
   DistressEffects effects;
 };
 
@@ -98,7 +134,7 @@ struct Rater {
   double item_sd = 0.6;
   double scale_min = 1;
   double scale_max = 5;
-  std::string response = "items";  // items | continuous
+  Response response = Response::Items;
 };
 
 Rater default_patient_rater();
@@ -110,15 +146,15 @@ struct Raters {
 };
 
 struct RepairDetection {
-  std::string mode = "return";  // return | rise
+  RepairMode mode = RepairMode::Return;
   std::int64_t window = 3;
 };
 
 struct Detection {
-  std::string rule = "absolute_drop";  // absolute_drop | sd_drop | rci | percent_drop | sudden_loss
+  DetectionRule rule = DetectionRule::AbsoluteDrop;
   // NaN means "the rule's default" (MODEL.md 3); threshold() resolves it.
   double threshold_value = std::numeric_limits<double>::quiet_NaN();
-  std::string sd_reference = "differences";  // differences | person | baseline
+  SdReference sd_reference = SdReference::Differences;
   double reliability = 0.9;
   double critical_t = 2.776;
   std::int64_t tolerance = 0;
@@ -127,19 +163,19 @@ struct Detection {
   double threshold() const;
 };
 
-double default_threshold(const std::string& rule);
+double default_threshold(DetectionRule rule);
 
 struct Analysis {
-  std::vector<std::string> models = {"lagged", "within", "oracle", "growth"};
+  std::vector<ModelKind> models = {ModelKind::Lagged, ModelKind::Within, ModelKind::Oracle, ModelKind::Growth};
   bool reml = true;
-  std::string therapist = "none";    // none | fixed | random
-  std::string df = "satterthwaite";  // satterthwaite | residual | z
+  TherapistTerm therapist = TherapistTerm::None;
+  DfMethod df = DfMethod::Satterthwaite;
   bool growth_random_slope = false;
   // Scoring: also leave singular fits (a variance on the boundary) out of the estimate measures.
   // Off by default: a zero variance is a legitimate REML estimate, and dropping those fits biases
   // every condition whose true between-patient variance is small.
   bool exclude_singular = false;
-  bool has_model(const std::string& name) const;
+  bool has_model(ModelKind kind) const;
 };
 
 struct RunSettings {
@@ -202,5 +238,8 @@ KeyValue get_key(const Scenario& scenario, const std::string& key);
 // Sets a key after checking type and range; throws InputError mentioning `where`.
 void set_key(Scenario& scenario, const std::string& key, const KeyValue& value, const std::string& where);
 std::string format_value(const KeyValue& value);  // TOML syntax
+
+// A scenario file of this one scenario as its only condition (no sweep): an in-memory study of it.
+ScenarioFile single_condition(const Scenario& scenario);
 
 }  // namespace collabzium

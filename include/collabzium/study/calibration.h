@@ -3,7 +3,7 @@
 // summary measures match targets such as detection.patient.rupture.prevalence = 0.52.
 //
 // Algorithm (docs/calibrate_solve.md):
-// * every candidate is scored by a small in-memory study (study_summary) of `replications`
+// * every candidate is scored by a small in-memory study (study_summary, runner.h) of `replications`
 //   replications with the SAME seed: common random numbers make the objective nearly smooth;
 // * objective: sum over targets of ((achieved - target) / scale)^2, scale = the target measure's
 //   MCSE at the starting point, floored at 1e-3 * max(1, |target|); the scales stay fixed during the
@@ -17,23 +17,13 @@
 #include <string>
 #include <vector>
 
-#include "collabzium/io/results_file.h"
+#include "collabzium/study/summary.h"
 #include "collabzium/model/scenario.h"
 
 namespace collabzium {
 
-// A seed for an independent run derived from `seed` and a tag: mix64(mix64(seed) ^ tag), kept to 62
-// bits so that it is a valid run.seed. Different tags give unrelated streams.
-std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t tag);
+// The check run's seed is derive_seed(seed, kCheckSeedTag) (model/random.h).
 inline constexpr std::uint64_t kCheckSeedTag = 0x636865636bULL;  // "check"
-
-// The summary of `replications` replications of one scenario (condition 1, seed `seed`), in memory.
-std::vector<SummaryRow> scenario_summary(const Scenario& scenario, std::int64_t replications,
-                                         std::uint64_t seed, int threads);
-
-// The row of `rows` with these names, or nullptr.
-const SummaryRow* find_summary_row(const std::vector<SummaryRow>& rows, const std::string& model,
-                                   const std::string& rater, const std::string& term, const std::string& measure);
 
 // --match MODEL.RATER.TERM.MEASURE=VALUE. The term may contain dots and '=' (roc terms such as
 // "threshold=0.5"): the value follows the last '=', the measure the last dot before it.
@@ -78,8 +68,10 @@ struct CalibrationResult {
   std::uint64_t check_seed = 0;
 };
 
-// Runs the search and the check run; a progress line per evaluation goes to `log`. Throws
-// InputError when a target names no summary measure of the scenario (checked on a first small run).
+// Runs the search and the check run; a progress line per evaluation goes to `log`. Every input
+// check is here (the command line only parses): InputError for bad settings (named by their flags),
+// no or repeated targets or free keys, bounds whose corners make an invalid scenario, and a target
+// that names no summary measure of the scenario (checked on a first small run).
 // The analysis models run are those the targets name (the oracle alone when they name none); the
 // returned scenario keeps the input's models.
 CalibrationResult calibrate(const Scenario& scenario, const std::vector<CalibrationTarget>& targets,

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "collabzium/model/cohort.h"
 #include "collabzium/model/scenario.h"
 
 namespace collabzium {
@@ -31,11 +32,13 @@ inline constexpr std::uint64_t kVerifySeedTag = 0x766572696679ULL;  // "verify"
 // The design keys solve can vary.
 const std::vector<std::string>& solvable_keys();
 
-// --target MODEL.RATER.TERM: MODEL one of lagged, within, oracle, growth; RATER truth for the oracle,
-// patient or therapist otherwise.
+// --target MODEL.RATER.TERM: MODEL an analysis model kind; RATER truth for a truth-fitted kind (the
+// oracle), patient or therapist otherwise.
 struct PowerTarget {
-  std::string model, rater, term;
-  std::string name() const;
+  ModelKind model = ModelKind::Lagged;
+  RaterId rater = RaterId::Patient;
+  std::string term;
+  std::string name() const;  // MODEL.RATER.TERM
 };
 PowerTarget parse_power_target(const std::string& text);  // throws InputError
 
@@ -88,7 +91,8 @@ class PowerNotReached : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Throws InputError for a bad key, target, power or range; PowerNotReached as above.
+// Every input check is here (the command line only parses): InputError for a bad key, power, range
+// or settings (named by their flags) and a target without a power row; PowerNotReached as above.
 SolveResult solve_power(const Scenario& scenario, const std::string& key, const PowerTarget& target,
                         double power, std::int64_t lo, std::int64_t hi, const SolveSettings& settings,
                         std::ostream& log);

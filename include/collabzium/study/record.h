@@ -8,12 +8,37 @@
 //                    repair_sensitivity,repair_specificity,repair_ppv,repair_f1}, detection.kappa
 //   roc.RATER.auc, roc.RATER.K.{sensitivity,specificity}  (K: index into detection.roc_thresholds)
 //   cohort.{patients,sessions,dropouts}
+#include <cstddef>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "collabzium/analysis/analysis.h"
 
 namespace collabzium {
+
+// The record schema. Every column name is made here, by the functions below, so the record, the
+// summary (which reads columns back by name) and readers of the results file agree by
+// construction. The fields of each group, in column order:
+enum class CoefficientField { Estimate, Se, Df, P, CiLow, CiHigh };
+enum class FitField { Sigma2, Tau2, Criterion, Converged, Singular, Iterations, Observations };
+enum class DetectionField {
+  Ruptures, Repairs, Prevalence, TruePrevalence, Sensitivity, Specificity, Ppv, F1,
+  RepairSensitivity, RepairSpecificity, RepairPpv, RepairF1
+};
+enum class RocField { Sensitivity, Specificity };
+std::span<const std::string_view> choice_names(CoefficientField);
+std::span<const std::string_view> choice_names(FitField);
+std::span<const std::string_view> choice_names(DetectionField);
+std::span<const std::string_view> choice_names(RocField);
+
+std::string coefficient_column(const Fit& fit, const std::string& term, CoefficientField field);  // MODEL.RATER.TERM.F
+std::string fit_column(const Fit& fit, FitField field);                    // MODEL.RATER.F
+std::string detection_column(RaterId observer, DetectionField field);      // detection.RATER.F
+std::string kappa_column();                                                // detection.kappa
+std::string roc_auc_column(RaterId observer);                              // roc.RATER.auc
+std::string roc_column(RaterId observer, std::size_t threshold, RocField field);  // roc.RATER.K.F
 
 // The columns of the records of every condition of a study (their union, in first-seen order).
 struct RecordLayout {

@@ -49,7 +49,8 @@ std::size_t compute_records(const std::vector<Scenario>& scenarios, const Record
                             double* rows);
 
 // The whole study in memory, without files: its summary (for calibrate and solve, which run many
-// small studies). Memory grows with conditions x replications x record width.
+// small studies of one scenario: study_summary(single_condition(s))). Memory grows with
+// conditions x replications x record width.
 std::vector<SummaryRow> study_summary(const ScenarioFile& file, int threads = 0);
 
 // X.h5 -> X.summary.csv

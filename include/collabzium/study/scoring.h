@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <limits>
 #include <vector>
 
 namespace collabzium {
@@ -27,6 +28,9 @@ struct Measure {
   std::string name;
   double value;
   double mcse;
+  // Proportions (coverage, power): k and m of k / m; NaN for every other measure.
+  double successes = std::numeric_limits<double>::quiet_NaN();
+  double trials = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Per-replication results of one coefficient. estimate has one entry per replication; every other

@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-namespace collabzium {
+#include "collabzium/analysis/lmm/df_method.h"
 
-enum class DfMethod { Satterthwaite, Residual, Z };
+namespace collabzium {
 
 struct LmmProblem {
   Eigen::MatrixXd X;               // n x p fixed-effects design, intercept column included by the caller

@@ -1,0 +1,180 @@
+// The `calibrate` and `solve` verbs: read the scenario, turn flags into the library's settings,
+// run, and print and write the outcome. Every check of the inputs themselves lives in calibrate()
+// and solve_power(); here only what belongs to the command line (a scenario without a sweep, flags
+// that are required, seeds and thread counts that cannot be negative).
+#include "collabzium/cli/study_commands.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <ostream>
+#include <sstream>
+
+#include "collabzium/error.h"
+#include "collabzium/io/output_file.h"
+#include "collabzium/io/results_file.h"
+#include "collabzium/numeric.h"
+#include "collabzium/study/calibration.h"
+#include "collabzium/study/power_solver.h"
+
+namespace collabzium {
+
+namespace {
+
+std::string show(double x, int digits) {
+  if (std::isnan(x)) return "NA";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+  return buf;
+}
+
+std::int64_t non_negative(const char* flag, std::int64_t v) {
+  if (v < 0) throw InputError(locate(flag, 0, "", "must be an integer >= 0, got " + std::to_string(v)));
+  return v;
+}
+
+bool parse_int(const std::string& text, std::int64_t& out) {
+  std::size_t b = text.find_first_not_of(" \t"), e = text.find_last_not_of(" \t");
+  if (b == std::string::npos) return false;
+  const std::string t = text.substr(b, e - b + 1);
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(t.c_str(), &end, 10);
+  if (end != t.c_str() + t.size() || errno == ERANGE) return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
+  const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
+  if (file.conditions.size() != 1)
+    throw InputError(locate(o.common.config, 0, "sweep",
+                            "calibrate takes a scenario without a sweep (it has " +
+                                std::to_string(file.conditions.size()) + " conditions)"));
+  // A sweep of single values is one condition: calibrate that condition's scenario.
+  const Scenario& base = file.conditions.front().scenario;
+  // Settings and lists are checked by calibrate(); here only what is the command line's own.
+  CalibrationSettings settings;
+  if (o.replications) settings.replications = *o.replications;
+  if (o.check_replications) settings.check_replications = *o.check_replications;
+  if (o.max_evaluations) settings.max_evaluations = static_cast<int>(*o.max_evaluations);
+  settings.seed = static_cast<std::uint64_t>(o.seed ? non_negative("--seed", *o.seed) : base.run.seed);
+  settings.threads = static_cast<int>(o.threads ? non_negative("--threads", *o.threads) : base.run.threads);
+  if (o.out.empty()) throw InputError(locate("--out", 0, "", "an output file (TOML) is needed"));
+  std::vector<CalibrationTarget> targets;
+  for (const auto& text : o.match) targets.push_back(parse_calibration_target(text));
+  std::vector<FreeKey> free;
+  for (const auto& text : o.free) free.push_back(parse_free_key(text, base));
+
+  AtomicFile output(o.out);  // fails early when the folder does not exist
+  const CalibrationResult res = calibrate(base, targets, free, settings, out);
+
+  // The table: target, achieved (check run), MCSE, standardized difference.
+  std::size_t width = 6;
+  for (const auto& t : targets) width = std::max(width, t.name().size());
+  char line[512];
+  std::snprintf(line, sizeof line, "\n%-*s %12s %12s %10s %8s\n", static_cast<int>(width), "target", "value",
+                "achieved", "mcse", "z");
+  out << line;
+  bool all_close = true;
+  for (std::size_t j = 0; j < targets.size(); ++j) {
+    const Achieved& a = res.check[j];
+    // The check run's error and the search's: the search matched the targets on its own replications.
+    const double se = std::sqrt(a.mcse * a.mcse + res.search[j].mcse * res.search[j].mcse);
+    const double z = se > 0 ? (a.value - targets[j].value) / se : kNaN;
+    if (!(std::fabs(z) <= 3)) all_close = false;
+    std::snprintf(line, sizeof line, "%-*s %12s %12s %10s %8s\n", static_cast<int>(width), targets[j].name().c_str(),
+                  show(targets[j].value, 6).c_str(), show(a.value, 6).c_str(), show(a.mcse, 3).c_str(),
+                  show(z, 3).c_str());
+    out << line;
+  }
+  out << "(achieved: check run of " << settings.check_replications << " replications with fresh seed "
+      << res.check_seed << "; z = (achieved - value) / sqrt(mcse^2 + the search's mcse^2))\n";
+  if (!all_close)
+    out << "warning: not every target is matched within 3 Monte Carlo SEs; the bounds may exclude a solution, the targets may "
+           "conflict, or the search may need more replications\n";
+  out << "calibrated values:\n";
+  for (std::size_t k = 0; k < free.size(); ++k)
+    out << "  " << free[k].key << " = " << format_value(KeyValue(res.values[k])) << "  (bounds [" << show(free[k].lo, 6)
+        << ", " << show(free[k].hi, 6) << "], start " << show(res.start[k], 6) << ")\n";
+
+  // The calibrated scenario: comment lines, then the fully resolved TOML.
+  std::ostringstream text;
+  text << "# Calibrated by `collabzium calibrate` on " << iso8601_utc_now() << " from " << o.common.config;
+  for (const auto& s : o.common.overrides) text << " --set " << s;
+  text << "\n# Free keys, calibrated within their bounds:\n";
+  for (std::size_t k = 0; k < free.size(); ++k)
+    text << "#   " << free[k].key << " = " << format_value(KeyValue(res.values[k])) << "  (bounds [" << show(free[k].lo, 6)
+         << ", " << show(free[k].hi, 6) << "], start " << show(res.start[k], 6) << ")\n";
+  text << "# Targets (summary measures) and the values achieved in a check run of "
+       << settings.check_replications << " replications with seed " << res.check_seed << ":\n";
+  for (std::size_t j = 0; j < targets.size(); ++j)
+    text << "#   " << targets[j].name() << " = " << show(targets[j].value, 6) << "  achieved " << show(res.check[j].value, 6)
+         << " (MCSE " << show(res.check[j].mcse, 3) << ")\n";
+  text << "# Search: NLopt LN_BOBYQA, " << res.evaluations << " evaluations of " << settings.replications
+       << " replications with seed " << settings.seed << " (common random numbers); " << res.optimizer_status
+       << ".\n# All other values are those of the input scenario.\n\n";
+  ScenarioFile calibrated;
+  calibrated.path = o.out;
+  calibrated.base = res.scenario;
+  text << to_toml(calibrated);
+  parse_scenario(text.str(), o.out);  // what we write must read back
+  output.stream() << text.str();
+  output.commit();
+  out << "wrote " << o.out << "\n";
+}
+
+
+void command_solve(const SolveOptions& o, std::ostream& out) {
+  const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
+  if (file.conditions.size() != 1)
+    throw InputError(locate(o.common.config, 0, "sweep",
+                            "solve takes a scenario without a sweep (it has " + std::to_string(file.conditions.size()) +
+                                " conditions)"));
+  const Scenario& base = file.conditions.front().scenario;
+  const PowerTarget target = parse_power_target(o.target);
+  if (!o.power) throw InputError(locate("--power", 0, "", "is required"));
+  // The key, power, range and settings are checked by solve_power; here only the command line's own.
+  SolveSettings settings;
+  if (o.replications) settings.replications = *o.replications;
+  if (o.verify_replications) settings.verify_replications = *o.verify_replications;
+  if (o.max_rounds) settings.max_rounds = static_cast<int>(*o.max_rounds);
+  if (o.precision) settings.precision = *o.precision;
+  settings.seed = static_cast<std::uint64_t>(o.seed ? non_negative("--seed", *o.seed) : base.run.seed);
+  settings.threads = static_cast<int>(o.threads ? non_negative("--threads", *o.threads) : base.run.threads);
+  auto [lo, hi] = default_solve_range(base, o.vary);
+  if (!o.range.empty()) {
+    const auto comma = o.range.find(',');
+    if (comma == std::string::npos || !parse_int(o.range.substr(0, comma), lo) ||
+        !parse_int(o.range.substr(comma + 1), hi))
+      throw InputError(locate("--range", 0, "", "expected LO,HI (integers), got \"" + o.range + "\""));
+  }
+  std::optional<AtomicFile> json;
+  if (!o.out.empty()) json.emplace(o.out);  // fails early when the folder does not exist
+
+  const SolveResult r = solve_power(base, o.vary, target, *o.power, lo, hi, settings, out);
+  out << "\nanswer: " << o.vary << " = " << r.value << " (95% interval " << r.ci_low << " to " << r.ci_high
+      << "; fitted crossing " << show(r.crossing, 5) << ")\n";
+  if (!r.precise)
+    out << "note: the interval is wider than +-" << show(100 * settings.precision, 3) << "% after " << r.rounds
+        << " rounds; raise --max-rounds or --replications for a narrower one\n";
+  out << "verification: power " << show(r.power, 3) << " (MCSE " << show(r.power_mcse, 2) << ") at " << o.vary
+      << " = " << r.value << " in an independent run of " << r.verify_replications << " replications (seed "
+      << r.verify_seed << ")\n";
+  if (r.power + 2 * r.power_mcse < *o.power)
+    out << "warning: the verification run falls short of " << show(*o.power, 3)
+        << " by more than 2 MCSE; the answer may be too small\n";
+  if (json) {
+    write_solve_json(r, target, *o.power, json->stream());
+    json->commit();
+    out << "wrote " << o.out << "\n";
+  }
+}
+
+
+}  // namespace collabzium
