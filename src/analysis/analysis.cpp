@@ -104,9 +104,16 @@ const std::vector<std::string>& model_terms(const std::string& model) {
   return lagged;  // lagged and oracle
 }
 
+const std::vector<std::string>& model_terms(const std::string& model, const Scenario& s) {
+  static const std::vector<std::string> oracle_false_alarm = {"(Intercept)", "rupture", "repair", "distress",
+                                                              "session",     "false_alarm"};
+  if (model == "oracle" && s.distress.effects.false_alarm != 0) return oracle_false_alarm;
+  return model_terms(model);
+}
+
 LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rater, const RaterEvents* events,
                        const Scenario& s) {
-  const std::vector<std::string>& names = model_terms(model);
+  const std::vector<std::string>& names = model_terms(model, s);
   const std::string& therapist_mode = s.analysis.therapist;
 
   if (model == "growth") {
@@ -132,6 +139,11 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
 
   // Lagged family: rows where sessions t and t+1 are both observed and every variable present.
   const bool truth = rater == ModelRater::Truth;
+  // The oracle's events are those that entered the distress equation (MODEL.md 2.7); data without
+  // the effective columns fall back to the latent events.
+  const auto& true_onset = c.has_effective ? c.effective_onset : c.true_onset;
+  const auto& true_repair = c.has_effective ? c.effective_repair : c.true_repair;
+  const bool false_alarm_term = truth && names.size() > 5;
   const std::vector<double>* ratings = truth ? nullptr : &c.ratings(static_cast<RaterId>(rater));
   const bool within = model == "within";
   std::vector<LagRow> rows;
@@ -159,8 +171,8 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
         const int i = c.patient[k];
         const double d = c.distress[k];
         m.x[0] = 1.0;
-        m.x[1] = truth ? c.true_onset[k] : events->rupture[k];
-        m.x[2] = truth ? c.true_repair[k] : events->repair[k];
+        m.x[1] = truth ? true_onset[k] : events->rupture[k];
+        m.x[2] = truth ? true_repair[k] : events->repair[k];
         if (within) {
           const double mean = patient_mean[static_cast<std::size_t>(i)];
           m.x[3] = d - mean;
@@ -169,6 +181,7 @@ LmmProblem build_model(const std::string& model, const Cohort& c, ModelRater rat
         } else {
           m.x[3] = d;
           m.x[4] = c.session[k];
+          if (false_alarm_term) m.x[5] = c.has_effective ? c.false_alarm_patient[k] : 0.0;
         }
         m.y = c.distress[rows[r].next];
         m.patient = i;

@@ -26,6 +26,7 @@ void write_cohort_csv(const Cohort& c, std::ostream& out) {
   if (c.has_truth)
     out << ",true_alliance,true_distress,true_ruptured,true_onset,true_repair,registered_patient,"
            "registered_therapist,dropout";
+  if (c.has_effective) out << ",effective_onset,effective_repair,false_alarm_patient,false_alarm_therapist";
   out << "\n";
   for (std::size_t i = 0; i < c.patients(); ++i) {
     const std::string p = c.patient_label(i), t = c.therapist_label(c.therapist[i]);
@@ -45,6 +46,9 @@ void write_cohort_csv(const Cohort& c, std::ostream& out) {
             << ',' << int(c.registered_patient[k]) << ',' << int(c.registered_therapist[k]) << ','
             << int(c.dropout[k]);
       }
+      if (c.has_effective)
+        out << ',' << int(c.effective_onset[k]) << ',' << int(c.effective_repair[k]) << ','
+            << int(c.false_alarm_patient[k]) << ',' << int(c.false_alarm_therapist[k]);
       out << '\n';
     }
   }

@@ -39,13 +39,18 @@ enum Col {
   kRegisteredPatient,
   kRegisteredTherapist,
   kDropout,
+  kEffectiveOnset,
+  kEffectiveRepair,
+  kFalseAlarmPatient,
+  kFalseAlarmTherapist,
   kColumns
 };
 constexpr int kRequired = 6;
 constexpr std::array<const char*, kColumns> kNames = {
     "patient",      "therapist",     "session",       "distress",   "alliance_patient",
     "alliance_therapist", "true_alliance", "true_distress", "true_ruptured", "true_onset",
-    "true_repair",  "registered_patient", "registered_therapist", "dropout"};
+    "true_repair",  "registered_patient", "registered_therapist", "dropout",
+    "effective_onset", "effective_repair", "false_alarm_patient", "false_alarm_therapist"};
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -172,6 +177,7 @@ void parse_cohort_csv(const std::string& text, const std::string& path, Cohort& 
     if (where[c] < 0)
       fail(header_line, kNames[c], "expected a required column, got a header without it");
   const bool has_truth = where[kTrueOnset] >= 0 && where[kTrueRepair] >= 0;
+  const bool has_effective = has_truth && where[kEffectiveOnset] >= 0 && where[kEffectiveRepair] >= 0;
 
   std::unordered_map<std::string, int> patient_index, therapist_index;
   std::vector<int> therapist_of;     // per patient
@@ -263,6 +269,7 @@ void parse_cohort_csv(const std::string& text, const std::string& path, Cohort& 
   out.therapist = therapist_of;
   out.offset.assign(np + 1, 0);
   out.has_truth = has_truth;
+  out.has_effective = has_effective;
   auto flag = [](double v) -> std::uint8_t { return v == 1 ? 1 : 0; };
   for (std::size_t k = 0; k < n; ++k) {
     const Record& r = records[order[k]];
@@ -280,6 +287,10 @@ void parse_cohort_csv(const std::string& text, const std::string& path, Cohort& 
     out.registered_patient.push_back(flag(r.value[kRegisteredPatient]));
     out.registered_therapist.push_back(flag(r.value[kRegisteredTherapist]));
     out.dropout.push_back(flag(r.value[kDropout]));
+    out.effective_onset.push_back(flag(r.value[kEffectiveOnset]));
+    out.effective_repair.push_back(flag(r.value[kEffectiveRepair]));
+    out.false_alarm_patient.push_back(flag(r.value[kFalseAlarmPatient]));
+    out.false_alarm_therapist.push_back(flag(r.value[kFalseAlarmTherapist]));
   }
   for (std::size_t i = 0; i < np; ++i) out.offset[i + 1] += out.offset[i];
 }

@@ -31,6 +31,28 @@ std::int64_t planned_sessions(const SessionPlan& plan, Engine& eng) {
   return std::clamp(t, plan.min, plan.max);
 }
 
+// Which onsets or repairs move distress (MODEL.md 2.7): every latent one, or those of episodes the
+// named rater(s) registered.
+enum class Via { Latent, Patient, Therapist, Either, Both };
+
+Via parse_via(const std::string& via) {
+  if (via == "patient") return Via::Patient;
+  if (via == "therapist") return Via::Therapist;
+  if (via == "either") return Via::Either;
+  if (via == "both") return Via::Both;
+  return Via::Latent;
+}
+
+bool felt(Via via, bool by_patient, bool by_therapist) {
+  switch (via) {
+    case Via::Patient: return by_patient;
+    case Via::Therapist: return by_therapist;
+    case Via::Either: return by_patient || by_therapist;
+    case Via::Both: return by_patient && by_therapist;
+    default: return true;
+  }
+}
+
 // A rater's per-replication state: leniency of each rating person, the episode being perceived.
 struct RaterState {
   const Rater* params;
@@ -79,14 +101,23 @@ struct PatientState {
   double e = 0, a = 0;  // AR parts of alliance and distress in the current session
   bool ruptured = false;
   double depth = 0, bonus = 0;
-  // Events of the previous session that enter this session's distress (MODEL.md 2.4).
-  bool prev_onset = false, prev_repair = false, prev_unresolved = false;
+  // Events of the previous session that enter this session's distress (MODEL.md 2.4, 2.7): the
+  // effective onset and repair, an unresolved rupture, the patient's false alarm.
+  bool prev_onset = false, prev_repair = false, prev_unresolved = false, prev_false_alarm = false;
   double prev_e = 0;
 };
 
-// The events of one session (MODEL.md 2.3).
+// The events of one session (MODEL.md 2.3) and which of them move distress (2.7).
 struct SessionEvents {
   bool onset = false, repair = false;
+  bool effective_onset = false, effective_repair = false;
+};
+
+// One rater's rating of a session and what went into it.
+struct Rating {
+  double score;
+  std::uint8_t registered;   // the rater registers the episode active in the session
+  std::uint8_t false_alarm;  // F > 0 (MODEL.md 2.5)
 };
 
 // One replication's simulation: its streams, the per-replication constants (so the session loop
@@ -109,7 +140,9 @@ class CohortSimulation {
         onset_logit_(logit(s.rupture.onset_probability)),
         dropout_logit_(logit(s.design.dropout.base)),
         sd_e_(s.alliance.innovation_sd / std::sqrt(1 - s.alliance.ar * s.alliance.ar)),
-        sd_a_(s.distress.innovation_sd / std::sqrt(1 - s.distress.ar * s.distress.ar)) {}
+        sd_a_(s.distress.innovation_sd / std::sqrt(1 - s.distress.ar * s.distress.ar)),
+        rupture_via_(parse_via(s.distress.effects.rupture_via)),
+        repair_via_(parse_via(s.distress.effects.repair_via)) {}
 
   void run(Cohort& out) {
     out.clear();
@@ -118,6 +151,7 @@ class CohortSimulation {
     const std::size_t N = out.patients();
     const std::size_t expected_rows = N * static_cast<std::size_t>(std::max(1.0, s_.design.sessions.mean));
     out.has_truth = true;
+    out.has_effective = true;
     for (auto* v : {&out.distress, &out.alliance_patient, &out.alliance_therapist, &out.true_alliance,
                     &out.true_distress})
       v->reserve(expected_rows);
@@ -191,19 +225,34 @@ class CohortSimulation {
     const auto& di = s_.distress;
     const auto& fx = di.effects;
     st.e = al.ar * st.prev_e + draw_normal(latent_, al.innovation_sd);
-    st.a = di.ar * st.a + fx.rupture * st.prev_onset + fx.repair * st.prev_repair +
-           fx.unresolved * st.prev_unresolved + fx.alliance * st.prev_e + draw_normal(latent_, di.innovation_sd);
+    double drive = di.ar * st.a + fx.rupture * st.prev_onset + fx.repair * st.prev_repair +
+                   fx.unresolved * st.prev_unresolved + fx.alliance * st.prev_e;
+    // Added only when set, so the default model's sums are the same floating-point operations.
+    if (fx.false_alarm != 0) drive += fx.false_alarm * st.prev_false_alarm;
+    st.a = drive + draw_normal(latent_, di.innovation_sd);
   }
 
-  // 2.3: a repair of an open rupture, or (while intact from before) an onset with its depth.
-  SessionEvents step_rupture(PatientState& st, int t, double propensity, double repair_p, double zD) {
+  // 2.7: the repair probability of the active episode, shifted when a rater registered it.
+  double repair_probability(double repair_p, double skill) const {
+    const auto& resp = s_.rupture.responsiveness;
+    const double shift = (raters_[0].registered ? resp.patient : 0.0) + (raters_[1].registered ? resp.therapist : 0.0);
+    if (shift == 0) return repair_p;
+    return logistic(logit(s_.rupture.repair_probability) + skill + shift);
+  }
+
+  // 2.3: a repair of an open rupture, or (while intact from before) an onset with its depth; each
+  // rater registers a new episode at its onset, one draw of the rater's registration stream (2.5),
+  // so the registrations are known to the repair process and to next-session distress (2.7).
+  SessionEvents step_rupture(PatientState& st, int t, double propensity, double repair_p, double skill,
+                             double zD) {
     const auto& ru = s_.rupture;
     SessionEvents ev;
     if (st.ruptured) {
-      if (draw_bernoulli(latent_, repair_p)) {
+      if (draw_bernoulli(latent_, repair_probability(repair_p, skill))) {
         ev.repair = true;
         st.ruptured = false;
         st.bonus += ru.repair_bonus;
+        ev.effective_repair = felt(repair_via_, raters_[0].registered, raters_[1].registered);
       }
     } else if (t >= 2) {
       const double p = logistic(onset_logit_ + propensity + ru.distress_effect * zD);
@@ -211,16 +260,16 @@ class CohortSimulation {
         ev.onset = true;
         st.ruptured = true;
         st.depth = draw_gamma_mean_sd(latent_, ru.depth_mean, ru.depth_sd);
+        for (auto& rs : raters_) rs.registered = draw_bernoulli(rs.registration, rs.params->registration);
+        ev.effective_onset = felt(rupture_via_, raters_[0].registered, raters_[1].registered);
       }
     }
     return ev;
   }
 
-  // 2.5: rater q's rating after the session, given the stable alliance M; registers a new episode.
-  double rate(RaterState& rs, bool onset, bool ruptured, double depth, double M, double zD, int j,
-              std::uint8_t& registered) {
+  // 2.5: a rater's rating after the session, given the stable alliance M.
+  Rating rate(RaterState& rs, bool ruptured, double depth, double M, double zD, int j) {
     const Rater& rp = *rs.params;
-    if (onset) rs.registered = draw_bernoulli(rs.registration, rp.registration);
     const double kappa = ruptured && rs.registered ? rp.sensitivity : 0.0;
     const double false_alarm = draw_bernoulli(rs.eng, rp.false_alarm_rate)
                                    ? draw_gamma_mean_sd(rs.eng, rp.false_alarm_depth, rp.false_alarm_depth_sd)
@@ -228,8 +277,7 @@ class CohortSimulation {
     const double leniency = rs.patient_leniency + (rs.therapist_rates ? rs.therapist_leniency[j] : 0.0);
     const double perceived = M - kappa * depth + rp.offset + leniency + rp.mood_congruence * zD - false_alarm +
                              draw_normal(rs.eng, rp.occasion_sd);
-    registered = ruptured && rs.registered;
-    return observe_alliance(rp, rs.continuous, perceived, rs.eng);
+    return {observe_alliance(rp, rs.continuous, perceived, rs.eng), ruptured && rs.registered, false_alarm > 0};
   }
 
   // 2.1: whether the patient leaves after session t < T.
@@ -254,35 +302,38 @@ class CohortSimulation {
       if (t > 1) step_dynamics(st);
       const double zD = sd_a_ > 0 ? st.a / sd_a_ : 0.0;
       const double D = di.mean + th.distress + pe.distress + (di.trend + pe.trend) * (t - 1) + st.a;
-      const SessionEvents ev = step_rupture(st, t, pe.propensity, repair_p, zD);
+      const SessionEvents ev = step_rupture(st, t, pe.propensity, repair_p, th.repair_skill, zD);
       const double M = al.mean + th.alliance + pe.alliance + (al.growth + pe.growth) * growth_time(log_growth_, t) +
                        st.e + st.bonus;
       const double A = M - (st.ruptured ? st.depth : 0.0);
 
-      double rating[2];
-      std::uint8_t registered[2];
-      for (int q = 0; q < 2; ++q)
-        rating[q] = rate(raters_[q], ev.onset, st.ruptured, st.depth, M, zD, j, registered[q]);
+      const Rating patient = rate(raters_[0], st.ruptured, st.depth, M, zD, j);
+      const Rating therapist = rate(raters_[1], st.ruptured, st.depth, M, zD, j);
 
       out.patient.push_back(static_cast<int>(i));
       out.session.push_back(t);
       out.distress.push_back(observe_distress(di, distress_continuous_, D, measure_));
-      out.alliance_patient.push_back(rating[0]);
-      out.alliance_therapist.push_back(rating[1]);
+      out.alliance_patient.push_back(patient.score);
+      out.alliance_therapist.push_back(therapist.score);
       out.true_alliance.push_back(A);
       out.true_distress.push_back(D);
       out.true_ruptured.push_back(st.ruptured);
       out.true_onset.push_back(ev.onset);
       out.true_repair.push_back(ev.repair);
-      out.registered_patient.push_back(registered[0]);
-      out.registered_therapist.push_back(registered[1]);
+      out.registered_patient.push_back(patient.registered);
+      out.registered_therapist.push_back(therapist.registered);
+      out.effective_onset.push_back(ev.effective_onset);
+      out.effective_repair.push_back(ev.effective_repair);
+      out.false_alarm_patient.push_back(patient.false_alarm);
+      out.false_alarm_therapist.push_back(therapist.false_alarm);
 
       const bool leaves = t < T && draw_dropout(st.ruptured, zD);
       out.dropout.push_back(leaves);
       if (leaves) break;
 
-      st.prev_onset = ev.onset;
-      st.prev_repair = ev.repair;
+      st.prev_onset = ev.effective_onset;
+      st.prev_repair = ev.effective_repair;
+      st.prev_false_alarm = patient.false_alarm;
       st.prev_unresolved = st.ruptured && !ev.onset;
       st.prev_e = st.e;
     }
@@ -295,6 +346,7 @@ class CohortSimulation {
   const bool log_growth_, distress_continuous_;
   const double onset_logit_, dropout_logit_;
   const double sd_e_, sd_a_;  // stationary sds of e and a
+  const Via rupture_via_, repair_via_;
 };
 
 }  // namespace

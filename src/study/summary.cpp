@@ -40,6 +40,7 @@ double true_value(const Scenario& s, const std::string& model, const std::string
   if (model == "growth") return term == "growth" ? s.alliance.growth : NaN;
   if (term == "rupture") return s.distress.effects.rupture;
   if (term == "repair") return s.distress.effects.repair;
+  if (term == "false_alarm") return s.distress.effects.false_alarm;
   return NaN;
 }
 
@@ -81,7 +82,7 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
       if (s.analysis.exclude_singular)
         for (std::size_t i = 0; i < used.size(); ++i) used[i] = used[i] && !singular[i];
       const double nonconverged = static_cast<double>(std::count(converged.begin(), converged.end(), 0));
-      for (const auto& term : model_terms(model)) {
+      for (const auto& term : model_terms(model, s)) {
         const std::string p = prefix + term + ".";
         CoefficientSample sample{finished(p + "estimate"), finished(p + "se"), finished(p + "ci_low"),
                                  finished(p + "ci_high"), finished(p + "p"), used, singular};

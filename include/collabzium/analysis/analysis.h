@@ -17,6 +17,9 @@ const char* model_rater_name(ModelRater r);
 
 // The terms of each model, in column order (therapist dummies, when asked for, follow).
 const std::vector<std::string>& model_terms(const std::string& model);
+// The terms of a model under a scenario: the oracle gains "false_alarm" (the patient's false
+// alarms) when distress.effects.false_alarm is not 0 (MODEL.md 2.7).
+const std::vector<std::string>& model_terms(const std::string& model, const Scenario& scenario);
 
 struct ModelResult {
   std::string model;  // lagged | within | oracle | growth

@@ -51,6 +51,13 @@ struct Alliance {
   double innovation_sd = 0.20;
 };
 
+// MODEL.md 2.7: logit shifts of the repair probability in sessions whose active episode the
+// therapist (or the patient) registered.
+struct Responsiveness {
+  double therapist = 0;
+  double patient = 0;
+};
+
 struct Rupture {
   double onset_probability = 0.06;
   double propensity_sd = 0.8;
@@ -60,6 +67,7 @@ struct Rupture {
   double repair_probability = 0.5;
   double repair_skill_sd = 0.5;
   double repair_bonus = 0.10;
+  Responsiveness responsiveness{};
 };
 
 struct DistressEffects {
@@ -67,6 +75,11 @@ struct DistressEffects {
   double repair = -1.5;
   double unresolved = 0.5;
   double alliance = -1.0;
+  // MODEL.md 2.7: β_F, the effect of a patient false alarm on next-session distress, and which
+  // onsets and repairs enter β_R and β_P: latent | patient | therapist | either | both.
+  double false_alarm = 0;
+  std::string rupture_via = "latent";
+  std::string repair_via = "latent";
 };
 
 struct Distress {
