@@ -72,7 +72,8 @@ def main():
                 c = cell(m, v)
                 if c is None:
                     continue
-                xs.append(mi + (vi - (len(variants) - 1) / 2) * width)
+                # open markers sit a little right of filled ones, so both stay visible in a panel
+                xs.append(mi + (vi - (len(variants) - 1) / 2) * width + (0 if filled else 0.4 * width))
                 ys.append(m_all[c])
                 es.append(1.96 * se_all[c])
             ax.errorbar(xs, ys, yerr=es, fmt="o" if filled else "s", ms=4.5, capsize=2, color=colors[vi],
