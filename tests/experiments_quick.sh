@@ -16,7 +16,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 COLLABZIUM="$CLI" "$ROOT/experiments/run_all" --quick --out "$dir/results" --threads 2 > "$dir/run_all.out" 2>&1 \
   || { tail -30 "$dir/run_all.out" >&2; fail "experiments/run_all --quick failed"; }
 
-for f in power roc vigilance estimators null_mood trajectories calibration; do
+for f in power roc vigilance estimators null_mood trajectories calibration mechanisms; do
   [[ -s "$dir/results/figures/$f.png" ]] || fail "figure $f.png missing or empty"
   head -c 8 "$dir/results/figures/$f.png" | od -An -tx1 | grep -q "89 50 4e 47" || fail "$f.png is not a PNG"
 done
@@ -64,6 +64,7 @@ for case in missing text foreign v2 otherformat; do
   expect_fail "plot_roc $case" "$PY" "$PLOTS/plot_roc.py" "$f" --out "$dir/out.png"
   expect_fail "plot_vigilance $case" "$PY" "$PLOTS/plot_vigilance.py" "$f" --out "$dir/out.png"
   expect_fail "plot_estimators $case" "$PY" "$PLOTS/plot_estimators.py" "$f" --out "$dir/out.png"
+  expect_fail "plot_mechanisms $case" "$PY" "$PLOTS/plot_mechanisms.py" "$f" --out "$dir/out.png"
   expect_fail "plot_null_mood $case" "$PY" "$PLOTS/plot_null_mood.py" "$f" --out "$dir/out.png"
   expect_fail "make_calibration_csv $case" "$PY" "$PLOTS/make_calibration_csv.py" "$f" --out "$dir/out.csv"
   expect_fail "seed_report $case" "$PY" "$PLOTS/seed_report.py" --seed-results "$f" \

@@ -102,11 +102,18 @@ LmmProblem build_growth(const Cohort& c, RaterId rater, const RaterEvents*, cons
 
 // The lagged family: D_{t+1} on the events at t, D_t (within: split into the patient's mean and
 // the deviation from it) and t, on rows where sessions t and t+1 are both observed and every
-// variable is present. The truth (the oracle) uses the true events and needs no rating.
+// variable is present. The truth (the oracle) uses the events that entered the distress equation
+// (the effective events; data without those columns fall back to the latent events), plus the
+// patient's false alarms when they move distress, and needs no rating.
 LmmProblem build_lagged_family(const Cohort& c, RaterId rater, const RaterEvents* events, const Scenario& s,
                                bool within) {
   const bool truth = rater == RaterId::Truth;
   const std::vector<double>* ratings = truth ? nullptr : &c.ratings(rater);
+  const auto& true_onset = c.has_effective ? c.effective_onset : c.true_onset;
+  const auto& true_repair = c.has_effective ? c.effective_repair : c.true_repair;
+  const auto& names = within ? model_terms(ModelKind::Within)
+                             : model_terms(truth ? ModelKind::Oracle : ModelKind::Lagged, s);
+  const bool false_alarm_term = truth && names.size() > 5;
   std::vector<LagRow> rows;
   std::vector<double> patient_mean;  // within: mean of D_t over the patient's rows in the model
   rows.reserve(c.rows());
@@ -126,14 +133,14 @@ LmmProblem build_lagged_family(const Cohort& c, RaterId rater, const RaterEvents
     }
   }
   return assemble(
-      c, model_terms(within ? ModelKind::Within : ModelKind::Lagged), rows.size(),
+      c, names, rows.size(),
       [&](std::size_t r, ModelRow& m) {
         const std::size_t k = rows[r].now;
         const int i = c.patient[k];
         const double d = c.distress[k];
         m.x[0] = 1.0;
-        m.x[1] = truth ? c.true_onset[k] : events->rupture[k];
-        m.x[2] = truth ? c.true_repair[k] : events->repair[k];
+        m.x[1] = truth ? true_onset[k] : events->rupture[k];
+        m.x[2] = truth ? true_repair[k] : events->repair[k];
         if (within) {
           const double mean = patient_mean[static_cast<std::size_t>(i)];
           m.x[3] = d - mean;
@@ -142,6 +149,7 @@ LmmProblem build_lagged_family(const Cohort& c, RaterId rater, const RaterEvents
         } else {
           m.x[3] = d;
           m.x[4] = c.session[k];
+          if (false_alarm_term) m.x[5] = c.has_effective ? c.false_alarm_patient[k] : 0.0;
         }
         m.y = c.distress[rows[r].next];
         m.patient = i;
@@ -191,6 +199,16 @@ std::span<const std::string_view> choice_names(ModelKind) {
 const ModelKindInfo& model_kind(ModelKind kind) { return model_kinds().at(static_cast<std::size_t>(kind)); }
 
 const std::vector<std::string>& model_terms(ModelKind kind) { return model_kind(kind).terms; }
+
+const std::vector<std::string>& model_terms(ModelKind kind, const Scenario& s) {
+  static const std::vector<std::string> oracle_false_alarm = [] {
+    std::vector<std::string> t = model_terms(ModelKind::Oracle);
+    t.push_back("false_alarm");
+    return t;
+  }();
+  if (kind == ModelKind::Oracle && s.distress.effects.false_alarm != 0) return oracle_false_alarm;
+  return model_terms(kind);
+}
 
 std::vector<Fit> fits_of(const Analysis& analysis) {
   std::vector<Fit> fits;

@@ -27,6 +27,7 @@ void write_cohort_csv(const Cohort& c, std::ostream& out) {
   if (c.has_truth)
     out << ",true_alliance,true_distress,true_ruptured,true_onset,true_repair,registered_patient,"
            "registered_therapist,dropout";
+  if (c.has_effective) out << ",effective_onset,effective_repair,false_alarm_patient,false_alarm_therapist";
   out << "\n";
   for (std::size_t i = 0; i < c.patients(); ++i) {
     // Labels are free text (a real study's "Smith, J."): quoted when they must be.
@@ -47,6 +48,9 @@ void write_cohort_csv(const Cohort& c, std::ostream& out) {
             << ',' << int(c.registered_patient[k]) << ',' << int(c.registered_therapist[k]) << ','
             << int(c.dropout[k]);
       }
+      if (c.has_effective)
+        out << ',' << int(c.effective_onset[k]) << ',' << int(c.effective_repair[k]) << ','
+            << int(c.false_alarm_patient[k]) << ',' << int(c.false_alarm_therapist[k]);
       out << '\n';
     }
   }

@@ -33,13 +33,18 @@ enum Col {
   kRegisteredPatient,
   kRegisteredTherapist,
   kDropout,
+  kEffectiveOnset,
+  kEffectiveRepair,
+  kFalseAlarmPatient,
+  kFalseAlarmTherapist,
   kColumns
 };
 constexpr int kRequired = 6;
 constexpr std::array<const char*, kColumns> kNames = {
     "patient",      "therapist",     "session",       "distress",   "alliance_patient",
     "alliance_therapist", "true_alliance", "true_distress", "true_ruptured", "true_onset",
-    "true_repair",  "registered_patient", "registered_therapist", "dropout"};
+    "true_repair",  "registered_patient", "registered_therapist", "dropout",
+    "effective_onset", "effective_repair", "false_alarm_patient", "false_alarm_therapist"};
 
 std::string shown(std::string_view s) {
   std::string out = "'";
@@ -59,6 +64,7 @@ struct CohortHeader {
   std::vector<std::string> names;   // every field of the header line
   std::array<int, kColumns> where;  // field index of each known column, -1 when absent
   bool has_truth = false;
+  bool has_effective = false;  // the events that entered distress (mechanisms), with the truth
 };
 
 CohortHeader read_header(CsvReader& reader, const std::string& path) {
@@ -79,6 +85,7 @@ CohortHeader read_header(CsvReader& reader, const std::string& path) {
   for (int c = 0; c < kRequired; ++c)
     if (h.where[c] < 0) fail(path, line, kNames[c], "expected a required column, got a header without it");
   h.has_truth = h.where[kTrueOnset] >= 0 && h.where[kTrueRepair] >= 0;
+  h.has_effective = h.has_truth && h.where[kEffectiveOnset] >= 0 && h.where[kEffectiveRepair] >= 0;
   reader.name_columns(h.names);
   return h;
 }
@@ -176,8 +183,48 @@ CohortRows read_rows(CsvReader& reader, const CohortHeader& h, const std::string
   return rows;
 }
 
+// Labels in canonical order: numeric labels by value (numbers before text), other labels as text
+// (bytewise). The report then does not depend on the order of the rows in the file.
+bool label_before(const std::string& a, const std::string& b) {
+  double x = 0, y = 0;
+  const bool na = parse_number(a, x), nb = parse_number(b, y);
+  if (na != nb) return na;
+  if (na && x != y) return x < y;
+  return a < b;
+}
+
+// Index of each label in canonical order (ranks[old index] = new index), labels reordered.
+std::vector<int> canonical_ranks(std::vector<std::string>& labels) {
+  std::vector<int> order(labels.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return label_before(labels[a], labels[b]); });
+  std::vector<int> rank(labels.size());
+  std::vector<std::string> sorted(labels.size());
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    rank[order[k]] = static_cast<int>(k);
+    sorted[k] = std::move(labels[order[k]]);
+  }
+  labels = std::move(sorted);
+  return rank;
+}
+
+// Renumbers patients and therapists in canonical label order.
+void canonical_order(CohortRows& rows) {
+  const std::vector<int> patient_rank = canonical_ranks(rows.patient_labels);
+  const std::vector<int> therapist_rank = canonical_ranks(rows.therapist_labels);
+  std::vector<int> therapist_of(rows.therapist_of.size());
+  for (std::size_t i = 0; i < rows.therapist_of.size(); ++i)
+    therapist_of[patient_rank[i]] = therapist_rank[rows.therapist_of[i]];
+  rows.therapist_of = std::move(therapist_of);
+  for (Record& r : rows.records) {
+    r.patient = patient_rank[r.patient];
+    r.therapist = therapist_rank[r.therapist];
+  }
+}
+
 // Phase 3, assembly: rows sorted by patient and session (one row each), then the cohort's columns.
-void assemble(CohortRows& rows, bool has_truth, const std::string& path, Cohort& out) {
+void assemble(CohortRows& rows, const CohortHeader& header, const std::string& path, Cohort& out) {
+  canonical_order(rows);
   const std::vector<Record>& records = rows.records;
   std::vector<std::size_t> order(records.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
@@ -202,7 +249,8 @@ void assemble(CohortRows& rows, bool has_truth, const std::string& path, Cohort&
   out.n_therapists = static_cast<int>(out.therapist_labels.size());
   out.therapist = std::move(rows.therapist_of);
   out.offset.assign(np + 1, 0);
-  out.has_truth = has_truth;
+  out.has_truth = header.has_truth;
+  out.has_effective = header.has_effective;
   auto flag = [](double v) -> std::uint8_t { return v == 1 ? 1 : 0; };
   for (std::size_t k = 0; k < records.size(); ++k) {
     const Record& r = records[order[k]];
@@ -220,6 +268,10 @@ void assemble(CohortRows& rows, bool has_truth, const std::string& path, Cohort&
     out.registered_patient.push_back(flag(r.value[kRegisteredPatient]));
     out.registered_therapist.push_back(flag(r.value[kRegisteredTherapist]));
     out.dropout.push_back(flag(r.value[kDropout]));
+    out.effective_onset.push_back(flag(r.value[kEffectiveOnset]));
+    out.effective_repair.push_back(flag(r.value[kEffectiveRepair]));
+    out.false_alarm_patient.push_back(flag(r.value[kFalseAlarmPatient]));
+    out.false_alarm_therapist.push_back(flag(r.value[kFalseAlarmTherapist]));
   }
   for (std::size_t i = 0; i < np; ++i) out.offset[i + 1] += out.offset[i];
 }
@@ -231,7 +283,7 @@ void parse_cohort_csv(const std::string& text, const std::string& path, Cohort& 
   CsvReader reader(text, path);
   const CohortHeader header = read_header(reader, path);
   CohortRows rows = read_rows(reader, header, path);
-  assemble(rows, header.has_truth, path, out);
+  assemble(rows, header, path, out);
 }
 
 void read_cohort_csv(const std::string& path, Cohort& out) {

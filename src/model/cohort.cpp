@@ -31,6 +31,11 @@ void Cohort::clear() {
   registered_patient.clear();
   registered_therapist.clear();
   dropout.clear();
+  has_effective = false;
+  effective_onset.clear();
+  effective_repair.clear();
+  false_alarm_patient.clear();
+  false_alarm_therapist.clear();
 }
 
 }  // namespace collabzium

@@ -190,6 +190,8 @@ const std::vector<KeySpec>& key_specs() {
     k.push_back(range(spec("rupture.repair_probability", REF(rupture.repair_probability)), 0, 1));
     k.push_back(range(spec("rupture.repair_skill_sd", REF(rupture.repair_skill_sd)), 0, inf));
     k.push_back(spec("rupture.repair_bonus", REF(rupture.repair_bonus)));
+    k.push_back(spec("rupture.responsiveness.therapist", REF(rupture.responsiveness.therapist)));
+    k.push_back(spec("rupture.responsiveness.patient", REF(rupture.responsiveness.patient)));
 
     k.push_back(spec("distress.mean", REF(distress.mean)));
     k.push_back(range(spec("distress.therapist_sd", REF(distress.therapist_sd)), 0, inf));
@@ -205,6 +207,9 @@ const std::vector<KeySpec>& key_specs() {
     k.push_back(spec("distress.effects.repair", REF(distress.effects.repair)));
     k.push_back(spec("distress.effects.unresolved", REF(distress.effects.unresolved)));
     k.push_back(spec("distress.effects.alliance", REF(distress.effects.alliance)));
+    k.push_back(spec("distress.effects.false_alarm", REF(distress.effects.false_alarm)));
+    k.push_back(spec("distress.effects.rupture_via", REF(distress.effects.rupture_via)));
+    k.push_back(spec("distress.effects.repair_via", REF(distress.effects.repair_via)));
 
     add_rater_keys(k, "patient", &Raters::patient);
     add_rater_keys(k, "therapist", &Raters::therapist);

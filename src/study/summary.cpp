@@ -40,6 +40,7 @@ double true_value(const Scenario& s, ModelKind model, const std::string& term) {
   if (model == ModelKind::Growth) return term == "growth" ? s.alliance.growth : kNaN;
   if (term == "rupture") return s.distress.effects.rupture;
   if (term == "repair") return s.distress.effects.repair;
+  if (term == "false_alarm") return s.distress.effects.false_alarm;
   return kNaN;
 }
 
@@ -84,7 +85,7 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
       if (s.analysis.exclude_singular)
         for (std::size_t i = 0; i < used.size(); ++i) used[i] = used[i] && !singular[i];
       const double nonconverged = static_cast<double>(std::count(converged.begin(), converged.end(), 0));
-      for (const auto& term : model_terms(fit.model)) {
+      for (const auto& term : model_terms(fit.model, s)) {
         auto values = [&](CoefficientField field) { return finished(coefficient_column(fit, term, field)); };
         CoefficientSample sample{values(CoefficientField::Estimate), values(CoefficientField::Se),
                                  values(CoefficientField::CiLow),    values(CoefficientField::CiHigh),

@@ -34,6 +34,9 @@ struct ModelKindInfo {
 const std::vector<ModelKindInfo>& model_kinds();
 const ModelKindInfo& model_kind(ModelKind kind);
 const std::vector<std::string>& model_terms(ModelKind kind);
+// The terms of a model under a scenario: the oracle gains "false_alarm" (the patient's false
+// alarms) when distress.effects.false_alarm is not 0 (docs/model.md, mechanisms).
+const std::vector<std::string>& model_terms(ModelKind kind, const Scenario& scenario);
 
 // One fit of a replication: a model kind for one rater.
 struct Fit {

@@ -45,6 +45,11 @@ struct Cohort {
   std::vector<std::uint8_t> true_ruptured, true_onset, true_repair;
   std::vector<std::uint8_t> registered_patient, registered_therapist;
   std::vector<std::uint8_t> dropout;  // 1 on a dropout's last row
+  // MODEL.md 2.7: the onsets and repairs that entered the distress equation, and the sessions with
+  // a false alarm of each rater. Simulated cohorts, or user data with the effective_* columns.
+  bool has_effective = false;
+  std::vector<std::uint8_t> effective_onset, effective_repair;
+  std::vector<std::uint8_t> false_alarm_patient, false_alarm_therapist;
 
   std::size_t patients() const { return therapist.size(); }
   std::size_t rows() const { return session.size(); }

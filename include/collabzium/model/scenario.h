@@ -43,6 +43,10 @@ enum class RepairMode { Return, Rise };
 COLLABZIUM_CHOICE_NAMES(RepairMode, "return", "rise")
 enum class TherapistTerm { None, Fixed, Random };
 COLLABZIUM_CHOICE_NAMES(TherapistTerm, "none", "fixed", "random")
+// Which events move distress (mechanisms): every latent event, or those of episodes registered by
+// the patient, the therapist, at least one of them, or both.
+enum class EventVia { Latent, Patient, Therapist, Either, Both };
+COLLABZIUM_CHOICE_NAMES(EventVia, "latent", "patient", "therapist", "either", "both")
 #undef COLLABZIUM_CHOICE_NAMES
 
 // The analysis models. Their names, terms, raters and builders are one table in analysis.cpp
@@ -87,6 +91,13 @@ struct Alliance {
   double innovation_sd = 0.20;
 };
 
+// MODEL.md 2.7: logit shifts of the repair probability in sessions whose active episode the
+// therapist (or the patient) registered.
+struct Responsiveness {
+  double therapist = 0;
+  double patient = 0;
+};
+
 struct Rupture {
   double onset_probability = 0.06;
   double propensity_sd = 0.8;
@@ -96,6 +107,7 @@ struct Rupture {
   double repair_probability = 0.5;
   double repair_skill_sd = 0.5;
   double repair_bonus = 0.10;
+  Responsiveness responsiveness{};
 };
 
 struct DistressEffects {
@@ -103,6 +115,11 @@ struct DistressEffects {
   double repair = -1.5;
   double unresolved = 0.5;
   double alliance = -1.0;
+  // MODEL.md 2.7: β_F, the effect of a patient false alarm on next-session distress, and which
+  // onsets and repairs enter β_R and β_P: latent | patient | therapist | either | both.
+  double false_alarm = 0;
+  EventVia rupture_via = EventVia::Latent;
+  EventVia repair_via = EventVia::Latent;
 };
 
 struct Distress {
