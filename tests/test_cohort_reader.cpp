@@ -58,29 +58,54 @@ TEST_CASE("reader: columns by name, rows in any order, labels as strings", "[rea
   REQUIRE(c.patients() == 2);
   REQUIRE(c.rows() == 5);
   CHECK(c.therapists() == 2);
-  // Order of first appearance: P-2 (line 2) before P-1; therapists Dr B before Dr A.
-  CHECK(c.patient_labels == std::vector<std::string>{"P-2", "P-1"});
-  CHECK(c.therapist_labels == std::vector<std::string>{"Dr B", "Dr A"});
+  // Canonical order, whatever the order of the rows: labels as text (P-1 before P-2, Dr A before Dr B).
+  CHECK(c.patient_labels == std::vector<std::string>{"P-1", "P-2"});
+  CHECK(c.therapist_labels == std::vector<std::string>{"Dr A", "Dr B"});
   CHECK(c.therapist == std::vector<int>{0, 1});
-  CHECK(c.offset == std::vector<std::size_t>{0, 2, 5});
-  CHECK(c.patient == std::vector<int>{0, 0, 1, 1, 1});
-  CHECK(c.session == std::vector<int>{1, 2, 1, 2, 3});
-  CHECK(c.distress[0] == 21);
-  CHECK(c.distress[3] == 19.5);
-  CHECK(std::isnan(c.distress[4]));
-  CHECK(std::isnan(c.alliance_patient[0]));
-  CHECK(c.alliance_patient[1] == 4.25);
-  CHECK(c.alliance_patient[3] == 3.75);
-  CHECK(c.alliance_therapist[2] == 3.75);
-  CHECK(std::isnan(c.alliance_therapist[4]));
-  CHECK(c.patient_label(1) == "P-1");
-  CHECK(c.therapist_label(c.therapist[1]) == "Dr A");
+  CHECK(c.offset == std::vector<std::size_t>{0, 3, 5});
+  CHECK(c.patient == std::vector<int>{0, 0, 0, 1, 1});
+  CHECK(c.session == std::vector<int>{1, 2, 3, 1, 2});
+  CHECK(c.distress[0] == 20);
+  CHECK(c.distress[1] == 19.5);
+  CHECK(std::isnan(c.distress[2]));
+  CHECK(c.distress[3] == 21);
+  CHECK(c.distress[4] == 18);
+  CHECK(c.alliance_patient[1] == 3.75);
+  CHECK(std::isnan(c.alliance_patient[3]));
+  CHECK(c.alliance_patient[4] == 4.25);
+  CHECK(c.alliance_therapist[0] == 3.75);
+  CHECK(std::isnan(c.alliance_therapist[2]));
+  CHECK(c.alliance_therapist[3] == 3);
+  CHECK(c.patient_label(1) == "P-2");
+  CHECK(c.therapist_label(c.therapist[1]) == "Dr B");
   CHECK_FALSE(c.has_truth);
   // Truth vectors still have one entry per row.
   CHECK(c.true_onset.size() == 5);
   CHECK(c.true_alliance.size() == 5);
   CHECK(std::isnan(c.true_alliance[0]));
   CHECK(c.dropout == std::vector<std::uint8_t>{0, 0, 0, 0, 0});
+}
+
+TEST_CASE("reader: numeric labels in numeric order, text after them; any row order gives the same cohort", "[reader]") {
+  const std::string header = "patient,therapist,session,distress,alliance_patient,alliance_therapist\n";
+  const std::vector<std::string> rows = {"10,T2,1,20,4,3\n", "9,T10,1,21,4,3\n", "b,T2,1,22,4,3\n",
+                                         "a,T1,2,23,4,3\n",  "9,T10,2,24,4,3\n", "a,T1,1,25,4,3\n",
+                                         "1e1x,T2,1,26,4,3\n"};
+  const Cohort c = parse(header + rows[0] + rows[1] + rows[2] + rows[3] + rows[4] + rows[5] + rows[6]);
+  CHECK(c.patient_labels == std::vector<std::string>{"9", "10", "1e1x", "a", "b"});
+  CHECK(c.therapist_labels == std::vector<std::string>{"T1", "T10", "T2"});
+  CHECK(c.therapist == std::vector<int>{1, 2, 2, 0, 2});
+  CHECK(c.distress == std::vector<double>{21, 24, 20, 26, 25, 23, 22});
+  // Reversed rows: the same cohort, field by field.
+  std::string reversed = header;
+  for (auto it = rows.rbegin(); it != rows.rend(); ++it) reversed += *it;
+  const Cohort r = parse(reversed);
+  CHECK(r.patient_labels == c.patient_labels);
+  CHECK(r.therapist_labels == c.therapist_labels);
+  CHECK(r.therapist == c.therapist);
+  CHECK(r.patient == c.patient);
+  CHECK(r.session == c.session);
+  CHECK(r.distress == c.distress);
 }
 
 TEST_CASE("reader: numbers, signs, byte-order mark, trailing commas, no final newline", "[reader]") {

@@ -209,7 +209,7 @@ TEST_CASE("the mechanism keys are validated and sweepable", "[mechanisms][scenar
       "\"rupture.responsiveness.therapist\" = [0, 1.5]\n\"distress.effects.false_alarm\" = [0.5]\n",
       "s.toml");
   REQUIRE(f.conditions.size() == 4);
-  CHECK(f.conditions[3].scenario.distress.effects.repair_via == "therapist");
+  CHECK(f.conditions[3].scenario.distress.effects.repair_via == EventVia::Therapist);
   CHECK(f.conditions[3].scenario.rupture.responsiveness.therapist == 1.5);
   CHECK(f.conditions[0].scenario.distress.effects.false_alarm == 0.5);
   const ScenarioFile again = parse_scenario(to_toml(f), "again.toml");
@@ -219,7 +219,7 @@ TEST_CASE("the mechanism keys are validated and sweepable", "[mechanisms][scenar
 TEST_CASE("the effective and false-alarm columns survive the cohort CSV", "[mechanisms]") {
   Scenario s = mechanism_scenario();
   s.design.patients = 20;
-  s.distress.effects.rupture_via = "either";
+  s.distress.effects.rupture_via = EventVia::Either;
   const Cohort c = simulate_cohort(s, 15, 1, 1);
   std::ostringstream csv;
   write_cohort_csv(c, csv);
@@ -245,8 +245,8 @@ TEST_CASE("the oracle fits the effective events and, when beta_F is not 0, the p
           "[mechanisms]") {
   Scenario s = mechanism_scenario();
   s.design.patients = 30;
-  s.distress.effects.rupture_via = "patient";
-  s.distress.effects.repair_via = "therapist";
+  s.distress.effects.rupture_via = EventVia::Patient;
+  s.distress.effects.repair_via = EventVia::Therapist;
   Cohort c = simulate_cohort(s, 16, 1, 1);
   auto column_matches = [&](const LmmProblem& prob, int col, const std::vector<std::uint8_t>& expected) {
     std::size_t r = 0;

@@ -246,6 +246,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kChoiceKeys 
     {"detection.sd_reference", {"differences", "person", "baseline"}},
     {"detection.repair.mode", {"return", "rise"}},
     {"analysis.therapist", {"none", "fixed", "random"}},
+    {"distress.effects.rupture_via", {"latent", "patient", "therapist", "either", "both"}},
+    {"distress.effects.repair_via", {"latent", "patient", "therapist", "either", "both"}},
     {"analysis.df", {"satterthwaite", "residual", "z"}},
 };
 

@@ -7,8 +7,13 @@
 // has_truth is set when true_onset and true_repair are present. Every truth vector has one entry
 // per row (NaN / 0 where its column is absent).
 //
-// Patient and therapist labels are strings (kept in patient_labels / therapist_labels in order of
-// first appearance; indices follow that order). Rows may come in any order; the cohort is sorted
+// Optional mechanisms truth: effective_onset, effective_repair, false_alarm_patient,
+// false_alarm_therapist (0/1); has_effective is set when the truth and both effective columns are
+// present (the oracle then fits the effective events).
+//
+// Patient and therapist labels are strings, kept in patient_labels / therapist_labels in canonical
+// order (labels that are numbers by value, before the others; the others as text, bytewise), so the
+// same data in any row order give the same cohort and the same report; indices follow that order. The cohort is sorted
 // by patient, then session. A missing value is an empty field or NA. Records are split by the CSV
 // module (io/csv.h): lines may end in CRLF, a UTF-8 byte-order mark is skipped, quoted fields may
 // hold commas, line ends and "" for a quote, unquoted fields lose surrounding spaces, blank lines
