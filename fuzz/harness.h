@@ -147,6 +147,11 @@ inline void check_results_input(std::string_view data, const TempFile& file) {
   try {
     summarize_results(file.path(), "", sink);
   } catch (const InputError&) {
+  } catch (const std::runtime_error& e) {
+    // results_file.h documents HDF5 failures on a damaged file as std::runtime_error naming the file
+    // and HDF5's description (exit status 1 with a message, no crash). Tolerated for now; anything
+    // else, or a crash inside libhdf5, is a finding.
+    if (std::string(e.what()).find(file.path() + ": HDF5: ") != 0) throw;
   }
 }
 
