@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -574,9 +575,15 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
   }
 
   // Conditions: the Cartesian product, the first axis varying slowest.
+  // The count saturates just above the limit: a plain product of large axes wraps around (256^8 to 0).
+  constexpr std::size_t kMaxConditions = 1000000;
   std::size_t total = 1;
-  for (const auto& a : out.sweep) total *= a.values.size();
-  if (total > 1000000) fail(Origin{path, 0}, "sweep", "must have at most 1000000 conditions, got " + std::to_string(total));
+  for (const auto& a : out.sweep) total = std::min(total * a.values.size(), kMaxConditions + 1);
+  if (total > kMaxConditions) {
+    std::string sizes;
+    for (const auto& a : out.sweep) sizes += (sizes.empty() ? "" : " x ") + std::to_string(a.values.size());
+    fail(Origin{path, 0}, "sweep", "must have at most 1000000 conditions, got " + sizes);
+  }
   for (std::size_t c = 0; c < total; ++c) {
     Condition cond;
     cond.index = static_cast<int>(c) + 1;
@@ -608,6 +615,12 @@ ScenarioFile single_condition(const Scenario& scenario) {
 }
 
 ScenarioFile load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
+  // A directory would read as an empty (valid) scenario and opening a FIFO can block forever.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(locate(path, 0, "", "is a directory, expected a scenario file (TOML)"));
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw InputError(locate(path, 0, "", "is not a regular file, expected a scenario file (TOML)"));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(locate(path, 0, "", "cannot open the scenario file"));
   std::ostringstream text;

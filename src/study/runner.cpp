@@ -375,6 +375,10 @@ void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& ou
 void summarize_results(const std::string& path, const std::string& csv, std::ostream& out) {
   const ResultsFile results = read_results(path);
   const ScenarioFile file = parse_scenario(results.meta.config, path + " (config attribute)");
+  if (file.conditions.size() != results.n_conditions)
+    throw InputError(locate(path, 0, "", "damaged results file: its config has " + std::to_string(file.conditions.size()) +
+                                             " conditions, /replications holds " +
+                                             std::to_string(results.n_conditions)));
   const ResultsColumnReader columns(results);  // one opening of the file for every column read
   const std::vector<SummaryRow> summary = summarize_study(
       file, results.columns, [&](const std::string& name, std::size_t c) { return columns.column(name, c); },

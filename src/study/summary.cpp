@@ -177,7 +177,8 @@ void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows
       for (const std::string term : {"rupture", "repair", "growth"}) {
         const SummaryRow* tv = find(model, rater, term, "true_value");
         if (!tv) continue;
-        auto v = [&](const char* m) { return find(model, rater, term, m); };
+        // Named captures: clang 14 (the fuzzing build) cannot capture structured bindings.
+        auto v = [&, &model = model, &rater = rater](const char* m) { return find(model, rater, term, m); };
         auto show = [&](const char* m, int d) {
           const SummaryRow* r = v(m);
           return r ? fmt(r->value, r->mcse, d) : std::string("NA");
