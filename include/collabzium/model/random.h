@@ -27,6 +27,7 @@ enum class StreamPurpose : std::uint64_t {
   // `registration` registers a superset of the same episodes and rating noise never shifts it.
   PatientRegistration = 6,
   TherapistRegistration = 7,
+  Dsem = 8,  // the DSEM sampler's chains (analysis model "dsem")
 };
 
 std::uint64_t mix64(std::uint64_t x);
