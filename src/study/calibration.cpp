@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <functional>
 #include <map>
 #include <nlopt.hpp>
 #include <ostream>
@@ -129,6 +128,237 @@ std::string missing_target_message(const std::vector<SummaryRow>& rows, const Ca
          join({pairs.begin(), pairs.end()}) + ")" + hint;
 }
 
+// The search's numbers (docs/calibrate_solve.md, calibrate, steps 2-4).
+// Replications of the first run, which only checks that every target names a summary row: the
+// fewest the settings accept (--replications >= 2), so the check costs almost nothing.
+constexpr std::int64_t kProbeReplications = 2;
+// Scale floor, relative to max(1, |target|): a target whose MCSE at the start is 0 (a measure that
+// does not vary between replications) still gets a finite, positive weight.
+constexpr double kScaleFloor = 1e-3;
+// The objective of a candidate whose measure is not a number (every fit failed): as bad as it gets,
+// but finite, because BOBYQA needs finite values to build its quadratic model.
+constexpr double kNoNumberObjective = 1e12;
+// BOBYQA's initial step on the [0, 1]-rescaled keys: a quarter of the range explores widely from a
+// start that may be far off; restarts begin nearer the best point, which is already closer.
+constexpr double kFirstStep = 0.25;
+constexpr double kRestartStep = 0.15;
+// An objective this small is a match (it is in squared MCSE units): stop, do not restart.
+constexpr double kStopObjective = 1e-8;
+// BOBYQA stops when an iteration changes the objective by less than this (squared MCSE units: far
+// below the Monte Carlo resolution of one).
+constexpr double kObjectiveTolerance = 1e-6;
+// Restarts after the first run, at most: each costs evaluations, and noise limits what they find.
+constexpr int kMaxRestarts = 4;
+// A restart that improves the objective by less than this fraction is the last one: the search has
+// reached the Monte Carlo resolution.
+constexpr double kMinRestartGain = 0.01;
+// The result's significant digits: finer digits are Monte Carlo noise.
+constexpr int kSignificantDigits = 4;
+
+// One calibration, in phases: the start point and the objective's scales, one evaluation, one
+// BOBYQA run, the restart loop and the check run. The best point so far is kept across BOBYQA runs.
+class CalibrationSearch {
+ public:
+  CalibrationSearch(const Scenario& scenario, const std::vector<CalibrationTarget>& targets,
+                    const std::vector<FreeKey>& free, const CalibrationSettings& settings, std::ostream& log)
+      : scenario_(scenario),
+        targets_(targets),
+        free_(free),
+        settings_(settings),
+        log_(log),
+        n_(free.size()),
+        m_(targets.size()),
+        work_(restricted_models(scenario, targets)) {}
+
+  // The config's values, or the middle of the bounds when a value lies outside them.
+  void choose_start() {
+    res_.scenario = scenario_;
+    for (const auto& f : free_) {
+      const double v = std::get<double>(get_key(scenario_, f.key));
+      res_.start.push_back(std::isfinite(v) && v >= f.lo && v <= f.hi ? v : 0.5 * (f.lo + f.hi));
+    }
+  }
+
+  // A tiny first run checks that every target names a summary row.
+  void check_targets_exist() const {
+    const auto rows = summary_at(at(work_, res_.start), kProbeReplications, settings_.seed, settings_.threads);
+    for (const auto& t : targets_)
+      if (!find_summary_row(rows, t.model, t.rater, t.term, t.measure))
+        throw InputError(locate("--match", 0, t.name(), missing_target_message(rows, t)));
+  }
+
+  // The first evaluation, at the starting point, which fixes the scales of the objective.
+  void evaluate_start() {
+    const auto start_rows = summary_at(at(work_, res_.start), settings_.replications, settings_.seed, settings_.threads);
+    const auto start = achieved(start_rows);
+    for (std::size_t j = 0; j < m_; ++j) {
+      const double floor = kScaleFloor * std::max(1.0, std::fabs(targets_[j].value));
+      res_.scales.push_back(std::isfinite(start[j].mcse) ? std::max(start[j].mcse, floor) : floor);
+    }
+    log_ << "calibrate: " << n_ << " free key(s), " << m_ << " target(s); " << settings_.replications
+         << " replications per evaluation, seed " << settings_.seed
+         << " (common random numbers); NLopt LN_BOBYQA\n";
+    best_f_ = objective_of(start);
+    best_x_ = res_.start;
+    best_a_ = start;
+    res_.evaluations = 1;
+    log_ << "  eval   1: " << describe(res_.start) << " -> " << values_text(start) << "; objective "
+         << show(best_f_, 5) << "\n";
+    cache_[res_.start] = start;
+  }
+
+  // BOBYQA only ever shrinks its trust region, and Monte Carlo noise (common random numbers remove
+  // most, not all of it: a changed parameter can shift later draws) can make it stop early, far from
+  // the targets. So when a run stops with the objective above m (the targets not matched within
+  // about one MCSE each), it restarts from the best point, at most kMaxRestarts times and only while
+  // restarts still improve the objective by kMinRestartGain.
+  void search() {
+    res_.optimizer_status = best_f_ > 0 ? "evaluation limit reached" : "objective reached 0";
+    int restarts = 0;
+    for (int run = 0; run <= kMaxRestarts && res_.evaluations < settings_.max_evaluations && best_f_ > kStopObjective;
+         ++run) {
+      if (run > 0 && best_f_ <= static_cast<double>(m_)) break;
+      const double before = best_f_;
+      if (run > 0) log_ << "  restart from the best point (objective " << show(best_f_, 5) << ")\n";
+      res_.optimizer_status = run_bobyqa(run == 0 ? kFirstStep : kRestartStep);
+      restarts = run;
+      if (run > 0 && before - best_f_ < kMinRestartGain * before) break;
+    }
+    if (restarts > 0) res_.optimizer_status += ", " + std::to_string(restarts) + " restart(s)";
+    res_.objective = best_f_;
+    res_.search = best_a_;
+  }
+
+  // Rounds the best point to kSignificantDigits, then checks it by an independent run.
+  CalibrationResult check_run() {
+    for (std::size_t k = 0; k < n_; ++k)
+      res_.values.push_back(std::clamp(round_significant(best_x_[k], kSignificantDigits), free_[k].lo, free_[k].hi));
+    res_.check_seed = derive_seed(settings_.seed, kCheckSeedTag);
+    log_ << "optimum after " << res_.evaluations << " evaluations (" << res_.optimizer_status
+         << "): " << describe(res_.values) << "\n";
+    log_ << "check run: " << settings_.check_replications << " replications, seed " << res_.check_seed << "\n";
+    res_.check = achieved(
+        summary_at(at(work_, res_.values), settings_.check_replications, res_.check_seed, settings_.threads));
+    res_.scenario = at(scenario_, res_.values);
+    return res_;
+  }
+
+ private:
+  Scenario at(const Scenario& base, const std::vector<double>& values) const {
+    Scenario s = base;
+    for (std::size_t k = 0; k < n_; ++k) set_real(s, free_[k].key, values[k], "--free");
+    return s;
+  }
+
+  std::vector<Achieved> achieved(const std::vector<SummaryRow>& rows) const {
+    std::vector<Achieved> a;
+    for (const auto& t : targets_) {
+      const SummaryRow* r = find_summary_row(rows, t.model, t.rater, t.term, t.measure);
+      a.push_back(r ? Achieved{r->value, r->mcse} : Achieved{kNaN, kNaN});
+    }
+    return a;
+  }
+
+  double objective_of(const std::vector<Achieved>& a) const {
+    double f = 0;
+    for (std::size_t j = 0; j < m_; ++j) {
+      if (!std::isfinite(a[j].value)) return kNoNumberObjective;
+      const double z = (a[j].value - targets_[j].value) / res_.scales[j];
+      f += z * z;
+    }
+    return f;
+  }
+
+  std::string describe(const std::vector<double>& values) const {
+    std::string s;
+    for (std::size_t k = 0; k < n_; ++k) s += (k ? ", " : "") + free_[k].key + " = " + show(values[k], 5);
+    return s;
+  }
+
+  std::string values_text(const std::vector<Achieved>& a) const {
+    std::string t;
+    for (std::size_t j = 0; j < m_; ++j) t += (j ? ", " : "") + show(a[j].value, 4);
+    return t;
+  }
+
+  // The key values of a point of the [0, 1]-rescaled box.
+  std::vector<double> to_values(const std::vector<double>& u) const {
+    std::vector<double> v(n_);
+    for (std::size_t k = 0; k < n_; ++k) {
+      const double c = std::clamp(u[k], 0.0, 1.0);
+      v[k] = std::clamp(free_[k].lo + c * (free_[k].hi - free_[k].lo), free_[k].lo, free_[k].hi);
+    }
+    return v;
+  }
+
+  // One evaluation of the objective at a rescaled point. Evaluations are cached by value: BOBYQA
+  // may ask for a point again (it starts at the start point).
+  double evaluate(const std::vector<double>& u) {
+    const std::vector<double> v = to_values(u);
+    if (auto hit = cache_.find(v); hit != cache_.end()) return objective_of(hit->second);
+    const auto a = achieved(summary_at(at(work_, v), settings_.replications, settings_.seed, settings_.threads));
+    cache_[v] = a;
+    const double f = objective_of(a);
+    ++res_.evaluations;
+    char label[16];
+    std::snprintf(label, sizeof label, "%3d", res_.evaluations);
+    log_ << "  eval " << label << ": " << describe(v) << " -> " << values_text(a) << "; objective " << show(f, 5)
+         << "\n";
+    if (f < best_f_) {
+      best_f_ = f;
+      best_x_ = v;
+      best_a_ = a;
+    }
+    return f;
+  }
+
+  // One BOBYQA run from the best point with initial step `step`; returns why it stopped.
+  std::string run_bobyqa(double step) {
+    nlopt::opt opt(nlopt::LN_BOBYQA, static_cast<unsigned>(n_));
+    opt.set_lower_bounds(std::vector<double>(n_, 0.0));
+    opt.set_upper_bounds(std::vector<double>(n_, 1.0));
+    opt.set_xtol_abs(settings_.xtol);
+    opt.set_ftol_abs(kObjectiveTolerance);
+    opt.set_stopval(kStopObjective);
+    opt.set_maxeval(settings_.max_evaluations - res_.evaluations);
+    opt.set_initial_step(step);
+    opt.set_min_objective(
+        [](const std::vector<double>& u, std::vector<double>&, void* data) {
+          return static_cast<CalibrationSearch*>(data)->evaluate(u);
+        },
+        this);
+    std::vector<double> u(n_);
+    for (std::size_t k = 0; k < n_; ++k) u[k] = (best_x_[k] - free_[k].lo) / (free_[k].hi - free_[k].lo);
+    double fmin = 0;
+    try {
+      switch (opt.optimize(u, fmin)) {
+        case nlopt::STOPVAL_REACHED: return std::string("objective reached 0");
+        case nlopt::FTOL_REACHED: return std::string("objective converged");
+        case nlopt::XTOL_REACHED: return std::string("values converged");
+        case nlopt::MAXEVAL_REACHED: return std::string("evaluation limit reached");
+        default: return std::string("trust region converged");
+      }
+    } catch (const nlopt::roundoff_limited&) {
+      return std::string("stopped by roundoff (the objective is flat at the Monte Carlo resolution)");
+    } catch (const std::runtime_error& e) {
+      return std::string("stopped: ") + e.what();
+    }
+  }
+
+  const Scenario& scenario_;
+  const std::vector<CalibrationTarget>& targets_;
+  const std::vector<FreeKey>& free_;
+  const CalibrationSettings& settings_;
+  std::ostream& log_;
+  const std::size_t n_, m_;   // free keys, targets
+  const Scenario work_;       // the scenario evaluations run: only the models the targets name
+  CalibrationResult res_;
+  double best_f_ = 0;         // the best point so far: objective, key values, achieved measures
+  std::vector<double> best_x_;
+  std::vector<Achieved> best_a_;
+  std::map<std::vector<double>, std::vector<Achieved>> cache_;  // achieved measures by key values
+};
+
 }  // namespace
 
 std::string CalibrationTarget::name() const { return model + "." + rater + "." + term + "." + measure; }
@@ -193,168 +423,12 @@ FreeKey parse_free_key(const std::string& text, const Scenario& scenario) {
 CalibrationResult calibrate(const Scenario& scenario, const std::vector<CalibrationTarget>& targets,
                             const std::vector<FreeKey>& free, const CalibrationSettings& settings, std::ostream& log) {
   check_input(scenario, targets, free, settings);
-  const std::size_t n = free.size(), m = targets.size();
-  const Scenario work = restricted_models(scenario, targets);
-
-  CalibrationResult res;
-  res.scenario = scenario;
-  for (const auto& f : free) {
-    const double v = std::get<double>(get_key(scenario, f.key));
-    res.start.push_back(std::isfinite(v) && v >= f.lo && v <= f.hi ? v : 0.5 * (f.lo + f.hi));
-  }
-
-  auto at = [&](const Scenario& base, const std::vector<double>& values) {
-    Scenario s = base;
-    for (std::size_t k = 0; k < n; ++k) set_real(s, free[k].key, values[k], "--free");
-    return s;
-  };
-  auto achieved = [&](const std::vector<SummaryRow>& rows) {
-    std::vector<Achieved> a;
-    for (const auto& t : targets) {
-      const SummaryRow* r = find_summary_row(rows, t.model, t.rater, t.term, t.measure);
-      a.push_back(r ? Achieved{r->value, r->mcse} : Achieved{kNaN, kNaN});
-    }
-    return a;
-  };
-
-  // A tiny first run checks that every target names a summary row.
-  {
-    const auto rows = summary_at(at(work, res.start), 2, settings.seed, settings.threads);
-    for (const auto& t : targets)
-      if (!find_summary_row(rows, t.model, t.rater, t.term, t.measure))
-        throw InputError(locate("--match", 0, t.name(), missing_target_message(rows, t)));
-  }
-
-  // The starting point fixes the scales of the objective.
-  const auto start_rows = summary_at(at(work, res.start), settings.replications, settings.seed, settings.threads);
-  const auto start = achieved(start_rows);
-  for (std::size_t j = 0; j < m; ++j) {
-    const double floor = 1e-3 * std::max(1.0, std::fabs(targets[j].value));
-    res.scales.push_back(std::isfinite(start[j].mcse) ? std::max(start[j].mcse, floor) : floor);
-  }
-  auto objective_of = [&](const std::vector<Achieved>& a) {
-    double f = 0;
-    for (std::size_t j = 0; j < m; ++j) {
-      if (!std::isfinite(a[j].value)) return 1e12;  // no number: as bad as it gets, but finite for BOBYQA
-      const double z = (a[j].value - targets[j].value) / res.scales[j];
-      f += z * z;
-    }
-    return f;
-  };
-
-  log << "calibrate: " << n << " free key(s), " << m << " target(s); " << settings.replications
-      << " replications per evaluation, seed " << settings.seed << " (common random numbers); NLopt LN_BOBYQA\n";
-  auto describe = [&](const std::vector<double>& values) {
-    std::string s;
-    for (std::size_t k = 0; k < n; ++k) s += (k ? ", " : "") + free[k].key + " = " + show(values[k], 5);
-    return s;
-  };
-  double best_f = objective_of(start);
-  std::vector<double> best_x = res.start;
-  std::vector<Achieved> best_a = start;
-  res.evaluations = 1;
-  auto values_text = [&](const std::vector<Achieved>& a) {
-    std::string t;
-    for (std::size_t j = 0; j < m; ++j) t += (j ? ", " : "") + show(a[j].value, 4);
-    return t;
-  };
-  log << "  eval   1: " << describe(res.start) << " -> " << values_text(start) << "; objective " << show(best_f, 5)
-      << "\n";
-
-  auto to_values = [&](const std::vector<double>& u) {
-    std::vector<double> v(n);
-    for (std::size_t k = 0; k < n; ++k) {
-      const double c = std::clamp(u[k], 0.0, 1.0);
-      v[k] = std::clamp(free[k].lo + c * (free[k].hi - free[k].lo), free[k].lo, free[k].hi);
-    }
-    return v;
-  };
-  struct Context {
-    std::function<double(const std::vector<double>&)> f;
-  } ctx;
-  // Evaluations by value: BOBYQA may ask for a point again (it starts at the start point).
-  std::map<std::vector<double>, std::vector<Achieved>> cache;
-  cache[res.start] = start;
-  ctx.f = [&](const std::vector<double>& u) {
-    const std::vector<double> v = to_values(u);
-    if (auto hit = cache.find(v); hit != cache.end()) return objective_of(hit->second);
-    const auto a = achieved(summary_at(at(work, v), settings.replications, settings.seed, settings.threads));
-    cache[v] = a;
-    const double f = objective_of(a);
-    ++res.evaluations;
-    char label[16];
-    std::snprintf(label, sizeof label, "%3d", res.evaluations);
-    log << "  eval " << label << ": " << describe(v) << " -> " << values_text(a) << "; objective " << show(f, 5)
-        << "\n";
-    if (f < best_f) {
-      best_f = f;
-      best_x = v;
-      best_a = a;
-    }
-    return f;
-  };
-
-  // BOBYQA only ever shrinks its trust region, and Monte Carlo noise (common random numbers remove
-  // most, not all of it: a changed parameter can shift later draws) can make it stop early, far from
-  // the targets. So when a run stops with the objective above m (the targets not matched within
-  // about one MCSE each), it restarts from the best point, at most 4 times and only while restarts
-  // still improve the objective by 1%.
-  auto run_bobyqa = [&](double step) {
-    nlopt::opt opt(nlopt::LN_BOBYQA, static_cast<unsigned>(n));
-    opt.set_lower_bounds(std::vector<double>(n, 0.0));
-    opt.set_upper_bounds(std::vector<double>(n, 1.0));
-    opt.set_xtol_abs(settings.xtol);
-    opt.set_ftol_abs(1e-6);
-    opt.set_stopval(1e-8);
-    opt.set_maxeval(settings.max_evaluations - res.evaluations);
-    opt.set_initial_step(step);
-    opt.set_min_objective(
-        [](const std::vector<double>& u, std::vector<double>&, void* data) {
-          return static_cast<Context*>(data)->f(u);
-        },
-        &ctx);
-    std::vector<double> u(n);
-    for (std::size_t k = 0; k < n; ++k) u[k] = (best_x[k] - free[k].lo) / (free[k].hi - free[k].lo);
-    double fmin = 0;
-    try {
-      switch (opt.optimize(u, fmin)) {
-        case nlopt::STOPVAL_REACHED: return std::string("objective reached 0");
-        case nlopt::FTOL_REACHED: return std::string("objective converged");
-        case nlopt::XTOL_REACHED: return std::string("values converged");
-        case nlopt::MAXEVAL_REACHED: return std::string("evaluation limit reached");
-        default: return std::string("trust region converged");
-      }
-    } catch (const nlopt::roundoff_limited&) {
-      return std::string("stopped by roundoff (the objective is flat at the Monte Carlo resolution)");
-    } catch (const std::runtime_error& e) {
-      return std::string("stopped: ") + e.what();
-    }
-  };
-  res.optimizer_status = best_f > 0 ? "evaluation limit reached" : "objective reached 0";
-  int restarts = 0;
-  for (int run = 0; run <= 4 && res.evaluations < settings.max_evaluations && best_f > 1e-8; ++run) {
-    if (run > 0 && best_f <= static_cast<double>(m)) break;
-    const double before = best_f;
-    if (run > 0) log << "  restart from the best point (objective " << show(best_f, 5) << ")\n";
-    res.optimizer_status = run_bobyqa(run == 0 ? 0.25 : 0.15);
-    restarts = run;
-    if (run > 0 && before - best_f < 0.01 * before) break;
-  }
-  if (restarts > 0) res.optimizer_status += ", " + std::to_string(restarts) + " restart(s)";
-  res.objective = best_f;
-  res.search = best_a;
-
-  // Round to 4 significant digits (finer digits are Monte Carlo noise), then check independently.
-  for (std::size_t k = 0; k < n; ++k)
-    res.values.push_back(std::clamp(round_significant(best_x[k], 4), free[k].lo, free[k].hi));
-  res.check_seed = derive_seed(settings.seed, kCheckSeedTag);
-  log << "optimum after " << res.evaluations << " evaluations (" << res.optimizer_status
-      << "): " << describe(res.values) << "\n";
-  log << "check run: " << settings.check_replications << " replications, seed " << res.check_seed << "\n";
-  res.check = achieved(summary_at(at(work, res.values), settings.check_replications, res.check_seed,
-                                        settings.threads));
-  res.scenario = at(scenario, res.values);
-  return res;
+  CalibrationSearch search(scenario, targets, free, settings, log);
+  search.choose_start();
+  search.check_targets_exist();
+  search.evaluate_start();
+  search.search();
+  return search.check_run();
 }
 
 }  // namespace collabzium

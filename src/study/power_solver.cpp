@@ -22,6 +22,33 @@ namespace {
 
 constexpr double kZ = 1.959963984540054;  // 95% intervals
 
+// The solver's numbers (docs/calibrate_solve.md, solve).
+// Replications of the first run, which only checks that the target has a rejection rate: the fewest
+// the settings accept (--replications >= 2), so the check costs almost nothing.
+constexpr std::int64_t kProbeReplications = 2;
+// Values simulated first across [lo, hi], geometrically spaced: enough for a two-parameter curve with
+// a lack-of-fit margin, few enough that most replications go to the refinement near the crossing.
+constexpr std::int64_t kInitialValues = 5;
+// Bracketing: the power at an end of the range differs from the target by more than this many MCSEs
+// before the target is declared out of reach (a one-sided normal tail of about 2%).
+constexpr double kOutOfRangeMcse = 2;
+// Each refinement round adds points at x* / kFlankFactor and x* * kFlankFactor beside x*, with
+// half of the replications (at least kMinFlankReplications): they keep the local slope estimated.
+constexpr double kFlankFactor = 1.25;
+constexpr std::int64_t kFlankReplicationsDivisor = 2;
+constexpr std::int64_t kMinFlankReplications = 2;
+// The local fit uses the points within this factor of the crossing, and at least the
+// kMinLocalPoints nearest: far from the crossing power flattens at alpha and 1, which a
+// two-parameter curve cannot follow.
+constexpr double kLocalFactor = 3.0;
+constexpr std::size_t kMinLocalPoints = 3;
+// Slack on the local distance so a value exactly kLocalFactor away is kept despite rounding of logs.
+constexpr double kLocalSlack = 1e-12;
+// Local refits after the fit on all points: the second recentres on the first one's crossing.
+constexpr int kLocalPasses = 2;
+// The answer is ceil(x*); a crossing within this of an integer (rounding in exp/log) is that integer.
+constexpr double kCeilSlack = 1e-9;
+
 std::string show(double x, int digits = 4) {
   if (std::isnan(x)) return "NA";
   char buf[64];
@@ -75,14 +102,15 @@ std::vector<PowerPoint> local_points(const std::vector<PowerPoint>& points, doub
   std::sort(by_distance.begin(), by_distance.end());
   std::vector<PowerPoint> out;
   for (std::size_t k = 0; k < by_distance.size(); ++k)
-    if (k < 3 || by_distance[k].first <= std::log(3.0) + 1e-12) out.push_back(points[by_distance[k].second]);
+    if (k < kMinLocalPoints || by_distance[k].first <= std::log(kLocalFactor) + kLocalSlack)
+      out.push_back(points[by_distance[k].second]);
   return out;
 }
 
 // The fit used for the answer: all points first, then twice a local fit around the crossing.
 PowerCurve fit_around_crossing(const std::vector<PowerPoint>& points, double power, std::int64_t lo, std::int64_t hi) {
   PowerCurve curve = fit_power_curve(points);
-  for (int pass = 0; pass < 2 && curve.ok; ++pass) {
+  for (int pass = 0; pass < kLocalPasses && curve.ok; ++pass) {
     const double x = std::clamp(curve.crossing(power), static_cast<double>(lo), static_cast<double>(hi));
     PowerCurve local = fit_power_curve(local_points(points, x));
     if (!local.ok) break;
@@ -103,6 +131,137 @@ void print_points(const std::vector<PowerPoint>& points, const PowerCurve& curve
     log << line;
   }
 }
+
+// One solve, in phases: bracketing (initial points across the range), refinement rounds near the
+// crossing, the answer with its interval, and the verification run. Every batch of replications has
+// its own seed derive_seed(seed, batch number); batches at the same value pool.
+class PowerSearch {
+ public:
+  PowerSearch(const Scenario& work, const std::string& key, const PowerTarget& target, double power, std::int64_t lo,
+              std::int64_t hi, const SolveSettings& settings, std::ostream& log)
+      : work_(work), key_(key), target_(target), power_(power), lo_(lo), hi_(hi), settings_(settings), log_(log) {}
+
+  // 1. Up to kInitialValues geometrically spaced values; refuses a power the range does not bracket.
+  void bracket() {
+    log_ << "solve: smallest " << key_ << " in [" << lo_ << ", " << hi_ << "] with power >= " << show(power_, 4)
+         << " for " << target_.name() << "; " << settings_.replications << " replications per point, seed "
+         << settings_.seed << "\n";
+    const int n0 = static_cast<int>(std::min<std::int64_t>(kInitialValues, hi_ - lo_ + 1));
+    for (int i = 0; i < n0; ++i) {
+      const double x = static_cast<double>(lo_) * std::pow(static_cast<double>(hi_) / static_cast<double>(lo_),
+                                                            static_cast<double>(i) / (n0 - 1));
+      const std::int64_t v = std::clamp<std::int64_t>(std::llround(x), lo_, hi_);
+      if (!pooled_.count(v)) simulate(v, settings_.replications);
+    }
+    curve_ = fit_around_crossing(points(), power_, lo_, hi_);
+    log_ << "initial points:\n";
+    print_points(points(), curve_, key_, log_);
+
+    const PowerPoint& top = pooled_.at(hi_);
+    const PowerPoint& bottom = pooled_.at(lo_);
+    if (top.power() + kOutOfRangeMcse * top.mcse() < power_)
+      not_reached("is not reached within the range: at " + key_ + " = " + std::to_string(hi_) + " it is " +
+                  show(top.power(), 3) + " (MCSE " + show(top.mcse(), 2) + "); widen --range");
+    if (bottom.power() - kOutOfRangeMcse * bottom.mcse() > power_)
+      not_reached("is already reached at the low end of the range: at " + key_ + " = " + std::to_string(lo_) +
+                  " it is " + show(bottom.power(), 3) + " (MCSE " + show(bottom.mcse(), 2) + "); lower --range");
+    if (!curve_.ok) fail_fit();
+  }
+
+  // 2. Refine near the crossing until the interval is narrow (at most max_rounds rounds).
+  void refine(SolveResult& res) {
+    while (res.rounds < settings_.max_rounds && !(half_width() <= settings_.precision)) {
+      ++res.rounds;
+      const double x = std::clamp(curve_.crossing(power_), static_cast<double>(lo_), static_cast<double>(hi_));
+      const std::int64_t centre = std::llround(x);
+      simulate(centre, settings_.replications);
+      const std::int64_t below = std::llround(x / kFlankFactor), above = std::llround(x * kFlankFactor);
+      const std::int64_t flank_replications =
+          std::max<std::int64_t>(kMinFlankReplications, settings_.replications / kFlankReplicationsDivisor);
+      if (std::clamp(below, lo_, hi_) != centre) simulate(below, flank_replications);
+      if (std::clamp(above, lo_, hi_) != centre) simulate(above, flank_replications);
+      curve_ = fit_around_crossing(points(), power_, lo_, hi_);
+      if (!curve_.ok) fail_fit();
+      log_ << "round " << res.rounds << ": crossing " << show(curve_.crossing(power_), 5) << ", 95% interval +-"
+           << show(100 * half_width(), 3) << "%\n";
+    }
+    res.precise = half_width() <= settings_.precision;
+  }
+
+  // The fitted curve, the points, and the answer ceil(x*) with its interval, clipped to [lo, hi].
+  void answer(SolveResult& res) const {
+    res.points = points();
+    res.curve = curve_;
+    log_ << "power curve (probit(power) = " << show(curve_.a, 5) << " + " << show(curve_.b, 5) << " ln " << key_
+         << ", fitted near the crossing):\n";
+    print_points(res.points, curve_, key_, log_);
+
+    const double xs = curve_.crossing(power_);
+    if (xs > static_cast<double>(hi_))
+      not_reached("is not reached within the range (the fitted curve crosses it at " + show(xs, 5) + " > " +
+                  std::to_string(hi_) + "); widen --range");
+    if (xs < static_cast<double>(lo_))
+      not_reached("is already reached at the low end of the range (the fitted curve crosses it at " + show(xs, 5) +
+                  " < " + std::to_string(lo_) + "); lower --range");
+    const double sd = curve_.crossing_log_sd(power_);
+    res.crossing = xs;
+    res.value = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(xs - kCeilSlack)), lo_, hi_);
+    res.ci_low = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor(xs * std::exp(-kZ * sd))), lo_, hi_);
+    res.ci_high = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(xs * std::exp(kZ * sd))), lo_, hi_);
+  }
+
+  // 3. An independent run at the answer.
+  void verify(SolveResult& res) const {
+    res.verify_seed = derive_seed(settings_.seed, kVerifySeedTag);
+    res.verify_replications = settings_.verify_replications;
+    const auto rows = summary_at(with_value(work_, key_, res.value), settings_.verify_replications, res.verify_seed,
+                                 settings_.threads);
+    const PowerPoint v = *point_of(rows, target_, res.value);
+    res.power = v.power();
+    res.power_mcse = v.mcse();
+  }
+
+ private:
+  // Adds a batch of `reps` replications at `value` (clamped to the range) to its pooled point.
+  void simulate(std::int64_t value, std::int64_t reps) {
+    value = std::clamp(value, lo_, hi_);
+    const auto rows =
+        summary_at(with_value(work_, key_, value), reps, derive_seed(settings_.seed, ++batch_), settings_.threads);
+    const PowerPoint p = *point_of(rows, target_, value);
+    PowerPoint& q = pooled_[value];
+    q.value = value;
+    q.rejections += p.rejections;
+    q.trials += p.trials;
+  }
+
+  std::vector<PowerPoint> points() const {
+    std::vector<PowerPoint> v;
+    for (const auto& [value, p] : pooled_) v.push_back(p);
+    return v;
+  }
+
+  // The relative half-width of the crossing's 95% interval.
+  double half_width() const { return std::expm1(kZ * curve_.crossing_log_sd(power_)); }
+
+  [[noreturn]] void not_reached(const std::string& what) const {
+    throw PowerNotReached("solve: power " + show(power_, 4) + " for " + target_.name() + " " + what);
+  }
+
+  [[noreturn]] void fail_fit() const {
+    throw std::runtime_error("solve: the power curve could not be fitted (does power increase with " + key_ + "?)");
+  }
+
+  const Scenario& work_;
+  const std::string& key_;
+  const PowerTarget& target_;
+  const double power_;
+  const std::int64_t lo_, hi_;
+  const SolveSettings& settings_;
+  std::ostream& log_;
+  std::uint64_t batch_ = 0;                       // batches simulated so far
+  std::map<std::int64_t, PowerPoint> pooled_;     // pooled replications by value
+  PowerCurve curve_;                              // the current local fit
+};
 
 }  // namespace
 
@@ -254,8 +413,11 @@ std::pair<std::int64_t, std::int64_t> default_solve_range(const Scenario& s, con
   return {std::min(lo, hi), hi};
 }
 
-SolveResult solve_power(const Scenario& scenario, const std::string& key, const PowerTarget& target, double power,
-                        std::int64_t lo, std::int64_t hi, const SolveSettings& settings, std::ostream& log) {
+namespace {
+
+// Every check of solve's input except the target's, which needs a run (check_target_has_power).
+void check_solve_input(const Scenario& scenario, const std::string& key, double power, std::int64_t lo,
+                       std::int64_t hi, const SolveSettings& settings) {
   const auto& keys = solvable_keys();
   if (std::find(keys.begin(), keys.end(), key) == keys.end())
     throw InputError(locate("--vary", 0, key, "cannot be solved for; expected one of " + join(keys)));
@@ -281,118 +443,37 @@ SolveResult solve_power(const Scenario& scenario, const std::string& key, const 
   if (settings.max_rounds < 0) fail_at_least("--max-rounds", settings.max_rounds, 0);
   if (!(settings.precision > 0 && settings.precision < 10))
     throw InputError(locate("--precision", 0, "", "must be a number in (0, 10), got " + show(settings.precision, 6)));
+}
 
+// A tiny first run checks that the target has a rejection rate.
+void check_target_has_power(const Scenario& work, const std::string& key, const PowerTarget& target, std::int64_t lo,
+                            const SolveSettings& settings) {
+  const auto rows = summary_at(with_value(work, key, lo), kProbeReplications, settings.seed, settings.threads);
+  if (point_of(rows, target, lo)) return;
+  std::set<std::string> terms;
+  for (const auto& r : rows)
+    if (r.model == name(target.model) && r.rater == name(target.rater) && r.measure == "power") terms.insert(r.term);
+  throw InputError(locate("--target", 0, target.name(),
+                          "no such coefficient (" + std::string(name(target.model)) + "." +
+                              std::string(name(target.rater)) + " has " + join({terms.begin(), terms.end()}) + ")"));
+}
+
+}  // namespace
+
+SolveResult solve_power(const Scenario& scenario, const std::string& key, const PowerTarget& target, double power,
+                        std::int64_t lo, std::int64_t hi, const SolveSettings& settings, std::ostream& log) {
+  check_solve_input(scenario, key, power, lo, hi, settings);
   Scenario work = scenario;
   work.analysis.models = {target.model};  // only the model whose power is solved for
-  // A tiny first run checks that the target has a rejection rate.
-  {
-    const auto rows = summary_at(with_value(work, key, lo), 2, settings.seed, settings.threads);
-    if (!point_of(rows, target, lo)) {
-      std::set<std::string> terms;
-      for (const auto& r : rows)
-        if (r.model == name(target.model) && r.rater == name(target.rater) && r.measure == "power")
-          terms.insert(r.term);
-      throw InputError(locate("--target", 0, target.name(),
-                              "no such coefficient (" + std::string(name(target.model)) + "." +
-                                  std::string(name(target.rater)) + " has " +
-                                  join({terms.begin(), terms.end()}) + ")"));
-    }
-  }
+  check_target_has_power(work, key, target, lo, settings);
 
   SolveResult res;
   res.key = key;
-  std::uint64_t batch = 0;
-  std::map<std::int64_t, PowerPoint> pooled;
-  auto simulate = [&](std::int64_t value, std::int64_t reps) {
-    value = std::clamp(value, lo, hi);
-    const auto rows = summary_at(with_value(work, key, value), reps, derive_seed(settings.seed, ++batch),
-                                       settings.threads);
-    const PowerPoint p = *point_of(rows, target, value);
-    PowerPoint& q = pooled[value];
-    q.value = value;
-    q.rejections += p.rejections;
-    q.trials += p.trials;
-  };
-  auto points = [&] {
-    std::vector<PowerPoint> v;
-    for (const auto& [value, p] : pooled) v.push_back(p);
-    return v;
-  };
-
-  log << "solve: smallest " << key << " in [" << lo << ", " << hi << "] with power >= " << show(power, 4) << " for "
-      << target.name() << "; " << settings.replications << " replications per point, seed " << settings.seed << "\n";
-  // 1. Up to five geometrically spaced values.
-  const int n0 = static_cast<int>(std::min<std::int64_t>(5, hi - lo + 1));
-  for (int i = 0; i < n0; ++i) {
-    const double x = static_cast<double>(lo) * std::pow(static_cast<double>(hi) / static_cast<double>(lo),
-                                                        static_cast<double>(i) / (n0 - 1));
-    const std::int64_t v = std::clamp<std::int64_t>(std::llround(x), lo, hi);
-    if (!pooled.count(v)) simulate(v, settings.replications);
-  }
-  PowerCurve curve = fit_around_crossing(points(), power, lo, hi);
-  log << "initial points:\n";
-  print_points(points(), curve, key, log);
-
-  auto not_reached = [&](const std::string& what) {
-    throw PowerNotReached("solve: power " + show(power, 4) + " for " + target.name() + " " + what);
-  };
-  {
-    const PowerPoint& top = pooled.at(hi);
-    const PowerPoint& bottom = pooled.at(lo);
-    if (top.power() + 2 * top.mcse() < power)
-      not_reached("is not reached within the range: at " + key + " = " + std::to_string(hi) + " it is " +
-                  show(top.power(), 3) + " (MCSE " + show(top.mcse(), 2) + "); widen --range");
-    if (bottom.power() - 2 * bottom.mcse() > power)
-      not_reached("is already reached at the low end of the range: at " + key + " = " + std::to_string(lo) +
-                  " it is " + show(bottom.power(), 3) + " (MCSE " + show(bottom.mcse(), 2) + "); lower --range");
-  }
-  if (!curve.ok)
-    throw std::runtime_error("solve: the power curve could not be fitted (does power increase with " + key + "?)");
-
-  // 2. Refine near the crossing until the interval is narrow.
-  auto half_width = [&] { return std::expm1(kZ * curve.crossing_log_sd(power)); };
-  while (res.rounds < settings.max_rounds && !(half_width() <= settings.precision)) {
-    ++res.rounds;
-    const double x = std::clamp(curve.crossing(power), static_cast<double>(lo), static_cast<double>(hi));
-    const std::int64_t centre = std::llround(x);
-    simulate(centre, settings.replications);
-    const std::int64_t below = std::llround(x / 1.25), above = std::llround(x * 1.25);
-    if (std::clamp(below, lo, hi) != centre) simulate(below, std::max<std::int64_t>(2, settings.replications / 2));
-    if (std::clamp(above, lo, hi) != centre) simulate(above, std::max<std::int64_t>(2, settings.replications / 2));
-    curve = fit_around_crossing(points(), power, lo, hi);
-    if (!curve.ok)
-      throw std::runtime_error("solve: the power curve could not be fitted (does power increase with " + key + "?)");
-    log << "round " << res.rounds << ": crossing " << show(curve.crossing(power), 5) << ", 95% interval +-"
-        << show(100 * half_width(), 3) << "%\n";
-  }
-  res.precise = half_width() <= settings.precision;
-  res.points = points();
-  res.curve = curve;
-  log << "power curve (probit(power) = " << show(curve.a, 5) << " + " << show(curve.b, 5) << " ln " << key
-      << ", fitted near the crossing):\n";
-  print_points(res.points, curve, key, log);
-
-  const double xs = curve.crossing(power);
-  if (xs > static_cast<double>(hi))
-    not_reached("is not reached within the range (the fitted curve crosses it at " + show(xs, 5) + " > " +
-                std::to_string(hi) + "); widen --range");
-  if (xs < static_cast<double>(lo))
-    not_reached("is already reached at the low end of the range (the fitted curve crosses it at " + show(xs, 5) +
-                " < " + std::to_string(lo) + "); lower --range");
-  const double sd = curve.crossing_log_sd(power);
-  res.crossing = xs;
-  res.value = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(xs - 1e-9)), lo, hi);
-  res.ci_low = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor(xs * std::exp(-kZ * sd))), lo, hi);
-  res.ci_high = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(xs * std::exp(kZ * sd))), lo, hi);
-
-  // 3. An independent run at the answer.
-  res.verify_seed = derive_seed(settings.seed, kVerifySeedTag);
-  res.verify_replications = settings.verify_replications;
-  const auto rows = summary_at(with_value(work, key, res.value), settings.verify_replications, res.verify_seed,
-                                     settings.threads);
-  const PowerPoint v = *point_of(rows, target, res.value);
-  res.power = v.power();
-  res.power_mcse = v.mcse();
+  PowerSearch search(work, key, target, power, lo, hi, settings, log);
+  search.bracket();
+  search.refine(res);
+  search.answer(res);
+  search.verify(res);
   return res;
 }
 
