@@ -273,265 +273,314 @@ std::vector<std::string> dsem_terms(const DsemData& data, const DsemOptions& opt
   return names;
 }
 
-DsemFit fit_dsem(const DsemData& data, const DsemStart& start, const DsemOptions& options, Engine& engine) {
-  if (options.chains < 1) throw std::invalid_argument("fit_dsem: chains must be at least 1");
-  if (options.iterations < 4) throw std::invalid_argument("fit_dsem: iterations must be at least 4");
-  const Series s = organise(data, options.therapist_fixed);
-  const bool session = options.session;
-  const int terms_h = static_cast<int>(s.therapist_terms.size());
+namespace {
 
-  // θ = (γ0, β_R, β_P, [β_s], therapist terms): the regression block, drawn jointly with μ.
-  const int q = 3 + (session ? 1 : 0) + terms_h;
-  const int kS = session ? 3 : -1;          // index of β_s in θ
-  const int kT = 3 + (session ? 1 : 0);     // index of the first therapist term in θ
-  // Reported parameters: the terms (θ with φ inserted after β_P), then σ², σ1², τ².
-  const int n_terms = q + 1;
-  const int n_par = n_terms + 3;
-  auto term_of_theta = [](int j) { return j < 3 ? j : j + 1; };
+// One fit's blocked Gibbs sampler: the reorganised data, the state of one chain, the workspaces
+// (allocated once, so nothing inside the iteration loop allocates) and the kept draws. The blocks of
+// one iteration are the methods impute_missing, draw_regression_block, draw_phi, draw_variances.
+class DsemSampler {
+ public:
+  DsemSampler(const Series& s, const DsemStart& start, const DsemOptions& options, Engine& engine)
+      : s_(s),
+        start_(start),
+        options_(options),
+        engine_(engine),
+        session_(options.session),
+        terms_h_(static_cast<int>(s.therapist_terms.size())),
+        q_(3 + (session_ ? 1 : 0) + terms_h_),
+        k_s_(session_ ? 3 : -1),
+        k_t_(3 + (session_ ? 1 : 0)),
+        n_terms_(q_ + 1),
+        n_par_(n_terms_ + 3),
+        N_(s.patients),
+        kept_(static_cast<std::size_t>(options.iterations - options.iterations / 2)),
+        burn_(options.iterations / 2),
+        D_(s.distress.size()),
+        mu_(static_cast<std::size_t>(N_)),
+        theta_(static_cast<std::size_t>(q_)),
+        Q_(static_cast<std::size_t>(q_ * q_)),
+        lin_(static_cast<std::size_t>(q_)),
+        work_(static_cast<std::size_t>(q_)),
+        x_(static_cast<std::size_t>(q_)),
+        s_mm_(static_cast<std::size_t>(N_)),
+        s_mz_(static_cast<std::size_t>(N_)),
+        s_mx_(static_cast<std::size_t>(N_ * q_)),
+        s_xx_(static_cast<std::size_t>(q_ * q_)),
+        s_xz_(static_cast<std::size_t>(q_)),
+        draws_(static_cast<std::size_t>(n_par_), std::vector<double>(kept_ * static_cast<std::size_t>(options.chains))) {}
 
-  DsemFit out;
-  LmmFit& fit = out.fit;
-  std::vector<std::string> names = {"(Intercept)", "rupture", "repair", "distress"};
-  if (session) names.emplace_back("session");
-  names.insert(names.end(), s.therapist_terms.begin(), s.therapist_terms.end());
-  std::vector<std::string> par_names = names;
-  par_names.insert(par_names.end(), {"sigma2", "sigma1_2", "tau2"});
-  fit.nobs = s.observed;
-  fit.groups = s.patients;
-  fit.rank = n_terms;
-  if (s.patients == 0) {
-    fit.message = "no usable rows";
-    for (const auto& name : names) fit.coefficients.push_back({name, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN});
-    return out;
+  // Runs every chain; false on a numerical failure (a block that is not positive definite).
+  bool sample() {
+    for (int chain = 0; chain < options_.chains; ++chain) {
+      dispersed_start();
+      for (int iter = 0; iter < options_.iterations; ++iter) {
+        impute_missing();
+        if (!draw_regression_block()) return false;
+        draw_phi();
+        draw_variances();
+        if (iter >= burn_) store(static_cast<std::size_t>(chain) * kept_ + static_cast<std::size_t>(iter - burn_));
+      }
+    }
+    return true;
   }
 
-  const int N = s.patients;
-  const auto kept = static_cast<std::size_t>(options.iterations - options.iterations / 2);
-  const int burn = options.iterations / 2;
-  const std::size_t len = s.distress.size();
+  // Posterior summaries into `out` (allocation is fine from here on).
+  void summarize(const std::vector<std::string>& names, bool failed, DsemFit& out) const;
 
-  // Workspaces, allocated once per fit: nothing inside the iteration loop allocates.
-  std::vector<double> D(len);                     // distress, observed or imputed
-  std::vector<double> mu(static_cast<std::size_t>(N));
-  std::vector<double> theta(static_cast<std::size_t>(q));
-  std::vector<double> Q(static_cast<std::size_t>(q * q)), lin(static_cast<std::size_t>(q)), work(static_cast<std::size_t>(q));
-  std::vector<double> x(static_cast<std::size_t>(q));
-  std::vector<double> s_mm(static_cast<std::size_t>(N)), s_mz(static_cast<std::size_t>(N));
-  std::vector<double> s_mx(static_cast<std::size_t>(N * q)), s_xx(static_cast<std::size_t>(q * q)), s_xz(static_cast<std::size_t>(q));
-  // draws[p][chain * kept + j]
-  std::vector<std::vector<double>> draws(static_cast<std::size_t>(n_par),
-                                         std::vector<double>(kept * static_cast<std::size_t>(options.chains)));
-  bool numerical_failure = false;
+ private:
+  std::size_t at(int i, int j) const { return static_cast<std::size_t>(i * q_ + j); }
+  double& theta(int j) { return theta_[static_cast<std::size_t>(j)]; }
+  double beta_s() const { return session_ ? theta_[static_cast<std::size_t>(k_s_)] : 0.0; }
+  // The reported parameter of θ's entry j: the terms are θ with φ inserted after β_P.
+  static int term_of_theta(int j) { return j < 3 ? j : j + 1; }
 
-  auto at = [q](int i, int j) { return static_cast<std::size_t>(i * q + j); };
-
-  for (int chain = 0; chain < options.chains; ++chain) {
-    // Dispersed start (DsemOptions::start_dispersion).
-    const double d = options.start_dispersion;
-    auto u = [&] { return 2.0 * draw_uniform(engine) - 1.0; };
-    const double scale = std::sqrt(start.sigma2);
-    theta[0] = start.intercept + d * u() * scale;
-    theta[1] = start.rupture + d * u() * scale;
-    theta[2] = start.repair + d * u() * scale;
-    double phi = start.distress + d * u() * 0.5;
-    if (session) theta[static_cast<std::size_t>(kS)] = start.session + d * u() * scale;
-    for (int h = 0; h < terms_h; ++h) {
-      const double b = static_cast<std::size_t>(h) < start.therapist.size() ? start.therapist[static_cast<std::size_t>(h)] : 0.0;
-      theta[static_cast<std::size_t>(kT + h)] = b + d * u() * scale;
+  // A chain's start: the given values dispersed (DsemOptions::start_dispersion); missing distress
+  // on the line between its observed neighbours; μ_i at the patient's mean observed distress net
+  // of the session trend.
+  void dispersed_start() {
+    const double d = options_.start_dispersion;
+    auto u = [&] { return 2.0 * draw_uniform(engine_) - 1.0; };
+    const double scale = std::sqrt(start_.sigma2);
+    theta(0) = start_.intercept + d * u() * scale;
+    theta(1) = start_.rupture + d * u() * scale;
+    theta(2) = start_.repair + d * u() * scale;
+    phi_ = start_.distress + d * u() * 0.5;
+    if (session_) theta(k_s_) = start_.session + d * u() * scale;
+    for (int h = 0; h < terms_h_; ++h) {
+      const double b =
+          static_cast<std::size_t>(h) < start_.therapist.size() ? start_.therapist[static_cast<std::size_t>(h)] : 0.0;
+      theta(k_t_ + h) = b + d * u() * scale;
     }
-    double sigma2 = start.sigma2 * std::exp(d * u());
-    double sigma1_2 = start.sigma1_2 * std::exp(d * u());
-    double tau2 = start.tau2 * std::exp(d * u());
-    const double beta_s0 = session ? theta[static_cast<std::size_t>(kS)] : 0.0;
-    // Missing distress starts on the line between its observed neighbours; μ_i at the patient's
-    // mean observed distress net of the session trend.
-    for (int i = 0; i < N; ++i) {
-      const std::size_t b = s.begin[static_cast<std::size_t>(i)], e = s.begin[static_cast<std::size_t>(i) + 1];
+    sigma2_ = start_.sigma2 * std::exp(d * u());
+    sigma1_2_ = start_.sigma1_2 * std::exp(d * u());
+    tau2_ = start_.tau2 * std::exp(d * u());
+    const double beta_s0 = beta_s();
+    for (int i = 0; i < N_; ++i) {
+      const std::size_t b = s_.begin[static_cast<std::size_t>(i)], e = s_.begin[static_cast<std::size_t>(i) + 1];
       double sum = 0;
       int count = 0;
       std::size_t last = b;
       for (std::size_t pos = b; pos < e; ++pos) {
-        D[pos] = s.distress[pos];
-        if (std::isnan(D[pos])) continue;
+        D_[pos] = s_.distress[pos];
+        if (std::isnan(D_[pos])) continue;
         for (std::size_t gap = last + 1; gap < pos; ++gap)
-          D[gap] = D[last] + (D[pos] - D[last]) * static_cast<double>(gap - last) / static_cast<double>(pos - last);
+          D_[gap] = D_[last] + (D_[pos] - D_[last]) * static_cast<double>(gap - last) / static_cast<double>(pos - last);
         last = pos;
-        sum += D[pos] - beta_s0 * (s.first_session[static_cast<std::size_t>(i)] + static_cast<double>(pos - b) - 1);
+        sum += D_[pos] - beta_s0 * (s_.first_session[static_cast<std::size_t>(i)] + static_cast<double>(pos - b) - 1);
         ++count;
       }
-      mu[static_cast<std::size_t>(i)] = sum / count;
+      mu_[static_cast<std::size_t>(i)] = sum / count;
     }
+  }
 
-    for (int iter = 0; iter < options.iterations; ++iter) {
-      const double beta_r = theta[1], beta_p = theta[2];
-      const double beta_s = session ? theta[static_cast<std::size_t>(kS)] : 0.0;
-      // 1. Missing distress: w_t from its full conditional given w_t−1 and w_t+1, stored as D.
-      for (std::size_t pos : s.missing) {
-        // The patient of pos, by binary search over the offsets.
-        const auto i = static_cast<std::size_t>(std::upper_bound(s.begin.begin(), s.begin.end(), pos) - s.begin.begin()) - 1;
-        const double t_prev = s.first_session[i] + static_cast<double>(pos - 1 - s.begin[i]);  // session of pos − 1
-        auto w_at = [&](std::size_t p, double t) { return D[p] - mu[i] - beta_s * (t - 1); };
-        const double w_prev = w_at(pos - 1, t_prev), w_next = w_at(pos + 1, t_prev + 2);
-        const double eta_prev = beta_r * s.rupture[pos - 1] + beta_p * s.repair[pos - 1];
-        const double eta_here = beta_r * s.rupture[pos] + beta_p * s.repair[pos];
-        const double denom = 1 + phi * phi;
-        const double mean = (phi * w_prev + eta_prev + phi * (w_next - eta_here)) / denom;
-        const double w = mean + draw_normal(engine, std::sqrt(sigma2 / denom));
-        D[pos] = mu[i] + beta_s * t_prev + w;
-      }
+  // Block 1. Missing distress: w_t from its full conditional given w_t−1 and w_t+1, stored as D.
+  void impute_missing() {
+    const double beta_r = theta_[1], beta_p = theta_[2], bs = beta_s();
+    for (std::size_t pos : s_.missing) {
+      // The patient of pos, by binary search over the offsets.
+      const auto i =
+          static_cast<std::size_t>(std::upper_bound(s_.begin.begin(), s_.begin.end(), pos) - s_.begin.begin()) - 1;
+      const double t_prev = s_.first_session[i] + static_cast<double>(pos - 1 - s_.begin[i]);  // session of pos − 1
+      auto w_at = [&](std::size_t p, double t) { return D_[p] - mu_[i] - bs * (t - 1); };
+      const double w_prev = w_at(pos - 1, t_prev), w_next = w_at(pos + 1, t_prev + 2);
+      const double eta_prev = beta_r * s_.rupture[pos - 1] + beta_p * s_.repair[pos - 1];
+      const double eta_here = beta_r * s_.rupture[pos] + beta_p * s_.repair[pos];
+      const double denom = 1 + phi_ * phi_;
+      const double mean = (phi_ * w_prev + eta_prev + phi_ * (w_next - eta_here)) / denom;
+      const double w = mean + draw_normal(engine_, std::sqrt(sigma2_ / denom));
+      D_[pos] = mu_[i] + bs * t_prev + w;
+    }
+  }
 
-      // 2. (μ, θ) jointly given φ, the variances and D: μ integrated out for θ, then μ | θ.
-      std::fill(Q.begin(), Q.end(), 0.0);
-      std::fill(lin.begin(), lin.end(), 0.0);
-      for (int j = 0; j < q; ++j) Q[at(j, j)] = kPriorPrecision;
-      for (int i = 0; i < N; ++i) {
-        const auto ui = static_cast<std::size_t>(i);
-        double mm = 0, mz = 0;
-        double* mx = s_mx.data() + ui * static_cast<std::size_t>(q);
-        std::fill(mx, mx + q, 0.0);
-        std::fill(s_xx.begin(), s_xx.end(), 0.0);
-        std::fill(s_xz.begin(), s_xz.end(), 0.0);
-        // Adds residual z − m·μ_i − x'θ with weight wt (x nonzero only in θ's β entries or the prior row).
-        auto add = [&](double z, double m, double wt) {
-          mm += wt * m * m;
-          mz += wt * m * z;
-          for (int a = 0; a < q; ++a) {
-            if (x[static_cast<std::size_t>(a)] == 0) continue;
-            const double wxa = wt * x[static_cast<std::size_t>(a)];
-            mx[a] += wxa * m;
-            s_xz[static_cast<std::size_t>(a)] += wxa * z;
-            for (int b = 0; b < q; ++b) s_xx[at(a, b)] += wxa * x[static_cast<std::size_t>(b)];
-          }
-        };
-        const std::size_t b = s.begin[ui], e = s.begin[ui + 1];
-        const double f = s.first_session[ui];
-        std::fill(x.begin(), x.end(), 0.0);
-        // Initial state: D_f − μ_i − β_s·(f − 1) ~ N(0, σ1²).
-        if (session) x[static_cast<std::size_t>(kS)] = f - 1;
-        add(D[b], 1.0, 1.0 / sigma1_2);
-        // Transitions t → t+1: D_t+1 − φ·D_t = (1 − φ)·μ_i + β_s·(t − φ·(t − 1)) + β_R·r_t + β_P·p_t + ε.
-        for (std::size_t pos = b; pos + 1 < e; ++pos) {
-          const double t = f + static_cast<double>(pos - b);
-          x[1] = s.rupture[pos];
-          x[2] = s.repair[pos];
-          if (session) x[static_cast<std::size_t>(kS)] = t - phi * (t - 1);
-          add(D[pos + 1] - phi * D[pos], 1 - phi, 1.0 / sigma2);
-        }
-        // Prior: μ_i − γ0 − therapist term ~ N(0, τ²).
-        std::fill(x.begin(), x.end(), 0.0);
-        x[0] = 1;
-        const int g = s.group[ui];
-        if (g > 0) x[static_cast<std::size_t>(kT + g - 1)] = 1;
-        add(0.0, -1.0, 1.0 / tau2);
-        s_mm[ui] = mm;
-        s_mz[ui] = mz;
-        for (int a = 0; a < q; ++a) {
-          lin[static_cast<std::size_t>(a)] += s_xz[static_cast<std::size_t>(a)] - mx[a] * mz / mm;
-          for (int c = 0; c < q; ++c) Q[at(a, c)] += s_xx[at(a, c)] - mx[a] * mx[c] / mm;
-        }
+  // Patient i's sufficient statistics for (μ_i, θ), added into Q and lin with μ_i integrated out.
+  void accumulate_patient(int i) {
+    const auto ui = static_cast<std::size_t>(i);
+    double mm = 0, mz = 0;
+    double* mx = s_mx_.data() + ui * static_cast<std::size_t>(q_);
+    std::fill(mx, mx + q_, 0.0);
+    std::fill(s_xx_.begin(), s_xx_.end(), 0.0);
+    std::fill(s_xz_.begin(), s_xz_.end(), 0.0);
+    // Adds residual z − m·μ_i − x'θ with weight wt (x nonzero only in θ's β entries or the prior row).
+    auto add = [&](double z, double m, double wt) {
+      mm += wt * m * m;
+      mz += wt * m * z;
+      for (int a = 0; a < q_; ++a) {
+        if (x_[static_cast<std::size_t>(a)] == 0) continue;
+        const double wxa = wt * x_[static_cast<std::size_t>(a)];
+        mx[a] += wxa * m;
+        s_xz_[static_cast<std::size_t>(a)] += wxa * z;
+        for (int b = 0; b < q_; ++b) s_xx_[at(a, b)] += wxa * x_[static_cast<std::size_t>(b)];
       }
-      if (!cholesky(Q, q)) {
-        numerical_failure = true;
-        break;
-      }
-      // θ = Q⁻¹·lin + L'⁻¹·z: forward solve L·y = lin, then back solve L'·θ = y + z.
-      for (int a = 0; a < q; ++a) {
-        double v = lin[static_cast<std::size_t>(a)];
-        for (int c = 0; c < a; ++c) v -= Q[at(a, c)] * work[static_cast<std::size_t>(c)];
-        work[static_cast<std::size_t>(a)] = v / Q[at(a, a)];
-      }
-      for (int a = 0; a < q; ++a) work[static_cast<std::size_t>(a)] += draw_normal(engine, 1.0);
-      for (int a = q - 1; a >= 0; --a) {
-        double v = work[static_cast<std::size_t>(a)];
-        for (int c = a + 1; c < q; ++c) v -= Q[at(c, a)] * theta[static_cast<std::size_t>(c)];
-        theta[static_cast<std::size_t>(a)] = v / Q[at(a, a)];
-      }
-      for (int i = 0; i < N; ++i) {
-        const auto ui = static_cast<std::size_t>(i);
-        const double* mx = s_mx.data() + ui * static_cast<std::size_t>(q);
-        double mean = s_mz[ui];
-        for (int a = 0; a < q; ++a) mean -= mx[a] * theta[static_cast<std::size_t>(a)];
-        mean /= s_mm[ui];
-        mu[ui] = mean + draw_normal(engine, 1.0 / std::sqrt(s_mm[ui]));
-      }
+    };
+    const std::size_t b = s_.begin[ui], e = s_.begin[ui + 1];
+    const double f = s_.first_session[ui];
+    std::fill(x_.begin(), x_.end(), 0.0);
+    // Initial state: D_f − μ_i − β_s·(f − 1) ~ N(0, σ1²).
+    if (session_) x_[static_cast<std::size_t>(k_s_)] = f - 1;
+    add(D_[b], 1.0, 1.0 / sigma1_2_);
+    // Transitions t → t+1: D_t+1 − φ·D_t = (1 − φ)·μ_i + β_s·(t − φ·(t − 1)) + β_R·r_t + β_P·p_t + ε.
+    for (std::size_t pos = b; pos + 1 < e; ++pos) {
+      const double t = f + static_cast<double>(pos - b);
+      x_[1] = s_.rupture[pos];
+      x_[2] = s_.repair[pos];
+      if (session_) x_[static_cast<std::size_t>(k_s_)] = t - phi_ * (t - 1);
+      add(D_[pos + 1] - phi_ * D_[pos], 1 - phi_, 1.0 / sigma2_);
+    }
+    // Prior: μ_i − γ0 − therapist term ~ N(0, τ²).
+    std::fill(x_.begin(), x_.end(), 0.0);
+    x_[0] = 1;
+    const int g = s_.group[ui];
+    if (g > 0) x_[static_cast<std::size_t>(k_t_ + g - 1)] = 1;
+    add(0.0, -1.0, 1.0 / tau2_);
+    s_mm_[ui] = mm;
+    s_mz_[ui] = mz;
+    for (int a = 0; a < q_; ++a) {
+      lin_[static_cast<std::size_t>(a)] += s_xz_[static_cast<std::size_t>(a)] - mx[a] * mz / mm;
+      for (int c = 0; c < q_; ++c) Q_[at(a, c)] += s_xx_[at(a, c)] - mx[a] * mx[c] / mm;
+    }
+  }
 
-      // 3. φ given the rest: a regression of w_t+1 − β_R·r_t − β_P·p_t on w_t.
-      const double br = theta[1], bp = theta[2];
-      const double bs = session ? theta[static_cast<std::size_t>(kS)] : 0.0;
-      double sxx = 0, sxy = 0;
-      for (int i = 0; i < N; ++i) {
-        const auto ui = static_cast<std::size_t>(i);
-        const std::size_t b = s.begin[ui], e = s.begin[ui + 1];
-        const double f = s.first_session[ui];
-        double w_now = D[b] - mu[ui] - bs * (f - 1);
-        for (std::size_t pos = b; pos + 1 < e; ++pos) {
-          const double t_next = f + static_cast<double>(pos + 1 - b);
-          const double w_next = D[pos + 1] - mu[ui] - bs * (t_next - 1);
-          const double y = w_next - br * s.rupture[pos] - bp * s.repair[pos];
+  // Block 2. (μ, θ) jointly given φ, the variances and D: μ integrated out for θ, then μ | θ.
+  bool draw_regression_block() {
+    std::fill(Q_.begin(), Q_.end(), 0.0);
+    std::fill(lin_.begin(), lin_.end(), 0.0);
+    for (int j = 0; j < q_; ++j) Q_[at(j, j)] = kPriorPrecision;
+    for (int i = 0; i < N_; ++i) accumulate_patient(i);
+    if (!cholesky(Q_, q_)) return false;
+    // θ = Q⁻¹·lin + L'⁻¹·z: forward solve L·y = lin, then back solve L'·θ = y + z.
+    for (int a = 0; a < q_; ++a) {
+      double v = lin_[static_cast<std::size_t>(a)];
+      for (int c = 0; c < a; ++c) v -= Q_[at(a, c)] * work_[static_cast<std::size_t>(c)];
+      work_[static_cast<std::size_t>(a)] = v / Q_[at(a, a)];
+    }
+    for (int a = 0; a < q_; ++a) work_[static_cast<std::size_t>(a)] += draw_normal(engine_, 1.0);
+    for (int a = q_ - 1; a >= 0; --a) {
+      double v = work_[static_cast<std::size_t>(a)];
+      for (int c = a + 1; c < q_; ++c) v -= Q_[at(c, a)] * theta_[static_cast<std::size_t>(c)];
+      theta(a) = v / Q_[at(a, a)];
+    }
+    for (int i = 0; i < N_; ++i) {
+      const auto ui = static_cast<std::size_t>(i);
+      const double* mx = s_mx_.data() + ui * static_cast<std::size_t>(q_);
+      double mean = s_mz_[ui];
+      for (int a = 0; a < q_; ++a) mean -= mx[a] * theta_[static_cast<std::size_t>(a)];
+      mean /= s_mm_[ui];
+      mu_[ui] = mean + draw_normal(engine_, 1.0 / std::sqrt(s_mm_[ui]));
+    }
+    return true;
+  }
+
+  // Calls f(i, pos, w_now, w_next) for every transition of every patient, w the dynamic part.
+  template <class F>
+  void for_each_transition(F&& f, double bs) const {
+    for (int i = 0; i < N_; ++i) {
+      const auto ui = static_cast<std::size_t>(i);
+      const std::size_t b = s_.begin[ui], e = s_.begin[ui + 1];
+      const double first = s_.first_session[ui];
+      double w_now = D_[b] - mu_[ui] - bs * (first - 1);
+      f(ui, b, w_now, kNaN);  // the initial state (w_next NaN)
+      for (std::size_t pos = b; pos + 1 < e; ++pos) {
+        const double t_next = first + static_cast<double>(pos + 1 - b);
+        const double w_next = D_[pos + 1] - mu_[ui] - bs * (t_next - 1);
+        f(ui, pos, w_now, w_next);
+        w_now = w_next;
+      }
+    }
+  }
+
+  // Block 3. φ given the rest: a regression of w_t+1 − β_R·r_t − β_P·p_t on w_t.
+  void draw_phi() {
+    const double br = theta_[1], bp = theta_[2];
+    double sxx = 0, sxy = 0;
+    for_each_transition(
+        [&](std::size_t, std::size_t pos, double w_now, double w_next) {
+          if (std::isnan(w_next)) return;
+          const double y = w_next - br * s_.rupture[pos] - bp * s_.repair[pos];
           sxx += w_now * w_now;
           sxy += w_now * y;
-          w_now = w_next;
-        }
-      }
-      {
-        const double precision = sxx / sigma2 + kPriorPrecision;
-        phi = sxy / sigma2 / precision + draw_normal(engine, 1.0 / std::sqrt(precision));
-      }
+        },
+        beta_s());
+    const double precision = sxx / sigma2_ + kPriorPrecision;
+    phi_ = sxy / sigma2_ / precision + draw_normal(engine_, 1.0 / std::sqrt(precision));
+  }
 
-      // 4. Variances given the rest.
-      double ss_eps = 0, ss_first = 0, ss_mu = 0;
-      std::size_t n_eps = 0;
-      for (int i = 0; i < N; ++i) {
-        const auto ui = static_cast<std::size_t>(i);
-        const std::size_t b = s.begin[ui], e = s.begin[ui + 1];
-        const double f = s.first_session[ui];
-        double w_now = D[b] - mu[ui] - bs * (f - 1);
-        ss_first += w_now * w_now;
-        for (std::size_t pos = b; pos + 1 < e; ++pos) {
-          const double t_next = f + static_cast<double>(pos + 1 - b);
-          const double w_next = D[pos + 1] - mu[ui] - bs * (t_next - 1);
-          const double r = w_next - phi * w_now - br * s.rupture[pos] - bp * s.repair[pos];
+  // Block 4. The variances given the rest.
+  void draw_variances() {
+    const double br = theta_[1], bp = theta_[2];
+    double ss_eps = 0, ss_first = 0, ss_mu = 0;
+    std::size_t n_eps = 0;
+    for_each_transition(
+        [&](std::size_t ui, std::size_t pos, double w_now, double w_next) {
+          if (std::isnan(w_next)) {
+            ss_first += w_now * w_now;
+            return;
+          }
+          const double r = w_next - phi_ * w_now - br * s_.rupture[pos] - bp * s_.repair[pos];
           ss_eps += r * r;
           ++n_eps;
-          w_now = w_next;
-        }
-        const int g = s.group[ui];
-        const double r = mu[ui] - theta[0] - (g > 0 ? theta[static_cast<std::size_t>(kT + g - 1)] : 0.0);
-        ss_mu += r * r;
-      }
-      sigma2 = draw_inverse_gamma(engine, kPriorShape + 0.5 * static_cast<double>(n_eps), kPriorScale + 0.5 * ss_eps);
-      sigma1_2 = draw_inverse_gamma(engine, kPriorShape + 0.5 * N, kPriorScale + 0.5 * ss_first);
-      tau2 = draw_inverse_gamma(engine, kPriorShape + 0.5 * N, kPriorScale + 0.5 * ss_mu);
-
-      if (iter >= burn) {
-        const std::size_t j = static_cast<std::size_t>(chain) * kept + static_cast<std::size_t>(iter - burn);
-        for (int a = 0; a < q; ++a) draws[static_cast<std::size_t>(term_of_theta(a))][j] = theta[static_cast<std::size_t>(a)];
-        draws[3][j] = phi;
-        draws[static_cast<std::size_t>(n_terms)][j] = sigma2;
-        draws[static_cast<std::size_t>(n_terms + 1)][j] = sigma1_2;
-        draws[static_cast<std::size_t>(n_terms + 2)][j] = tau2;
-      }
+          (void)ui;
+        },
+        beta_s());
+    for (int i = 0; i < N_; ++i) {
+      const auto ui = static_cast<std::size_t>(i);
+      const int g = s_.group[ui];
+      const double r = mu_[ui] - theta_[0] - (g > 0 ? theta_[static_cast<std::size_t>(k_t_ + g - 1)] : 0.0);
+      ss_mu += r * r;
     }
-    if (numerical_failure) break;
+    sigma2_ = draw_inverse_gamma(engine_, kPriorShape + 0.5 * static_cast<double>(n_eps), kPriorScale + 0.5 * ss_eps);
+    sigma1_2_ = draw_inverse_gamma(engine_, kPriorShape + 0.5 * N_, kPriorScale + 0.5 * ss_first);
+    tau2_ = draw_inverse_gamma(engine_, kPriorShape + 0.5 * N_, kPriorScale + 0.5 * ss_mu);
   }
 
-  // Summaries (allocation is fine from here on).
-  const std::size_t total = kept * static_cast<std::size_t>(options.chains);
-  for (const auto& v : draws)
+  void store(std::size_t j) {
+    for (int a = 0; a < q_; ++a) draws_[static_cast<std::size_t>(term_of_theta(a))][j] = theta_[static_cast<std::size_t>(a)];
+    draws_[3][j] = phi_;
+    draws_[static_cast<std::size_t>(n_terms_)][j] = sigma2_;
+    draws_[static_cast<std::size_t>(n_terms_ + 1)][j] = sigma1_2_;
+    draws_[static_cast<std::size_t>(n_terms_ + 2)][j] = tau2_;
+  }
+
+  const Series& s_;
+  const DsemStart& start_;
+  const DsemOptions& options_;
+  Engine& engine_;
+  const bool session_;
+  const int terms_h_;
+  const int q_;        // θ = (γ0, β_R, β_P, [β_s], therapist terms): the regression block, drawn with μ
+  const int k_s_;      // index of β_s in θ (-1 without the session term)
+  const int k_t_;      // index of the first therapist term in θ
+  const int n_terms_;  // reported terms: θ with φ
+  const int n_par_;    // the terms, then σ², σ1², τ²
+  const int N_;
+  const std::size_t kept_;
+  const int burn_;
+  double phi_ = 0, sigma2_ = 0, sigma1_2_ = 0, tau2_ = 0;
+  std::vector<double> D_;  // distress, observed or imputed
+  std::vector<double> mu_, theta_, Q_, lin_, work_, x_;
+  std::vector<double> s_mm_, s_mz_, s_mx_, s_xx_, s_xz_;
+  std::vector<std::vector<double>> draws_;  // draws_[p][chain * kept + j]
+};
+
+void DsemSampler::summarize(const std::vector<std::string>& names, bool failed, DsemFit& out) const {
+  LmmFit& fit = out.fit;
+  std::vector<std::string> par_names = names;
+  par_names.insert(par_names.end(), {"sigma2", "sigma1_2", "tau2"});
+  const std::size_t total = kept_ * static_cast<std::size_t>(options_.chains);
+  for (const auto& v : draws_)
     for (double value : v)
-      if (!std::isfinite(value)) numerical_failure = true;
+      if (!std::isfinite(value)) failed = true;
   fit.iterations = static_cast<int>(total);
-  if (numerical_failure) {
+  if (failed) {
     fit.message = "dsem: numerical failure in the sampler (non-finite draws or a non-positive-definite block)";
     for (const auto& name : names) fit.coefficients.push_back({name, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN});
-    return out;
+    return;
   }
   const double dt = static_cast<double>(total);
-  std::vector<double> mean(static_cast<std::size_t>(n_par));
+  std::vector<double> mean(static_cast<std::size_t>(n_par_));
   bool converged = true;
   double rhat_max = -std::numeric_limits<double>::infinity(), ess_min = std::numeric_limits<double>::infinity();
-  for (int p = 0; p < n_par; ++p) {
-    const auto& v = draws[static_cast<std::size_t>(p)];
+  for (int p = 0; p < n_par_; ++p) {
+    const auto& v = draws_[static_cast<std::size_t>(p)];
     DsemParameter par;
     par.name = par_names[static_cast<std::size_t>(p)];
     par.mean = std::accumulate(v.begin(), v.end(), 0.0) / dt;
@@ -540,15 +589,15 @@ DsemFit fit_dsem(const DsemData& data, const DsemStart& start, const DsemOptions
     }));
     std::vector<double> sorted = v;
     std::sort(sorted.begin(), sorted.end());
-    par.q_low = quantile7(sorted, options.alpha / 2);
-    par.q_high = quantile7(sorted, 1 - options.alpha / 2);
-    par.rhat = split_rhat(v, options.chains, kept);
-    par.ess = bulk_ess(v, options.chains, kept);
+    par.q_low = quantile7(sorted, options_.alpha / 2);
+    par.q_high = quantile7(sorted, 1 - options_.alpha / 2);
+    par.rhat = split_rhat(v, options_.chains, kept_);
+    par.ess = bulk_ess(v, options_.chains, kept_);
     if (!(par.rhat < 1.1)) converged = false;
     rhat_max = std::isnan(par.rhat) || std::isnan(rhat_max) ? kNaN : std::max(rhat_max, par.rhat);
     ess_min = std::isnan(par.ess) || std::isnan(ess_min) ? kNaN : std::min(ess_min, par.ess);
     mean[static_cast<std::size_t>(p)] = par.mean;
-    if (p < n_terms) {
+    if (p < n_terms_) {
       std::size_t positive = 0, negative = 0;
       for (double value : v) {
         positive += value > 0 ? 1 : 0;
@@ -562,20 +611,45 @@ DsemFit fit_dsem(const DsemData& data, const DsemStart& start, const DsemOptions
   }
   out.diagnostics.rhat_max = rhat_max;
   out.diagnostics.ess_min = ess_min;
-  fit.vcov.resize(n_terms, n_terms);
-  for (int a = 0; a < n_terms; ++a)
+  fit.vcov.resize(n_terms_, n_terms_);
+  for (int a = 0; a < n_terms_; ++a)
     for (int b = 0; b <= a; ++b) {
-      const auto& va = draws[static_cast<std::size_t>(a)];
-      const auto& vb = draws[static_cast<std::size_t>(b)];
+      const auto& va = draws_[static_cast<std::size_t>(a)];
+      const auto& vb = draws_[static_cast<std::size_t>(b)];
       double c = 0;
-      for (std::size_t j = 0; j < total; ++j) c += (va[j] - mean[static_cast<std::size_t>(a)]) * (vb[j] - mean[static_cast<std::size_t>(b)]);
+      for (std::size_t j = 0; j < total; ++j)
+        c += (va[j] - mean[static_cast<std::size_t>(a)]) * (vb[j] - mean[static_cast<std::size_t>(b)]);
       fit.vcov(a, b) = fit.vcov(b, a) = c / (dt - 1);
     }
-  fit.sigma2 = mean[static_cast<std::size_t>(n_terms)];
-  out.sigma1_2 = mean[static_cast<std::size_t>(n_terms + 1)];
-  fit.tau2 = mean[static_cast<std::size_t>(n_terms + 2)];
+  fit.sigma2 = mean[static_cast<std::size_t>(n_terms_)];
+  out.sigma1_2 = mean[static_cast<std::size_t>(n_terms_ + 1)];
+  fit.tau2 = mean[static_cast<std::size_t>(n_terms_ + 2)];
   fit.converged = converged;
   if (!converged) fit.message = "dsem: split R-hat >= 1.1 (max " + std::to_string(rhat_max) + ")";
+}
+
+}  // namespace
+
+DsemFit fit_dsem(const DsemData& data, const DsemStart& start, const DsemOptions& options, Engine& engine) {
+  if (options.chains < 1) throw std::invalid_argument("fit_dsem: chains must be at least 1");
+  if (options.iterations < 4) throw std::invalid_argument("fit_dsem: iterations must be at least 4");
+  const Series s = organise(data, options.therapist_fixed);
+  DsemFit out;
+  LmmFit& fit = out.fit;
+  std::vector<std::string> names = {"(Intercept)", "rupture", "repair", "distress"};
+  if (options.session) names.emplace_back("session");
+  names.insert(names.end(), s.therapist_terms.begin(), s.therapist_terms.end());
+  fit.nobs = s.observed;
+  fit.groups = s.patients;
+  fit.rank = static_cast<int>(names.size());
+  if (s.patients == 0) {
+    fit.message = "no usable rows";
+    for (const auto& name : names) fit.coefficients.push_back({name, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN});
+    return out;
+  }
+  DsemSampler sampler(s, start, options, engine);
+  const bool ok = sampler.sample();
+  sampler.summarize(names, !ok, out);
   return out;
 }
 
