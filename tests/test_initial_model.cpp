@@ -5,10 +5,12 @@
 
 #include <cmath>
 
+#include "cli_runner.h"
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/study/summary.h"
 
 using namespace collabzium;
+using namespace collabzium::testing;
 
 namespace {
 
@@ -193,4 +195,28 @@ TEST_CASE("the true value of the distress term is distress.ar in the lagged fami
   CHECK(std::isnan(true_value(s, ModelKind::Within, "distress_mean")));
   CHECK(std::isnan(true_value(s, ModelKind::Lagged, "session")));
   CHECK(true_value(s, ModelKind::Initial, "rupture") == s.distress.effects.rupture);
+}
+
+TEST_CASE("analyze and run carry initial per observer and on the truth", "[initial][cli]") {
+  const auto dir = scratch_dir("initial");
+  write_text(dir / "s.toml",
+             "[run]\nreplications = 3\nseed = 4\n[design]\npatients = 60\n"
+             "[analysis]\nmodels = [\"initial\", \"oracle\"]\nsession = false\n");
+  REQUIRE(run_cli("simulate s.toml --out cohort.csv", dir).status == 0);
+  const auto r = run_cli("analyze s.toml --data cohort.csv --out report.json", dir);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  for (const char* rater : {"patient", "therapist", "truth"})
+    CHECK(r.out.find(std::string("initial model, rater ") + rater) != std::string::npos);
+  const std::string json = slurp(dir / "report.json");
+  CHECK(json.find("\"truth\": {") != std::string::npos);
+  CHECK(json.find("\"oracle\": {") != std::string::npos);
+  CHECK(json.find("\"distress_initial\"") != std::string::npos);
+  CHECK(json.find("\"session\"") == std::string::npos);  // analysis.session = false
+
+  REQUIRE(run_cli("run s.toml --out r.h5", dir).status == 0);
+  const std::string summary = slurp(dir / "r.summary.csv");
+  CHECK(summary.find("initial,truth,rupture_mean,mean,") != std::string::npos);
+  CHECK(summary.find("initial,patient,distress,true_value,0.5,") != std::string::npos);  // distress.ar
+  CHECK(summary.find(",session,") == std::string::npos);
 }
