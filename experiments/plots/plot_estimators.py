@@ -64,8 +64,8 @@ def main():
         est = res.rep(f"{model}.{rater}.distress.estimate")
         m, se = mean_mcse(est - ar[:, None])
         lines(ax, res, m, se, label_prefix=f"{model}: ", ls=ls, marker=marker)
-    ax.set_title("distress(t) coefficient: oracle (lagged form, solid), within\n"
-                 "(person-mean centred, dashed), initial (patient events, dotted)", fontsize=9)
+    ax.set_title("distress(t) coefficient: oracle (lagged form, solid),\n"
+                 "within (dashed), initial (patient events, dotted)", fontsize=9)
     ax.set_ylabel("bias of β_D vs the latent AR\n(estimate − distress.ar)")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     axes.flat[0].legend(handles, labels, fontsize=8, title="distress AR", title_fontsize=8)
