@@ -265,7 +265,7 @@ TEST_CASE("the oracle fits the effective events and, when beta_F is not 0, the p
   REQUIRE(with_false_alarm.names.size() == 6);
   CHECK(with_false_alarm.names[5] == "false_alarm");
   CHECK(column_matches(with_false_alarm, 5, c.false_alarm_patient));
-  CHECK(model_terms(ModelKind::Lagged, s).size() == 5);  // only the oracle gains the term
+  CHECK(model_terms(Fit{ModelKind::Lagged, RaterId::Patient}, s).size() == 5);  // only fits on the truth gain it
 
   c.has_effective = false;  // data without the effective columns: the latent events
   const LmmProblem latent = build_model(ModelKind::Oracle, c, RaterId::Truth, nullptr, s);

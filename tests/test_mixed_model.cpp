@@ -262,6 +262,9 @@ TEST_CASE("fit_lmm agrees with lme4/lmerTest on every fixture", "[mixed_model]")
   const auto specs = read_specs();
   const Expected ex = read_expected();
   REQUIRE(specs.size() >= 20);
+  // The initial-conditions model (MODEL.md 4.1) is among them: REML, ML, without the session term
+  // and with a therapist intercept.
+  CHECK(std::count_if(specs.begin(), specs.end(), [](const Spec& s) { return s.fixture.rfind("initial_", 0) == 0; }) == 4);
   for (const auto& s : specs) {
     SECTION(s.fixture) {
       INFO("fixture " << s.fixture);

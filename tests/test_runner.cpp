@@ -231,7 +231,7 @@ TEST_CASE("the fits come in one order: per observer each model, then the oracle"
                                      {ModelKind::Oracle, RaterId::Truth}};
   CHECK(fits_of(a) == expected);
   // The model-kind table is in ModelKind order and says who each kind is fitted for.
-  REQUIRE(model_kinds().size() == 4);
+  REQUIRE(model_kinds().size() == 5);
   for (std::size_t i = 0; i < model_kinds().size(); ++i) CHECK(model_kinds()[i].kind == static_cast<ModelKind>(i));
   CHECK(model_kind(ModelKind::Oracle).fitted_for == FittedFor::Truth);
   CHECK(model_kind(ModelKind::Within).fitted_for == FittedFor::EachObserver);

@@ -79,7 +79,7 @@ TEST_CASE("every class of bad input is one line naming file, line, key and what 
         "s.toml:2: detection.rule: must be one of \"absolute_drop\", \"sd_drop\", \"rci\", \"percent_drop\", "
         "\"sudden_loss\", got \"median\"");
   CHECK(error_of("[analysis]\nmodels = [\"lagged\", \"gee\"]") ==
-        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", got \"gee\"");
+        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", \"initial\", got \"gee\"");
   CHECK(error_of("[analysis]\nreml = 1") == "s.toml:2: analysis.reml: must be true or false, got 1");
   CHECK(error_of("[design]\npatients = [1") .rfind("s.toml:2: invalid TOML", 0) == 0);
 }
@@ -284,7 +284,7 @@ TEST_CASE("every choice enum's name() and parse() round-trip exactly", "[scenari
   check_round_trip<RepairMode>({"return", "rise"});
   check_round_trip<TherapistTerm>({"none", "fixed", "random"});
   check_round_trip<DfMethod>({"satterthwaite", "residual", "z"});
-  check_round_trip<ModelKind>({"lagged", "within", "oracle", "growth"});
+  check_round_trip<ModelKind>({"lagged", "within", "oracle", "growth", "initial"});
   check_round_trip<RaterId>({"patient", "therapist", "truth"});
 }
 
@@ -320,5 +320,5 @@ TEST_CASE("a bad value of any choice key is one uniform line", "[scenario][choic
           "--set: " + key + ": must be one of " + quoted_list(names) + ", got \"bogus\"");
   }
   CHECK(error_of("[analysis]\nmodels = [\"lagged\", \"dsem\"]\n") ==
-        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", got \"dsem\"");
+        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", \"initial\", got \"dsem\"");
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Estimator bias (configs/estimators.toml): bias of the rupture coefficient of the lagged, within
-and oracle models, and of the lagged and within `distress` (autoregressive) coefficient, against
-series length, one line per distress AR."""
+"""Estimator bias (configs/estimators.toml): bias of the rupture coefficient of the lagged, within,
+initial (Wooldridge 2005) and oracle models, and of the oracle's, within's and initial's `distress`
+(autoregressive) coefficient, against series length, one line per distress AR."""
 
 import argparse
 
@@ -37,34 +37,39 @@ def main():
     a = ap.parse_args()
     res = open_results(a.results, swept=(AR, T), scenario="estimators.toml")
     beta_r = res.cfg("distress.effects.rupture")
-    panels = [("oracle", "truth", "oracle (true events)"),
+    panels = [("oracle", "truth", "oracle (lagged form, true events)"),
+              ("initial", "truth", "initial, true events"),
               ("lagged", "patient", "lagged, patient-rated events"),
               ("lagged", "therapist", "lagged, therapist-rated events"),
               ("within", "patient", "within, patient-rated events"),
-              ("within", "therapist", "within, therapist-rated events")]
-    fig, axes = plt.subplots(2, 3, figsize=(12.5, 7.2))
+              ("within", "therapist", "within, therapist-rated events"),
+              ("initial", "patient", "initial, patient-rated events"),
+              ("initial", "therapist", "initial, therapist-rated events")]
+    fig, axes = plt.subplots(3, 3, figsize=(12.5, 10.5))
     for ax, (model, rater, title) in zip(axes.flat, panels):
         b, se = res.summary(model, rater, "rupture", "bias")
         lines(ax, res, b, se)
         ax.set_title(f"rupture term: {title}", fontsize=9)
         ax.set_ylabel(f"bias of β_R estimate (distress points;\ntrue β_R = {beta_r:g})")
-    # shared y range for the four rater panels so attenuation is comparable
-    lo = min(axes.flat[i].get_ylim()[0] for i in range(5))
-    hi = max(axes.flat[i].get_ylim()[1] for i in range(5))
-    for i in range(5):
+    # shared y range for the rupture panels so attenuation is comparable
+    k = len(panels)
+    lo = min(axes.flat[i].get_ylim()[0] for i in range(k))
+    hi = max(axes.flat[i].get_ylim()[1] for i in range(k))
+    for i in range(k):
         axes.flat[i].set_ylim(lo, hi)
-    ax = axes.flat[5]
+    ax = axes.flat[k]
     ar = res.condition_values(AR)
-    for model, rater, ls, marker in [("oracle", "truth", "-", "o"), ("within", "patient", "--", "s")]:
+    for model, rater, ls, marker in [("oracle", "truth", "-", "o"), ("within", "patient", "--", "s"),
+                                     ("initial", "patient", ":", "^")]:
         est = res.rep(f"{model}.{rater}.distress.estimate")
         m, se = mean_mcse(est - ar[:, None])
         lines(ax, res, m, se, label_prefix=f"{model}: ", ls=ls, marker=marker)
-    ax.set_title("distress(t) coefficient: oracle (lagged form, solid)\n"
-                 "vs within (person-mean centred, dashed)", fontsize=9)
+    ax.set_title("distress(t) coefficient: oracle (lagged form, solid),\n"
+                 "within (dashed), initial (patient events, dotted)", fontsize=9)
     ax.set_ylabel("bias of β_D vs the latent AR\n(estimate − distress.ar)")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     axes.flat[0].legend(handles, labels, fontsize=8, title="distress AR", title_fontsize=8)
-    ax.legend(fontsize=6.5, ncol=2)
+    ax.legend(fontsize=6, ncol=3)
     n = int(np.nanmax(res.summary("oracle", "truth", "rupture", "n")[0]))
     fig.suptitle(f"Estimator bias by series length and distress autocorrelation (119 patients, 6 therapists; "
                  f"{n} replications per point; bars ±1.96 MCSE)", fontsize=10)

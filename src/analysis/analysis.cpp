@@ -1,5 +1,6 @@
 #include "collabzium/analysis/analysis.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -14,9 +15,14 @@ struct LagRow {
   std::size_t now, next;
 };
 
-// One row of a model: its regressors (at most 6), response, cohort patient and slope covariate.
+// The most regressors a builder fills per row: "initial" on the truth with the false-alarm term
+// (intercept, rupture, repair, distress, session, distress_initial, rupture_mean, repair_mean,
+// false_alarm). Therapist dummies are added by assemble, not here.
+constexpr std::size_t kMaxRegressors = 9;
+
+// One row of a model: its regressors, response, cohort patient and slope covariate.
 struct ModelRow {
-  double x[6];
+  double x[kMaxRegressors];
   double y;
   int patient;
   double slope = kNaN;
@@ -29,6 +35,7 @@ LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names,
                     TherapistTerm therapist_mode, bool random_slope) {
   LmmProblem prob;
   const std::size_t p = names.size();
+  if (p > kMaxRegressors) throw std::logic_error("assemble: more terms than ModelRow holds");
   std::vector<int> patient_index(cohort.patients(), -1), therapist_index(static_cast<std::size_t>(cohort.therapists()), -1);
   std::vector<int> row_patient(n);
   const auto rows = static_cast<Eigen::Index>(n);
@@ -100,36 +107,73 @@ LmmProblem build_growth(const Cohort& c, RaterId rater, const RaterEvents*, cons
       s.analysis.therapist, s.analysis.growth_random_slope);
 }
 
+// The lagged family's variants: the lagged model, its within-between split and the
+// initial-conditions model (MODEL.md 4 and 4.1).
+enum class LagVariant { Lagged, Within, Initial };
+
 // The lagged family: D_{t+1} on the events at t, D_t (within: split into the patient's mean and
 // the deviation from it) and t, on rows where sessions t and t+1 are both observed and every
-// variable is present. The truth (the oracle) uses the events that entered the distress equation
-// (the effective events; data without those columns fall back to the latent events), plus the
-// patient's false alarms when they move distress, and needs no rating.
+// variable is present. The truth (the oracle's events) uses the events that entered the distress
+// equation (the effective events; data without those columns fall back to the latent events), plus
+// the patient's false alarms when they move distress, and needs no rating. "initial" adds the
+// patient's session-1 distress and the patient means of the rupture and repair regressors over its
+// rows, and leaves out patients whose session-1 distress is missing. The columns are written in
+// the order of model_terms: the terms of the kind's table row, "session" only when
+// analysis.session, then "false_alarm".
 LmmProblem build_lagged_family(const Cohort& c, RaterId rater, const RaterEvents* events, const Scenario& s,
-                               bool within) {
+                               LagVariant variant) {
   const bool truth = rater == RaterId::Truth;
+  const bool within = variant == LagVariant::Within, initial = variant == LagVariant::Initial;
   const std::vector<double>* ratings = truth ? nullptr : &c.ratings(rater);
   const auto& true_onset = c.has_effective ? c.effective_onset : c.true_onset;
   const auto& true_repair = c.has_effective ? c.effective_repair : c.true_repair;
-  const auto& names = within ? model_terms(ModelKind::Within)
-                             : model_terms(truth ? ModelKind::Oracle : ModelKind::Lagged, s);
-  const bool false_alarm_term = truth && names.size() > 5;
+  const ModelKind kind = within ? ModelKind::Within : initial ? ModelKind::Initial : truth ? ModelKind::Oracle : ModelKind::Lagged;
+  const std::vector<std::string> names = model_terms(Fit{kind, rater}, s);
+  const bool session_term = s.analysis.session;
+  const bool false_alarm_term = truth && !names.empty() && names.back() == "false_alarm";
+  auto rupture_at = [&](std::size_t k) { return truth ? double(true_onset[k]) : events->rupture[k]; };
+  auto repair_at = [&](std::size_t k) { return truth ? double(true_repair[k]) : events->repair[k]; };
+
+  // Per patient, over the patient's rows in this model: the mean of D_t (within); the session-1
+  // distress and the means of the rupture and repair regressors (initial).
+  struct PatientCovariates {
+    double distress_mean = 0, distress_initial = kNaN, rupture_mean = 0, repair_mean = 0;
+  };
   std::vector<LagRow> rows;
-  std::vector<double> patient_mean;  // within: mean of D_t over the patient's rows in the model
+  std::vector<PatientCovariates> patient_covariates;
   rows.reserve(c.rows());
-  if (within) patient_mean.assign(c.patients(), 0.0);
+  if (within || initial) patient_covariates.assign(c.patients(), {});
   for (std::size_t i = 0; i < c.patients(); ++i) {
     const std::size_t first = rows.size();
+    double initial_distress = kNaN;
+    if (initial) {
+      const std::size_t k1 = c.offset[i];
+      if (k1 < c.offset[i + 1] && c.session[k1] == 1) initial_distress = c.distress[k1];
+      if (!present(initial_distress)) continue;  // no session-1 distress: the patient is left out
+    }
     for (std::size_t k = c.offset[i]; k + 1 < c.offset[i + 1]; ++k) {
       if (c.session[k + 1] != c.session[k] + 1) continue;
       if (!present(c.distress[k]) || !present(c.distress[k + 1])) continue;
       if (!truth && !present((*ratings)[k])) continue;
       rows.push_back({k, k + 1});
     }
-    if (within && rows.size() > first) {
+    const std::size_t used = rows.size() - first;
+    if (used == 0 || patient_covariates.empty()) continue;
+    PatientCovariates& pc = patient_covariates[i];
+    if (within) {
       double sum = 0;
       for (std::size_t r = first; r < rows.size(); ++r) sum += c.distress[rows[r].now];
-      patient_mean[i] = sum / static_cast<double>(rows.size() - first);
+      pc.distress_mean = sum / static_cast<double>(used);
+    }
+    if (initial) {
+      double ruptures = 0, repairs = 0;
+      for (std::size_t r = first; r < rows.size(); ++r) {
+        ruptures += rupture_at(rows[r].now);
+        repairs += repair_at(rows[r].now);
+      }
+      pc.distress_initial = initial_distress;
+      pc.rupture_mean = ruptures / static_cast<double>(used);
+      pc.repair_mean = repairs / static_cast<double>(used);
     }
   }
   return assemble(
@@ -138,19 +182,25 @@ LmmProblem build_lagged_family(const Cohort& c, RaterId rater, const RaterEvents
         const std::size_t k = rows[r].now;
         const int i = c.patient[k];
         const double d = c.distress[k];
-        m.x[0] = 1.0;
-        m.x[1] = truth ? true_onset[k] : events->rupture[k];
-        m.x[2] = truth ? true_repair[k] : events->repair[k];
+        std::size_t j = 0;
+        m.x[j++] = 1.0;
+        m.x[j++] = rupture_at(k);
+        m.x[j++] = repair_at(k);
         if (within) {
-          const double mean = patient_mean[static_cast<std::size_t>(i)];
-          m.x[3] = d - mean;
-          m.x[4] = mean;
-          m.x[5] = c.session[k];
+          const double mean = patient_covariates[static_cast<std::size_t>(i)].distress_mean;
+          m.x[j++] = d - mean;
+          m.x[j++] = mean;
         } else {
-          m.x[3] = d;
-          m.x[4] = c.session[k];
-          if (false_alarm_term) m.x[5] = c.has_effective ? c.false_alarm_patient[k] : 0.0;
+          m.x[j++] = d;
         }
+        if (session_term) m.x[j++] = c.session[k];
+        if (initial) {
+          const PatientCovariates& pc = patient_covariates[static_cast<std::size_t>(i)];
+          m.x[j++] = pc.distress_initial;
+          m.x[j++] = pc.rupture_mean;
+          m.x[j++] = pc.repair_mean;
+        }
+        if (false_alarm_term) m.x[j++] = c.has_effective ? c.false_alarm_patient[k] : 0.0;
         m.y = c.distress[rows[r].next];
         m.patient = i;
       },
@@ -158,17 +208,21 @@ LmmProblem build_lagged_family(const Cohort& c, RaterId rater, const RaterEvents
 }
 
 LmmProblem build_lagged(const Cohort& c, RaterId rater, const RaterEvents* events, const Scenario& s) {
-  return build_lagged_family(c, rater, events, s, false);
+  return build_lagged_family(c, rater, events, s, LagVariant::Lagged);
 }
 
 LmmProblem build_within(const Cohort& c, RaterId rater, const RaterEvents* events, const Scenario& s) {
-  return build_lagged_family(c, rater, events, s, true);
+  return build_lagged_family(c, rater, events, s, LagVariant::Within);
+}
+
+LmmProblem build_initial(const Cohort& c, RaterId rater, const RaterEvents* events, const Scenario& s) {
+  return build_lagged_family(c, rater, events, s, LagVariant::Initial);
 }
 
 }  // namespace
 
 // The model kinds, in ModelKind order. A new kind is a value of ModelKind and a row here (its
-// builder fills at most 6 regressors per row: ModelRow::x).
+// builder fills at most kMaxRegressors regressors per row: ModelRow::x).
 const std::vector<ModelKindInfo>& model_kinds() {
   static const std::vector<ModelKindInfo> kinds = [] {
     const std::vector<std::string> lagged_terms = {"(Intercept)", "rupture", "repair", "distress", "session"};
@@ -179,6 +233,9 @@ const std::vector<ModelKindInfo>& model_kinds() {
          &build_within},
         {ModelKind::Oracle, "oracle", lagged_terms, FittedFor::Truth, &build_lagged},
         {ModelKind::Growth, "growth", {"(Intercept)", "growth"}, FittedFor::EachObserver, &build_growth},
+        {ModelKind::Initial, "initial",
+         {"(Intercept)", "rupture", "repair", "distress", "session", "distress_initial", "rupture_mean", "repair_mean"},
+         FittedFor::EachObserverAndTruth, &build_initial},
     };
     for (std::size_t i = 0; i < k.size(); ++i)
       if (k[i].kind != static_cast<ModelKind>(i)) throw std::logic_error("model_kinds: rows out of ModelKind order");
@@ -200,23 +257,26 @@ const ModelKindInfo& model_kind(ModelKind kind) { return model_kinds().at(static
 
 const std::vector<std::string>& model_terms(ModelKind kind) { return model_kind(kind).terms; }
 
-const std::vector<std::string>& model_terms(ModelKind kind, const Scenario& s) {
-  static const std::vector<std::string> oracle_false_alarm = [] {
-    std::vector<std::string> t = model_terms(ModelKind::Oracle);
-    t.push_back("false_alarm");
-    return t;
-  }();
-  if (kind == ModelKind::Oracle && s.distress.effects.false_alarm != 0) return oracle_false_alarm;
-  return model_terms(kind);
+bool fitted_for_observers(ModelKind kind) { return model_kind(kind).fitted_for != FittedFor::Truth; }
+
+bool fitted_for_truth(ModelKind kind) { return model_kind(kind).fitted_for != FittedFor::EachObserver; }
+
+std::vector<std::string> model_terms(const Fit& fit, const Scenario& s) {
+  std::vector<std::string> terms = model_terms(fit.model);
+  if (fit.model == ModelKind::Growth) return terms;
+  if (auto session = std::find(terms.begin(), terms.end(), "session"); !s.analysis.session && session != terms.end())
+    terms.erase(session);
+  if (fit.rater == RaterId::Truth && s.distress.effects.false_alarm != 0) terms.push_back("false_alarm");
+  return terms;
 }
 
 std::vector<Fit> fits_of(const Analysis& analysis) {
   std::vector<Fit> fits;
   for (RaterId rater : kObservers)
     for (ModelKind model : analysis.models)
-      if (model_kind(model).fitted_for == FittedFor::EachObserver) fits.push_back({model, rater});
+      if (fitted_for_observers(model)) fits.push_back({model, rater});
   for (ModelKind model : analysis.models)
-    if (model_kind(model).fitted_for == FittedFor::Truth) fits.push_back({model, RaterId::Truth});
+    if (fitted_for_truth(model)) fits.push_back({model, RaterId::Truth});
   return fits;
 }
 

@@ -95,11 +95,27 @@ void write_report_json(const Cohort& cohort, const CohortAnalysis& a, std::ostre
     j.end_object();
   }
   j.end_object();
+  // The models fitted on the truth only (the oracle) at the top level, by name; models fitted per
+  // observer and on the oracle's events too ("initial") under "truth", as the observers' are.
+  bool observer_models_on_truth = false;
   for (const auto& m : a.models)
     if (m.rater == RaterId::Truth) {
+      if (fitted_for_observers(m.model)) {
+        observer_models_on_truth = true;
+        continue;
+      }
       j.key(std::string(name(m.model)));
       json_model(j, m);
     }
+  if (observer_models_on_truth) {
+    j.key(rater_name(RaterId::Truth)).begin_object().key("models").begin_object();
+    for (const auto& m : a.models)
+      if (m.rater == RaterId::Truth && fitted_for_observers(m.model)) {
+        j.key(std::string(name(m.model)));
+        json_model(j, m);
+      }
+    j.end_object().end_object();
+  }
   j.end_object();
 }
 

@@ -230,6 +230,7 @@ const std::vector<KeySpec>& key_specs() {
     k.push_back(spec("analysis.therapist", REF(analysis.therapist)));
     k.push_back(spec("analysis.df", REF(analysis.df)));
     k.push_back(spec("analysis.growth_random_slope", REF(analysis.growth_random_slope)));
+    k.push_back(spec("analysis.session", REF(analysis.session)));
     k.push_back(spec("analysis.exclude_singular", REF(analysis.exclude_singular)));
     return k;
   }();

@@ -288,10 +288,10 @@ PowerTarget parse_power_target(const std::string& text) {
     throw InputError(locate("--target", 0, text, "unknown model \"" + model + "\", expected one of " + join(names)));
   }
   const std::optional<RaterId> who = parse<RaterId>(rater);
-  if (model_kind(*kind).fitted_for == FittedFor::Truth) {
+  if (!fitted_for_observers(*kind)) {
     if (who != RaterId::Truth)
       throw InputError(locate("--target", 0, text, "the " + model + " model's rater is truth, got \"" + rater + "\""));
-  } else if (!who || *who == RaterId::Truth) {
+  } else if (!who || (*who == RaterId::Truth && !fitted_for_truth(*kind))) {
     throw InputError(locate("--target", 0, text, "unknown rater \"" + rater + "\", expected patient or therapist"));
   }
   return {*kind, *who, text.substr(d2 + 1)};

@@ -64,7 +64,7 @@ void emit_models(const Scenario& s, const CohortAnalysis* a, Emit&& emit) {
     if (a)
       for (const auto& cur : a->models)
         if (cur.rater == fit.rater && cur.model == fit.model) r = &cur;
-    const auto& terms = model_terms(fit.model, s);
+    const auto& terms = model_terms(fit, s);
     for (std::size_t t = 0; t < terms.size(); ++t) {
       const Coefficient* co = r && t < r->fit.coefficients.size() ? &r->fit.coefficients[t] : nullptr;
       const double values[6] = {co ? co->estimate : kNaN, co ? co->se : kNaN,     co ? co->df : kNaN,

@@ -41,6 +41,8 @@ double true_value(const Scenario& s, ModelKind model, const std::string& term) {
   if (term == "rupture") return s.distress.effects.rupture;
   if (term == "repair") return s.distress.effects.repair;
   if (term == "false_alarm") return s.distress.effects.false_alarm;
+  // φ, the within-person AR of distress, in every model of the lagged family (MODEL.md 4.1).
+  if (term == "distress" && model != ModelKind::Growth) return s.distress.ar;
   return kNaN;
 }
 
@@ -85,7 +87,7 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
       if (s.analysis.exclude_singular)
         for (std::size_t i = 0; i < used.size(); ++i) used[i] = used[i] && !singular[i];
       const double nonconverged = static_cast<double>(std::count(converged.begin(), converged.end(), 0));
-      for (const auto& term : model_terms(fit.model, s)) {
+      for (const auto& term : model_terms(fit, s)) {
         auto values = [&](CoefficientField field) { return finished(coefficient_column(fit, term, field)); };
         CoefficientSample sample{values(CoefficientField::Estimate), values(CoefficientField::Se),
                                  values(CoefficientField::CiLow),    values(CoefficientField::CiHigh),

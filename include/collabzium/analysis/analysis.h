@@ -1,6 +1,6 @@
 #pragma once
 // What a real study runs on one cohort (MODEL.md sections 3 and 4): detection for each rater, then
-// the lagged, within, growth and oracle mixed models, each fitted by fit_lmm.
+// the lagged, within, initial, growth and oracle mixed models, each fitted by fit_lmm.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,9 +12,10 @@
 
 namespace collabzium {
 
-// Who a model kind is fitted for: each observer (its ratings and detected events), or once on the
-// latent truth (the true alliance and events).
-enum class FittedFor { EachObserver, Truth };
+// Who a model kind is fitted for: each observer (its ratings and detected events), once on the
+// latent truth (the true alliance and events: the oracle), or both (a model that is also fitted on
+// the oracle's events, recorded with rater "truth" under its own name: "initial.truth.rupture").
+enum class FittedFor { EachObserver, Truth, EachObserverAndTruth };
 
 // Builds a model's data from a cohort and one rater's events (nullptr for the truth). Rows with a
 // missing value in a model variable are left out; an event indicator is missing where the rater's
@@ -33,10 +34,10 @@ struct ModelKindInfo {
 };
 const std::vector<ModelKindInfo>& model_kinds();
 const ModelKindInfo& model_kind(ModelKind kind);
+// The kind's terms in its table row (all of them: "session" included).
 const std::vector<std::string>& model_terms(ModelKind kind);
-// The terms of a model under a scenario: the oracle gains "false_alarm" (the patient's false
-// alarms) when distress.effects.false_alarm is not 0 (docs/model.md, mechanisms).
-const std::vector<std::string>& model_terms(ModelKind kind, const Scenario& scenario);
+bool fitted_for_observers(ModelKind kind);
+bool fitted_for_truth(ModelKind kind);
 
 // One fit of a replication: a model kind for one rater.
 struct Fit {
@@ -47,8 +48,14 @@ struct Fit {
 
 // The fits of an analysis, in the one order that the analysis, the record and the summary use:
 // per observer (patient, therapist) each observer-fitted model of analysis.models in its order,
-// then the truth-fitted ones (the oracle).
+// then the truth-fitted ones (the oracle, and "initial" on the oracle's events) in that order.
 std::vector<Fit> fits_of(const Analysis& analysis);
+
+// The terms of one fit under a scenario, in column order (therapist dummies, when asked for,
+// follow): the kind's terms without "session" when analysis.session is false (every kind but
+// growth), and, for a fit on the truth, "false_alarm" (the patient's false alarms) when
+// distress.effects.false_alarm is not 0 (docs/model.md, mechanisms).
+std::vector<std::string> model_terms(const Fit& fit, const Scenario& scenario);
 
 struct ModelResult {
   ModelKind model = ModelKind::Lagged;

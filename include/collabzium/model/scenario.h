@@ -51,7 +51,7 @@ COLLABZIUM_CHOICE_NAMES(EventVia, "latent", "patient", "therapist", "either", "b
 
 // The analysis models. Their names, terms, raters and builders are one table in analysis.cpp
 // (model_kinds()); adding a kind is a value here and a row there.
-enum class ModelKind { Lagged, Within, Oracle, Growth };
+enum class ModelKind { Lagged, Within, Oracle, Growth, Initial };
 std::span<const std::string_view> choice_names(ModelKind);
 
 struct SessionPlan {
@@ -188,6 +188,9 @@ struct Analysis {
   TherapistTerm therapist = TherapistTerm::None;
   DfMethod df = DfMethod::Satterthwaite;
   bool growth_random_slope = false;
+  // MODEL.md 4.1: whether the "session" term is in the lagged family (lagged, within, initial,
+  // oracle); false gives the pure dynamic-panel regressions (Nickell's bias can then be checked).
+  bool session = true;
   // Scoring: also leave singular fits (a variance on the boundary) out of the estimate measures.
   // Off by default: a zero variance is a legitimate REML estimate, and dropping those fits biases
   // every condition whose true between-patient variance is small.
