@@ -41,6 +41,7 @@ double true_value(const Scenario& s, ModelKind model, const std::string& term) {
   if (term == "rupture") return s.distress.effects.rupture;
   if (term == "repair") return s.distress.effects.repair;
   if (term == "false_alarm") return s.distress.effects.false_alarm;
+  if (model == ModelKind::Dsem && term == "distress") return s.distress.ar;  // φ, the latent AR (MODEL.md 4.1)
   return kNaN;
 }
 
