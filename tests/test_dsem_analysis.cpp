@@ -1,5 +1,6 @@
 // The "dsem" model kind inside the analysis: its place among the fits, its own random stream per
 // replication and rater, its start from the "lagged" fit, and its record columns.
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -155,7 +156,7 @@ TEST_CASE("the record of a dsem fit carries its R-hat and ESS columns, the REML 
   std::vector<double> row(cols.size());
   fill_record(layout, 0, s, c, a, row.data());
   for (RaterId rater : kObservers) {
-    const std::string p = std::string("dsem.") + name(rater) + ".";
+    const std::string p = "dsem." + std::string(name(rater)) + ".";
     const ModelResult& m = result_of(a, ModelKind::Dsem, rater);
     CHECK(same_bits(row[at(p + "rhat")], m.rhat_max));
     CHECK(same_bits(row[at(p + "ess")], m.ess_min));
