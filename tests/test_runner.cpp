@@ -318,3 +318,34 @@ TEST_CASE("summary rows carry successes and trials of their proportions", "[runn
   // Without a true value (the intercept) coverage is undefined, its counts too; power stays.
   CHECK(std::isnan(find(rows, 1, "oracle", "truth", "(Intercept)", "coverage").trials));
 }
+
+TEST_CASE("a run with dsem is bit-identical for 1 and 2 threads, and adding dsem moves no other column",
+          "[runner][dsem]") {
+  const auto dir = scratch_dir("runner-dsem");
+  const std::string study = "name = \"dsem\"\n[run]\nreplications = 2\nseed = 31\n[analysis]\nmodels = ";
+  const ScenarioFile with = parse_scenario(study + "[\"lagged\", \"dsem\"]\n", "dsem.toml");
+  const ScenarioFile without = parse_scenario(study + "[\"lagged\"]\n", "lagged.toml");
+  run_quietly(with, {.out = (dir / "one.h5").string(), .threads = 1});
+  run_quietly(with, {.out = (dir / "two.h5").string(), .threads = 2});
+  run_quietly(without, {.out = (dir / "lagged.h5").string(), .threads = 2});
+  const ResultsFile one = read_results((dir / "one.h5").string());
+  const ResultsFile two = read_results((dir / "two.h5").string());
+  const ResultsFile lagged = read_results((dir / "lagged.h5").string());
+  REQUIRE(one.complete);
+  check_same_records(one, two);
+  // The dsem fits ran and were recorded.
+  for (double x : one.column("dsem.therapist.distress.estimate")) CHECK(std::isfinite(x));
+  for (double x : one.column("dsem.patient.rhat")) CHECK(std::isfinite(x));
+  // Every column of the run without dsem is in the run with it, with the same bits.
+  std::size_t dsem_columns = 0;
+  for (const auto& col : one.columns) dsem_columns += col.rfind("dsem.", 0) == 0;
+  CHECK(dsem_columns == 2 * (5 * 6 + 9));
+  CHECK(one.columns.size() == lagged.columns.size() + dsem_columns);
+  for (const auto& col : lagged.columns) {
+    INFO(col);
+    REQUIRE(std::find(one.columns.begin(), one.columns.end(), col) != one.columns.end());
+    const auto x = lagged.column(col), y = one.column(col);
+    REQUIRE(x.size() == y.size());
+    for (std::size_t i = 0; i < x.size(); ++i) CHECK(std::memcmp(&x[i], &y[i], sizeof(double)) == 0);
+  }
+}

@@ -79,9 +79,35 @@ TEST_CASE("every class of bad input is one line naming file, line, key and what 
         "s.toml:2: detection.rule: must be one of \"absolute_drop\", \"sd_drop\", \"rci\", \"percent_drop\", "
         "\"sudden_loss\", got \"median\"");
   CHECK(error_of("[analysis]\nmodels = [\"lagged\", \"gee\"]") ==
-        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", \"initial\", got \"gee\"");
+        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", \"initial\", \"dsem\", got \"gee\"");
   CHECK(error_of("[analysis]\nreml = 1") == "s.toml:2: analysis.reml: must be true or false, got 1");
   CHECK(error_of("[design]\npatients = [1") .rfind("s.toml:2: invalid TOML", 0) == 0);
+}
+
+TEST_CASE("the dsem sampler's keys: defaults, bounds, even iterations, sweepable", "[scenario][dsem]") {
+  const Scenario d = parse_scenario("", "s.toml").base;
+  CHECK(d.analysis.dsem.chains == 2);
+  CHECK(d.analysis.dsem.iterations == 2000);
+  CHECK(error_of("[analysis.dsem]\nchains = 0") == "s.toml:2: analysis.dsem.chains: must be an integer in [1, 64], got 0");
+  CHECK(error_of("[analysis.dsem]\nchains = 65") ==
+        "s.toml:2: analysis.dsem.chains: must be an integer in [1, 64], got 65");
+  CHECK(error_of("[analysis.dsem]\nchains = 2.5") ==
+        "s.toml:2: analysis.dsem.chains: must be an integer in [1, 64], got 2.5");
+  CHECK(error_of("[analysis.dsem]\niterations = 2") ==
+        "s.toml:2: analysis.dsem.iterations: must be an integer in [4, 1000000], got 2");
+  CHECK(error_of("[analysis.dsem]\niterations = 2000000") ==
+        "s.toml:2: analysis.dsem.iterations: must be an integer in [4, 1000000], got 2000000");
+  CHECK(error_of("[analysis.dsem]\niterations = 2001") == "s.toml:2: analysis.dsem.iterations: must be even, got 2001");
+  CHECK(error_of("[analysis.dsem]\nthin = 2") == "s.toml:2: analysis.dsem.thin: unknown key");
+  CHECK(error_of("", {"analysis.dsem.iterations=5"}) == "--set: analysis.dsem.iterations: must be even, got 5");
+  CHECK(error_of("[sweep]\n\"analysis.dsem.iterations\" = [400, 401]\n") ==
+        "s.toml:2: analysis.dsem.iterations: in condition 2: must be even, got 401");
+  const ScenarioFile f =
+      parse_scenario("[analysis.dsem]\nchains = 4\n[sweep]\n\"analysis.dsem.iterations\" = [400, 800]\n", "s.toml");
+  REQUIRE(f.conditions.size() == 2);
+  CHECK(f.conditions[0].scenario.analysis.dsem.chains == 4);
+  CHECK(f.conditions[0].scenario.analysis.dsem.iterations == 400);
+  CHECK(f.conditions[1].scenario.analysis.dsem.iterations == 800);
 }
 
 TEST_CASE("sweep errors name the sweep key", "[scenario]") {
@@ -284,7 +310,7 @@ TEST_CASE("every choice enum's name() and parse() round-trip exactly", "[scenari
   check_round_trip<RepairMode>({"return", "rise"});
   check_round_trip<TherapistTerm>({"none", "fixed", "random"});
   check_round_trip<DfMethod>({"satterthwaite", "residual", "z"});
-  check_round_trip<ModelKind>({"lagged", "within", "oracle", "growth", "initial"});
+  check_round_trip<ModelKind>({"lagged", "within", "oracle", "growth", "initial", "dsem"});
   check_round_trip<RaterId>({"patient", "therapist", "truth"});
 }
 
@@ -319,6 +345,6 @@ TEST_CASE("a bad value of any choice key is one uniform line", "[scenario][choic
     CHECK(error_of("", {key + "=\"bogus\""}) ==
           "--set: " + key + ": must be one of " + quoted_list(names) + ", got \"bogus\"");
   }
-  CHECK(error_of("[analysis]\nmodels = [\"lagged\", \"dsem\"]\n") ==
-        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", \"initial\", got \"dsem\"");
+  CHECK(error_of("[analysis]\nmodels = [\"lagged\", \"gmm\"]\n") ==
+        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", \"initial\", \"dsem\", got \"gmm\"");
 }

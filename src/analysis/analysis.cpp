@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "collabzium/analysis/dsem.h"
 #include "collabzium/numeric.h"
 
 namespace collabzium {
@@ -219,6 +220,80 @@ LmmProblem build_initial(const Cohort& c, RaterId rater, const RaterEvents* even
   return build_lagged_family(c, rater, events, s, LagVariant::Initial);
 }
 
+// The REML (or ML) kinds: their builder's problem fitted by fit_lmm.
+void fit_mixed_model(const FitRequest& q, ModelResult& m) {
+  const LmmProblem prob = build_model(q.kind, q.cohort, q.rater, q.events, q.scenario);
+  m.rows = static_cast<int>(prob.y.size());
+  if (m.rows == 0) {
+    m.skipped = "no usable rows";
+    m.fit.message = m.skipped;
+    for (const auto& term : prob.names) m.fit.coefficients.push_back({term, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN});
+  } else {
+    m.fit = fit_lmm(prob, q.lmm);
+  }
+}
+
+// The DSEM's data: every session row of the cohort (the sampler uses every observed distress
+// value, not only the lagged pairs), with the rater's events; an event where the rater gave no
+// rating is NaN, which the sampler counts as 0 (MODEL.md 4.1).
+DsemData dsem_data(const Cohort& c, RaterId rater, const RaterEvents& events) {
+  const auto& ratings = c.ratings(rater);
+  DsemData d;
+  const std::size_t n = c.rows();
+  d.patient.resize(n);
+  d.session.resize(n);
+  d.distress.resize(n);
+  d.rupture.resize(n);
+  d.repair.resize(n);
+  d.therapist.resize(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    const bool rated = present(ratings[k]);
+    d.patient[k] = c.patient[k];
+    d.session[k] = c.session[k];
+    d.distress[k] = c.distress[k];
+    d.rupture[k] = rated ? events.rupture[k] : kNaN;
+    d.repair[k] = rated ? events.repair[k] : kNaN;
+    d.therapist[k] = c.therapist[static_cast<std::size_t>(c.patient[k])];
+  }
+  for (int t = 0; t < c.therapists(); ++t) d.therapist_labels.push_back(c.therapist_label(t));
+  return d;
+}
+
+// "dsem": the Gibbs sampler, started around the same rater's REML "lagged" fit (the one of this
+// analysis when "lagged" was fitted before it, else an identical fit made here: fit_lmm is
+// deterministic, so the start and hence the draws do not depend on analysis.models).
+void fit_dsem_model(const FitRequest& q, ModelResult& m) {
+  if (q.rater == RaterId::Truth) throw std::logic_error("fit_dsem_model: dsem is fitted per observer");
+  const LmmFit* lagged = nullptr;
+  for (const auto& r : q.earlier)
+    if (r.model == ModelKind::Lagged && r.rater == q.rater) lagged = &r.fit;
+  ModelResult own;
+  if (!lagged) {
+    FitRequest lagged_request = q;
+    lagged_request.kind = ModelKind::Lagged;
+    fit_mixed_model(lagged_request, own);
+    lagged = &own.fit;
+  }
+  const DsemStart start = dsem_start_from_lagged(*lagged);
+
+  const Analysis& a = q.scenario.analysis;
+  DsemOptions options;
+  options.chains = static_cast<int>(a.dsem.chains);
+  options.iterations = static_cast<int>(a.dsem.iterations);
+  options.session = a.session;
+  options.therapist_fixed = a.therapist == TherapistTerm::Fixed;
+  options.alpha = q.scenario.run.alpha;
+  const DsemData data = dsem_data(q.cohort, q.rater, *q.events);
+  Engine engine = dsem_engine(q.replication, q.rater);
+  DsemFit fit = fit_dsem(data, start, options, engine);
+  m.rows = fit.fit.nobs;
+  // No patient with two observed distress values: nothing was sampled (NaN coefficients).
+  if (fit.fit.groups == 0) m.skipped = "no usable rows";
+  m.fit = std::move(fit.fit);
+  m.rhat_max = fit.diagnostics.rhat_max;
+  m.ess_min = fit.diagnostics.ess_min;
+}
+
 }  // namespace
 
 // The model kinds, in ModelKind order. A new kind is a value of ModelKind and a row here (its
@@ -227,15 +302,19 @@ const std::vector<ModelKindInfo>& model_kinds() {
   static const std::vector<ModelKindInfo> kinds = [] {
     const std::vector<std::string> lagged_terms = {"(Intercept)", "rupture", "repair", "distress", "session"};
     std::vector<ModelKindInfo> k = {
-        {ModelKind::Lagged, "lagged", lagged_terms, FittedFor::EachObserver, &build_lagged},
+        {ModelKind::Lagged, "lagged", lagged_terms, FittedFor::EachObserver, &build_lagged, &fit_mixed_model},
         {ModelKind::Within, "within",
          {"(Intercept)", "rupture", "repair", "distress", "distress_mean", "session"}, FittedFor::EachObserver,
-         &build_within},
-        {ModelKind::Oracle, "oracle", lagged_terms, FittedFor::Truth, &build_lagged},
-        {ModelKind::Growth, "growth", {"(Intercept)", "growth"}, FittedFor::EachObserver, &build_growth},
+         &build_within, &fit_mixed_model},
+        {ModelKind::Oracle, "oracle", lagged_terms, FittedFor::Truth, &build_lagged, &fit_mixed_model},
+        {ModelKind::Growth, "growth", {"(Intercept)", "growth"}, FittedFor::EachObserver, &build_growth,
+         &fit_mixed_model},
         {ModelKind::Initial, "initial",
          {"(Intercept)", "rupture", "repair", "distress", "session", "distress_initial", "rupture_mean", "repair_mean"},
-         FittedFor::EachObserverAndTruth, &build_initial},
+         FittedFor::EachObserverAndTruth, &build_initial, &fit_mixed_model},
+        // Per observer only: a truth-fitted DSEM would be a kind of its own (as "oracle" is the
+        // lagged model on the truth), with a name the model does not define.
+        {ModelKind::Dsem, "dsem", lagged_terms, FittedFor::EachObserver, nullptr, &fit_dsem_model, true},
     };
     for (std::size_t i = 0; i < k.size(); ++i)
       if (k[i].kind != static_cast<ModelKind>(i)) throw std::logic_error("model_kinds: rows out of ModelKind order");
@@ -282,10 +361,21 @@ std::vector<Fit> fits_of(const Analysis& analysis) {
 
 LmmProblem build_model(ModelKind model, const Cohort& c, RaterId rater, const RaterEvents* events,
                        const Scenario& s) {
-  return model_kind(model).build(c, rater, events, s);
+  const ModelBuilder build = model_kind(model).build;
+  if (!build) throw std::logic_error("build_model: \"" + std::string(name(model)) + "\" is not a linear mixed model");
+  return build(c, rater, events, s);
+}
+
+Engine dsem_engine(const ReplicationId& id, RaterId rater) {
+  const std::uint64_t replication_stream = stream_seed(id.seed, id.condition, id.replication, StreamPurpose::Dsem);
+  return Engine(mix64(replication_stream ^ mix64(static_cast<std::uint64_t>(rater))));
 }
 
 CohortAnalysis analyze_cohort(const Cohort& c, const Scenario& s) {
+  return analyze_cohort(c, s, ReplicationId{static_cast<std::uint64_t>(s.run.seed), 1, 1});
+}
+
+CohortAnalysis analyze_cohort(const Cohort& c, const Scenario& s, const ReplicationId& replication) {
   CohortAnalysis out;
   const Detection& det = s.detection;
   for (RaterId r : kObservers) {
@@ -306,15 +396,9 @@ CohortAnalysis analyze_cohort(const Cohort& c, const Scenario& s) {
     ModelResult m;
     m.model = f.model;
     m.rater = f.rater;
-    LmmProblem prob = build_model(f.model, c, f.rater, truth ? nullptr : &out.events[index_of(f.rater)], s);
-    m.rows = static_cast<int>(prob.y.size());
-    if (m.rows == 0) {
-      m.skipped = "no usable rows";
-      m.fit.message = m.skipped;
-      for (const auto& term : prob.names) m.fit.coefficients.push_back({term, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN});
-    } else {
-      m.fit = fit_lmm(prob, options);
-    }
+    const FitRequest request{f.model, c, f.rater, truth ? nullptr : &out.events[index_of(f.rater)], s, options,
+                             replication, out.models};
+    model_kind(f.model).fit(request, m);
     out.models.push_back(std::move(m));
   }
   return out;

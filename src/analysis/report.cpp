@@ -34,6 +34,8 @@ void json_model(JsonWriter& j, const ModelResult& m) {
   if (!std::isnan(f.tau2_therapist)) j.field("tau2_therapist", f.tau2_therapist);
   if (!std::isnan(f.slope_var)) j.field("slope_var", f.slope_var).field("slope_corr", f.slope_corr);
   j.field("reml_criterion", f.criterion).field("converged", f.converged).field("singular", f.singular);
+  // A sampled model's convergence diagnostics; its criterion is NaN and iterations are the kept draws.
+  if (model_kind(m.model).sampled) j.field("rhat", m.rhat_max).field("ess", m.ess_min);
   j.field("observations", m.rows).field("iterations", f.iterations).field("message", f.message);
   j.key("dropped").begin_array();
   for (const auto& d : f.dropped) j.value(d);
@@ -148,8 +150,12 @@ void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario&
       out << ", not fitted: " << m.skipped << "\n";
       continue;
     }
-    out << ", " << (s.analysis.reml ? "REML" : "ML") << " criterion " << num(f.criterion, 2) << ", sigma2 "
-        << num(f.sigma2) << ", tau2 " << num(f.tau2);
+    if (model_kind(m.model).sampled)
+      out << ", Gibbs " << s.analysis.dsem.chains << " x " << s.analysis.dsem.iterations << " iterations, R-hat "
+          << num(m.rhat_max) << ", ESS " << num(m.ess_min, 0) << ", sigma2 " << num(f.sigma2) << ", tau2 " << num(f.tau2);
+    else
+      out << ", " << (s.analysis.reml ? "REML" : "ML") << " criterion " << num(f.criterion, 2) << ", sigma2 "
+          << num(f.sigma2) << ", tau2 " << num(f.tau2);
     if (!std::isnan(f.tau2_therapist)) out << ", tau2_therapist " << num(f.tau2_therapist);
     if (!f.converged) out << ", NOT CONVERGED";
     if (f.singular) out << ", singular";

@@ -232,6 +232,8 @@ const std::vector<KeySpec>& key_specs() {
     k.push_back(spec("analysis.growth_random_slope", REF(analysis.growth_random_slope)));
     k.push_back(spec("analysis.session", REF(analysis.session)));
     k.push_back(spec("analysis.exclude_singular", REF(analysis.exclude_singular)));
+    k.push_back(range(spec("analysis.dsem.chains", REF(analysis.dsem.chains)), 1, 64));
+    k.push_back(range(spec("analysis.dsem.iterations", REF(analysis.dsem.iterations)), 4, 1e6));
     return k;
   }();
   return keys;
@@ -401,6 +403,9 @@ void check_consistency(const Scenario& s, const std::function<Origin(const std::
   }
   if (s.detection.rule == DetectionRule::Rci && s.detection.reliability >= 1)
     bad("detection.reliability", "must be < 1 for the rci rule, got " + format_double(s.detection.reliability));
+  // Each chain's first half is burn-in: an even count splits exactly.
+  if (s.analysis.dsem.iterations % 2 != 0)
+    bad("analysis.dsem.iterations", "must be even, got " + std::to_string(s.analysis.dsem.iterations));
 }
 
 // Applies one --set and returns the dotted key it set.

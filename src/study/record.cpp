@@ -12,8 +12,8 @@ std::span<const std::string_view> choice_names(CoefficientField) {
   return names;
 }
 std::span<const std::string_view> choice_names(FitField) {
-  static constexpr std::string_view names[] = {"sigma2",   "tau2",       "criterion",   "converged",
-                                               "singular", "iterations", "observations"};
+  static constexpr std::string_view names[] = {"sigma2",   "tau2",       "criterion",    "converged", "singular",
+                                               "iterations", "observations", "rhat", "ess"};
   return names;
 }
 std::span<const std::string_view> choice_names(DetectionField) {
@@ -80,6 +80,10 @@ void emit_models(const Scenario& s, const CohortAnalysis* a, Emit&& emit) {
                                   fitted ? double(r->fit.iterations) : kNaN,
                                   r ? double(r->rows) : kNaN};
     for (int f = 0; f < 7; ++f) emit(fit_parts(fit, static_cast<FitField>(f)), fit_values[f]);
+    if (model_kind(fit.model).sampled) {
+      emit(fit_parts(fit, FitField::Rhat), fitted ? r->rhat_max : kNaN);
+      emit(fit_parts(fit, FitField::Ess), fitted ? r->ess_min : kNaN);
+    }
   }
 }
 

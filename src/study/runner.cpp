@@ -112,7 +112,7 @@ std::size_t compute_records(const std::vector<Scenario>& scenarios, const Record
       double* row = rows + m * width;
       try {
         simulate_cohort(s, seed, static_cast<int>(c) + 1, static_cast<std::int64_t>(r) + 1, cohort);
-        const CohortAnalysis analysis = analyze_cohort(cohort, s);
+        const CohortAnalysis analysis = analyze_cohort(cohort, s, ReplicationId{seed, c + 1, r + 1});
         fill_record(layout, static_cast<int>(c), s, cohort, analysis, row);
       } catch (const std::exception&) {
         // Never lose the run to one replication: its record stays NaN and is counted.

@@ -1,6 +1,8 @@
 #pragma once
 // What a real study runs on one cohort (MODEL.md sections 3 and 4): detection for each rater, then
-// the lagged, within, initial, growth and oracle mixed models, each fitted by fit_lmm.
+// the analysis models: the lagged, within, initial, growth and oracle mixed models, each fitted by
+// fit_lmm (REML or ML), and the Bayesian "dsem" model, fitted by its Gibbs sampler (analysis/dsem.h).
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -8,7 +10,9 @@
 #include "collabzium/model/cohort.h"
 #include "collabzium/detection/detection.h"
 #include "collabzium/analysis/lmm/mixed_model.h"
+#include "collabzium/model/random.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/numeric.h"
 
 namespace collabzium {
 
@@ -23,6 +27,22 @@ enum class FittedFor { EachObserver, Truth, EachObserverAndTruth };
 using ModelBuilder = LmmProblem (*)(const Cohort& cohort, RaterId rater, const RaterEvents* events,
                                     const Scenario& scenario);
 
+// Which replication a cohort is, as the simulator's streams name it (run.seed, 1-based condition
+// and replication): sampled models ("dsem") draw from streams derived from it, so their numbers
+// depend on nothing else (not on threads, order or the other models fitted).
+struct ReplicationId {
+  std::uint64_t seed = 0;
+  std::uint64_t condition = 1;
+  std::uint64_t replication = 1;
+};
+
+struct ModelResult;
+struct FitRequest;
+// Fits one model kind for one rater and fills the result's fit, rows and skipped (model and rater
+// are set by the caller). The REML kinds build an LmmProblem with their builder and fit it with
+// fit_lmm; "dsem" runs its sampler.
+using ModelFitter = void (*)(const FitRequest& request, ModelResult& out);
+
 // One analysis model kind. model_kinds() holds one per ModelKind, in the enum's order; the names
 // are the configuration and record names (choice_names(ModelKind) reads them from here).
 struct ModelKindInfo {
@@ -30,7 +50,10 @@ struct ModelKindInfo {
   std::string_view name;
   std::vector<std::string> terms;  // in column order (therapist dummies, when asked for, follow)
   FittedFor fitted_for;
-  ModelBuilder build;
+  ModelBuilder build;  // nullptr for a kind that is not a linear mixed model ("dsem")
+  ModelFitter fit;
+  // A Bayesian sampler's fit: its records also carry the convergence diagnostics rhat and ess.
+  bool sampled = false;
 };
 const std::vector<ModelKindInfo>& model_kinds();
 const ModelKindInfo& model_kind(ModelKind kind);
@@ -63,6 +86,23 @@ struct ModelResult {
   LmmFit fit;
   int rows = 0;        // observations used
   std::string skipped;  // non-empty when the model could not be set up (no rows, ...): no fit then
+  // Sampled models ("dsem") only, NaN otherwise: the largest split-chain R-hat and the smallest
+  // bulk effective sample size over the sampled parameters (DsemDiagnostics).
+  double rhat_max = kNaN;
+  double ess_min = kNaN;
+};
+
+// Everything a ModelFitter may use. `earlier` holds the fits of this analysis made before this one
+// (the "dsem" fitter starts from the same rater's "lagged" fit when it is among them).
+struct FitRequest {
+  ModelKind kind;
+  const Cohort& cohort;
+  RaterId rater;
+  const RaterEvents* events;  // nullptr for the truth
+  const Scenario& scenario;
+  const LmmOptions& lmm;
+  const ReplicationId& replication;
+  const std::vector<ModelResult>& earlier;
 };
 
 struct CohortAnalysis {
@@ -74,10 +114,17 @@ struct CohortAnalysis {
                                     // when the cohort has truth
 };
 
-// The builder of `model` applied to the cohort.
+// The builder of `model` applied to the cohort (a linear mixed model kind: build is not nullptr).
 LmmProblem build_model(ModelKind model, const Cohort& cohort, RaterId rater, const RaterEvents* events,
                        const Scenario& scenario);
 
+// The engine of one "dsem" fit: its replication's StreamPurpose::Dsem stream, made distinct per
+// rater by hashing the rater's index into it (mix64), so each fit has its own stream.
+Engine dsem_engine(const ReplicationId& replication, RaterId rater);
+
+// Detection and every model of scenario.analysis on one cohort, which is replication `replication`.
+CohortAnalysis analyze_cohort(const Cohort& cohort, const Scenario& scenario, const ReplicationId& replication);
+// One cohort on its own (`analyze` of a data file): replication (run.seed, 1, 1).
 CohortAnalysis analyze_cohort(const Cohort& cohort, const Scenario& scenario);
 
 }  // namespace collabzium

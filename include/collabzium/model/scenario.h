@@ -51,7 +51,7 @@ COLLABZIUM_CHOICE_NAMES(EventVia, "latent", "patient", "therapist", "either", "b
 
 // The analysis models. Their names, terms, raters and builders are one table in analysis.cpp
 // (model_kinds()); adding a kind is a value here and a row there.
-enum class ModelKind { Lagged, Within, Oracle, Growth, Initial };
+enum class ModelKind { Lagged, Within, Oracle, Growth, Initial, Dsem };
 std::span<const std::string_view> choice_names(ModelKind);
 
 struct SessionPlan {
@@ -182,6 +182,13 @@ struct Detection {
 
 double default_threshold(DetectionRule rule);
 
+// The "dsem" model's sampler (MODEL.md 4.1): `chains` chains of `iterations` each, the first half
+// of each discarded as burn-in (so iterations is even).
+struct DsemSampling {
+  std::int64_t chains = 2;
+  std::int64_t iterations = 2000;
+};
+
 struct Analysis {
   std::vector<ModelKind> models = {ModelKind::Lagged, ModelKind::Within, ModelKind::Oracle, ModelKind::Growth};
   bool reml = true;
@@ -195,6 +202,7 @@ struct Analysis {
   // Off by default: a zero variance is a legitimate REML estimate, and dropping those fits biases
   // every condition whose true between-patient variance is small.
   bool exclude_singular = false;
+  DsemSampling dsem;
   bool has_model(ModelKind kind) const;
 };
 

@@ -4,6 +4,7 @@
 // where a fit failed or a figure is undefined). Column names are dotted:
 //   MODEL.RATER.TERM.{estimate,se,df,p,ci_low,ci_high}
 //   MODEL.RATER.{sigma2,tau2,criterion,converged,singular,iterations,observations}
+//   MODEL.RATER.{rhat,ess}  (sampled models only, "dsem": R-hat max and ESS min over its parameters)
 //   detection.RATER.{ruptures,repairs,prevalence,true_prevalence,sensitivity,specificity,ppv,f1,
 //                    repair_sensitivity,repair_specificity,repair_ppv,repair_f1}, detection.kappa
 //   roc.RATER.auc, roc.RATER.K.{sensitivity,specificity}  (K: index into detection.roc_thresholds)
@@ -22,7 +23,9 @@ namespace collabzium {
 // summary (which reads columns back by name) and readers of the results file agree by
 // construction. The fields of each group, in column order:
 enum class CoefficientField { Estimate, Se, Df, P, CiLow, CiHigh };
-enum class FitField { Sigma2, Tau2, Criterion, Converged, Singular, Iterations, Observations };
+// Rhat and Ess are columns of sampled models only (ModelKindInfo::sampled): the REML models'
+// records keep their columns.
+enum class FitField { Sigma2, Tau2, Criterion, Converged, Singular, Iterations, Observations, Rhat, Ess };
 enum class DetectionField {
   Ruptures, Repairs, Prevalence, TruePrevalence, Sensitivity, Specificity, Ppv, F1,
   RepairSensitivity, RepairSpecificity, RepairPpv, RepairF1
