@@ -585,3 +585,28 @@ TEST_CASE("noiseless scenario: every true onset and repair is found, nothing els
   detect_events(c, RaterId::Therapist, rule("absolute_drop"), 0.2, et);
   CHECK(cohens_kappa(c, ev, et) == Approx(1.0));
 }
+
+TEST_CASE("F1 is 0 when a rater detects nothing although events exist, NaN only without either", "[detection]") {
+  Detection d;
+  RaterEvents none, two;
+  none.rupture.assign(5, 0);
+  none.repair.assign(5, 0);
+  two = none;
+  two.rupture = {0, 1, 0, 1, 0};
+  const Cohort with_events = make_cohort({{.sessions = upto(5), .y = {4, 4, 4, 4, 4}, .yt = {}, .onset = {0, 0, 1, 0, 0}, .repair = {}}}, true);
+  const Cohort without = make_cohort({{.sessions = upto(5), .y = {4, 4, 4, 4, 4}}}, true);
+
+  const DetectionScore missed = score_detection(with_events, none, d);  // events, no detections
+  CHECK(missed.rupture.true_events == 1);
+  CHECK(std::isnan(missed.rupture.ppv));
+  CHECK(missed.rupture.f1 == 0.0);
+  CHECK(missed.rupture_patients.f1 == 0.0);
+
+  const DetectionScore spurious = score_detection(without, two, d);  // detections, no events
+  CHECK(std::isnan(spurious.rupture.sensitivity));
+  CHECK(spurious.rupture.f1 == 0.0);
+
+  const DetectionScore nothing = score_detection(without, none, d);  // neither
+  CHECK(std::isnan(nothing.rupture.f1));
+  CHECK(std::isnan(nothing.rupture_patients.f1));
+}

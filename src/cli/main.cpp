@@ -1,6 +1,8 @@
 // The command line: parses flags into option structs and maps exceptions to exit codes.
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <sstream>
 
@@ -9,8 +11,29 @@
 #include "collabzium/study/runner.h"
 #include "collabzium/cli/study_commands.h"
 #include "collabzium/error.h"
+#include "collabzium/model/scenario.h"
 
 namespace {
+
+// An integer flag within [lo, hi], refused at parsing with the scenario files' wording: the flags
+// are 64-bit, and a value past `hi` would otherwise be narrowed (--threads 4294967297 is 1 as int).
+constexpr std::int64_t kNoMinimum = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();  // flags stored as int downstream
+
+CLI::Validator in_range(std::int64_t lo, std::int64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        std::int64_t v = 0;
+        if (!CLI::detail::lexical_cast(text, v)) return "must be an integer, got " + text;
+        if (v >= lo && v <= hi) return {};
+        // Without a lower bound here the library checks it, with the flag's own minimum.
+        if (lo == std::numeric_limits<std::int64_t>::min())
+          return "must be an integer <= " + std::to_string(hi) + ", got " + text;
+        return "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + text;
+      },
+      lo == std::numeric_limits<std::int64_t>::min() ? "INT <= " + std::to_string(hi)
+                                                     : "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
 
 void add_common(CLI::App* verb, collabzium::CommonOptions& common) {
   verb->add_option("CONFIG", common.config, "scenario file (TOML)")->required();
@@ -59,8 +82,10 @@ int main(int argc, char** argv) {
   auto* r = app.add_subcommand("run", "the Monte Carlo study: every condition x replication, in parallel");
   add_common(r, run.common);
   r->add_option("--out", run.out, "results file (default results/<name>.h5)");
-  r->add_option("--replications", run.replications, "replications per condition (overrides run.replications)");
-  r->add_option("--threads", run.threads, "threads (default run.threads, 0 = all cores)");
+  r->add_option("--replications", run.replications, "replications per condition (overrides run.replications)")
+      ->check(in_range(kNoMinimum, static_cast<std::int64_t>(kMaxStudyReplications)));
+  r->add_option("--threads", run.threads, "threads (default run.threads, 0 = all cores)")
+      ->check(in_range(0, kMaxThreads));
   r->add_option("--seed", run.seed, "seed (overrides run.seed)");
   r->add_flag("--resume", run.resume, "continue a partial results file");
 
@@ -77,11 +102,15 @@ int main(int argc, char** argv) {
   sv->add_option("--power", solve.power, "target power in (0, 1)")->required();
   sv->add_option("--range", solve.range, "LO,HI (default by key: patients 20,2000; therapists 2,200; sessions 3,60)");
   sv->add_option("--out", solve.out, "result JSON");
-  sv->add_option("--replications", solve.replications, "replications per point and batch (default 200)");
-  sv->add_option("--verify-replications", solve.verify_replications, "replications of the verification run (default 1000)");
+  sv->add_option("--replications", solve.replications, "replications per point and batch (default 200)")
+      ->check(in_range(kNoMinimum, static_cast<std::int64_t>(kMaxStudyReplications)));
+  sv->add_option("--verify-replications", solve.verify_replications, "replications of the verification run (default 1000)")
+      ->check(in_range(kNoMinimum, static_cast<std::int64_t>(kMaxStudyReplications)));
   sv->add_option("--seed", solve.seed, "seed (default run.seed)");
-  sv->add_option("--threads", solve.threads, "threads (default run.threads, 0 = all cores)");
-  sv->add_option("--max-rounds", solve.max_rounds, "refinement rounds at most (default 6)");
+  sv->add_option("--threads", solve.threads, "threads (default run.threads, 0 = all cores)")
+      ->check(in_range(0, kMaxThreads));
+  sv->add_option("--max-rounds", solve.max_rounds, "refinement rounds at most (default 6)")
+      ->check(in_range(kNoMinimum, kIntMax));
   sv->add_option("--precision", solve.precision, "relative half-width of the 95% interval to reach (default 0.1)");
 
   CalibrateOptions calibrate;
@@ -90,11 +119,15 @@ int main(int argc, char** argv) {
   cb->add_option("--match", calibrate.match, "MODEL.RATER.TERM.MEASURE=VALUE, repeatable")->required()->allow_extra_args(false);
   cb->add_option("--free", calibrate.free, "KEY=LO:HI, repeatable")->required()->allow_extra_args(false);
   cb->add_option("--out", calibrate.out, "calibrated scenario (TOML)")->required();
-  cb->add_option("--replications", calibrate.replications, "replications per evaluation (default 200)");
-  cb->add_option("--check-replications", calibrate.check_replications, "replications of the check run (default 1000)");
+  cb->add_option("--replications", calibrate.replications, "replications per evaluation (default 200)")
+      ->check(in_range(kNoMinimum, static_cast<std::int64_t>(kMaxStudyReplications)));
+  cb->add_option("--check-replications", calibrate.check_replications, "replications of the check run (default 1000)")
+      ->check(in_range(kNoMinimum, static_cast<std::int64_t>(kMaxStudyReplications)));
   cb->add_option("--seed", calibrate.seed, "seed (default run.seed)");
-  cb->add_option("--threads", calibrate.threads, "threads (default run.threads, 0 = all cores)");
-  cb->add_option("--max-evaluations", calibrate.max_evaluations, "evaluations at most (default 100)");
+  cb->add_option("--threads", calibrate.threads, "threads (default run.threads, 0 = all cores)")
+      ->check(in_range(0, kMaxThreads));
+  cb->add_option("--max-evaluations", calibrate.max_evaluations, "evaluations at most (default 100)")
+      ->check(in_range(kNoMinimum, kIntMax));
 
   try {
     app.parse(argc, argv);

@@ -181,7 +181,12 @@ void finish(Accuracy& a) {
   a.specificity = ratio(a.tn, a.tn + a.fp);
   a.ppv = ratio(a.tp, a.tp + a.fp);
   const double s = a.sensitivity, p = a.ppv;
-  a.f1 = (std::isnan(s) || std::isnan(p)) ? kNaN : (s + p == 0 ? 0.0 : 2 * s * p / (s + p));
+  // F1 is 0, not undefined, when one of sensitivity and PPV is (no detections although events
+  // exist, or detections without events): nothing was found. Only with neither true nor detected
+  // events is there nothing to score.
+  if (a.true_events == 0 && a.tp + a.fp == 0) a.f1 = kNaN;
+  else if (std::isnan(s) || std::isnan(p)) a.f1 = 0.0;
+  else a.f1 = s + p == 0 ? 0.0 : 2 * s * p / (s + p);
 }
 
 // Session-level accuracy at K nested cut-offs: row k is flagged at cut-off j (0-based) iff

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -161,7 +162,7 @@ const std::vector<KeySpec>& key_specs() {
     k.push_back(range(spec("run.replications", REF(run.replications)), 1, 1e12));
     k.push_back(range(spec("run.seed", REF(run.seed)), 0, 9.2e18));
     k.push_back(range(spec("run.alpha", REF(run.alpha)), 0, 1, true, true));
-    k.push_back(range(spec("run.threads", REF(run.threads)), 0, 4096));
+    k.push_back(range(spec("run.threads", REF(run.threads)), 0, static_cast<double>(kMaxThreads)));
 
     k.push_back(range(spec("design.therapists", REF(design.therapists)), 1, 1e6));
     k.push_back(range(spec("design.patients", REF(design.patients)), 1, 1e8));
@@ -254,11 +255,26 @@ bool is_section(const std::string& path) {
   return false;
 }
 
+// A TOML basic string. Control characters are escaped (a description may span lines), so the
+// printed scenario parses again whatever text it holds.
 std::string quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned>(u));
+      out += buf;
+    } else {
+      out += c;
+    }
   }
   return out + "\"";
 }
@@ -318,12 +334,12 @@ Origin origin_of(const toml::node& n, const std::string& file) {
   throw InputError(locate(o.file, o.line, key, what));
 }
 
-void check_number(const KeySpec& k, double v, const Origin& o, const std::string& key) {
+// `shown` is the value as the message prints it: an integer as itself (a cast back from double
+// would print 2^63 - 1 as a negative number).
+void check_number(const KeySpec& k, double v, const Origin& o, const std::string& key, const std::string& shown) {
   const bool below = k.lo.open ? v <= k.lo.value : v < k.lo.value;
   const bool above = k.hi.open ? v >= k.hi.value : v > k.hi.value;
-  if (below || above)
-    fail(o, key, "must be " + describe_bound(k) + ", got " +
-                     (k.kind == Kind::Integer ? std::to_string(static_cast<long long>(v)) : format_double(v)));
+  if (below || above) fail(o, key, "must be " + describe_bound(k) + ", got " + shown);
 }
 
 double read_real(const toml::node& n, const KeySpec& k, const Origin& o, const std::string& key) {
@@ -332,7 +348,7 @@ double read_real(const toml::node& n, const KeySpec& k, const Origin& o, const s
   else if (auto f = n.as_floating_point()) v = f->get();
   else fail(o, key, "must be " + describe_bound(k) + ", got " + node_text(n));
   if (!std::isfinite(v)) fail(o, key, "must be a finite number, got " + node_text(n));
-  check_number(k, v, o, key);
+  check_number(k, v, o, key, format_double(v));
   return v;
 }
 
@@ -353,7 +369,7 @@ KeyValue read_value(const toml::node& n, const KeySpec& k, const Origin& o, cons
     case Kind::Integer: {
       auto i = n.as_integer();
       if (!i) fail(o, key, "must be " + describe_bound(k) + ", got " + node_text(n));
-      check_number(k, static_cast<double>(i->get()), o, key);
+      check_number(k, static_cast<double>(i->get()), o, key, std::to_string(i->get()));
       return static_cast<std::int64_t>(i->get());
     }
     case Kind::Real:
@@ -386,6 +402,33 @@ KeyValue read_value(const toml::node& n, const KeySpec& k, const Origin& o, cons
 
 std::string join_path(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
 
+// `name` names the results file (results/<name>.h5), so it must stay a plain file name there.
+void check_name(const std::string& name, const Origin& o) {
+  const bool control = std::any_of(name.begin(), name.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (name.empty() || name.find('/') != std::string::npos || name.front() == '.' || control)
+    fail(o, "name",
+         "must be a plain file name (not empty, no \"/\", no leading \".\", no control characters), got " +
+             quote(name));
+}
+
+// Gamma(mean, sd) as the generator draws it (model/random.h): shape mean²/sd², scale sd²/mean.
+// Both must be positive normal numbers and the shape within [kMinGammaShape, kMaxGammaShape]:
+// an sd far below the mean makes sd² underflow and the draw NaN (depth_sd = 1e-200), and an
+// extreme shape leaves the sampler's range of accuracy.
+void check_gamma(const std::function<void(const std::string&, const std::string&)>& bad, const std::string& prefix,
+                 const std::string& mean_key, double mean, const std::string& sd_key, double sd) {
+  if (sd == 0) return;  // the draw is the mean itself
+  const double shape = (mean * mean) / (sd * sd), scale = (sd * sd) / mean;
+  if (std::isnormal(shape) && std::isnormal(scale) && shape >= kMinGammaShape && shape <= kMaxGammaShape) return;
+  bad(prefix + sd_key, "must be 0 or give a Gamma distribution with shape " + mean_key + "²/" + sd_key + "² in [" +
+                           format_double(kMinGammaShape) + ", " + format_double(kMaxGammaShape) + "] and scale " +
+                           sd_key + "²/" + mean_key + " a positive normal number, got " + mean_key + " = " +
+                           format_double(mean) + ", " + sd_key + " = " + format_double(sd) + " (shape " +
+                           format_double(shape) + ", scale " + format_double(scale) + ")");
+}
+
 // Checks that involve several keys; `where(key)` says where a key was set.
 void check_consistency(const Scenario& s, const std::function<Origin(const std::string&)>& where,
                        const std::string& context) {
@@ -406,6 +449,16 @@ void check_consistency(const Scenario& s, const std::function<Origin(const std::
   // Each chain's first half is burn-in: an even count splits exactly.
   if (s.analysis.dsem.iterations % 2 != 0)
     bad("analysis.dsem.iterations", "must be even, got " + std::to_string(s.analysis.dsem.iterations));
+  check_gamma(bad, "rupture.", "depth_mean", s.rupture.depth_mean, "depth_sd", s.rupture.depth_sd);
+  for (const auto& [rater, r] : {std::pair<const char*, const Rater&>{"patient", s.raters.patient},
+                                  std::pair<const char*, const Rater&>{"therapist", s.raters.therapist}})
+    check_gamma(bad, std::string("raters.") + rater + ".", "false_alarm_depth", r.false_alarm_depth,
+                "false_alarm_depth_sd", r.false_alarm_depth_sd);
+  // A cohort holds at most patients x sessions.max rows; both are bounded, so the product fits.
+  if (s.design.patients > kMaxCohortRows / s.design.sessions.max)
+    bad("design.patients", "x design.sessions.max (the most rows a cohort can have) must be at most " +
+                               std::to_string(kMaxCohortRows) + ", got " + std::to_string(s.design.patients) + " x " +
+                               std::to_string(s.design.sessions.max) + " sessions");
 }
 
 // Applies one --set and returns the dotted key it set.
@@ -528,6 +581,7 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
       if (key == "name" || key == "description") {
         auto s = node.as_string();
         if (!s) fail(o, key, "must be a string, got " + node_text(node));
+        if (key == "name") check_name(s->get(), o);
         (key == "name" ? out.base.name : out.base.description) = s->get();
         continue;
       }
@@ -582,14 +636,23 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
 
   // Conditions: the Cartesian product, the first axis varying slowest.
   // The count saturates just above the limit: a plain product of large axes wraps around (256^8 to 0).
-  constexpr std::size_t kMaxConditions = 1000000;
+  // Each factor is at most kMaxConditions + 1 before the multiplication, so no product wraps.
   std::size_t total = 1;
-  for (const auto& a : out.sweep) total = std::min(total * a.values.size(), kMaxConditions + 1);
+  for (const auto& a : out.sweep)
+    total = std::min(total * std::min(a.values.size(), kMaxConditions + 1), kMaxConditions + 1);
   if (total > kMaxConditions) {
     std::string sizes;
     for (const auto& a : out.sweep) sizes += (sizes.empty() ? "" : " x ") + std::to_string(a.values.size());
-    fail(Origin{path, 0}, "sweep", "must have at most 1000000 conditions, got " + sizes);
+    fail(Origin{path, 0}, "sweep", "must have at most " + std::to_string(kMaxConditions) + " conditions, got " + sizes);
   }
+  // A run keeps a flag per replication of every condition (and solve and calibrate a record each):
+  // the total is bounded before any is allocated. total <= 1e6 and replications <= 1e12 fit.
+  const auto replications = static_cast<std::size_t>(out.base.run.replications);
+  if (replications > kMaxStudyReplications / total)
+    fail(where("run.replications"), "run.replications",
+         "x the conditions (the replications of the study) must be at most " +
+             std::to_string(kMaxStudyReplications) + ", got " + std::to_string(replications) + " x " +
+             std::to_string(total) + " condition(s)");
   for (std::size_t c = 0; c < total; ++c) {
     Condition cond;
     cond.index = static_cast<int>(c) + 1;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <utility>
 
 #include "collabzium/model/random.h"
 #include "collabzium/numeric.h"
@@ -340,11 +342,58 @@ class CohortSimulation {
   const EventVia rupture_via_, repair_via_;
 };
 
+// The keys that enter each generated column (MODEL.md 2.2-2.5), named when a value overflows.
+constexpr const char* kTrueAllianceKeys =
+    "alliance.mean, alliance.therapist_sd, alliance.patient_sd, alliance.growth, alliance.growth_sd, alliance.ar, "
+    "alliance.innovation_sd, rupture.depth_mean, rupture.depth_sd, rupture.repair_bonus";
+constexpr const char* kTrueDistressKeys =
+    "distress.mean, distress.therapist_sd, distress.patient_sd, distress.trend, distress.trend_sd, distress.ar, "
+    "distress.innovation_sd, distress.effects.rupture, distress.effects.repair, distress.effects.unresolved, "
+    "distress.effects.alliance, distress.effects.false_alarm";
+
+std::string rater_keys(const char* rater) {
+  std::string out;
+  for (const char* k : {"offset", "leniency_sd", "dyad_sd", "sensitivity", "false_alarm_depth", "false_alarm_depth_sd",
+                        "mood_congruence", "occasion_sd", "item_sd", "scale_min", "scale_max"})
+    out += std::string(", raters.") + rater + "." + k;
+  return out;
+}
+
+// One pass over the cohort's generated values (cheap beside drawing them): the first value that is
+// not finite stops the command, naming the keys that enter it.
+void check_finite(const Cohort& c, int condition, std::int64_t replication) {
+  const std::pair<const std::vector<double>*, const char*> columns[] = {{&c.true_distress, "true_distress"},
+                                                                        {&c.true_alliance, "true_alliance"},
+                                                                        {&c.distress, "distress"},
+                                                                        {&c.alliance_patient, "alliance_patient"},
+                                                                        {&c.alliance_therapist, "alliance_therapist"}};
+  for (const auto& [column, label] : columns) {
+    const auto bad = std::find_if(column->begin(), column->end(), [](double x) { return !std::isfinite(x); });
+    if (bad == column->end()) continue;
+    const auto k = static_cast<std::size_t>(bad - column->begin());
+    const std::string what = label;
+    std::string keys;
+    if (what == "true_distress" || what == "distress") keys = kTrueDistressKeys;
+    else keys = kTrueAllianceKeys;
+    if (what == "distress") keys += ", distress.item_sd";
+    if (what == "alliance_patient") keys += rater_keys("patient");
+    if (what == "alliance_therapist") keys += rater_keys("therapist");
+    throw GeneratorError(locate("simulation", 0, what,
+                                "generated a value that is not finite (" + std::to_string(*bad) + ") in condition " +
+                                    std::to_string(condition) + ", replication " + std::to_string(replication) +
+                                    ", patient " + std::to_string(c.patient[k] + 1) + ", session " +
+                                    std::to_string(c.session[k]) +
+                                    ": each key is in range but together they overflow; reduce the magnitude of " +
+                                    keys));
+  }
+}
+
 }  // namespace
 
 void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::int64_t replication,
                      Cohort& out) {
   CohortSimulation(s, seed, condition, replication).run(out);
+  check_finite(out, condition, replication);
 }
 
 }  // namespace collabzium

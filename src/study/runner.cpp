@@ -102,6 +102,8 @@ std::size_t compute_records(const std::vector<Scenario>& scenarios, const Record
                             double* rows) {
   const std::size_t width = layout.columns.size();
   std::size_t failures = 0;
+  std::optional<GeneratorError> overflow;  // a scenario the model cannot generate: stops the command
+  std::size_t first_overflow = 0;          // its task, the first in task order (whatever the threads)
 #pragma omp parallel num_threads(threads) reduction(+ : failures)
   {
     Cohort cohort;  // one per thread, reused across its replications
@@ -114,6 +116,13 @@ std::size_t compute_records(const std::vector<Scenario>& scenarios, const Record
         simulate_cohort(s, seed, static_cast<int>(c) + 1, static_cast<std::int64_t>(r) + 1, cohort);
         const CohortAnalysis analysis = analyze_cohort(cohort, s, ReplicationId{seed, c + 1, r + 1});
         fill_record(layout, static_cast<int>(c), s, cohort, analysis, row);
+      } catch (const GeneratorError& e) {
+        std::fill(row, row + width, kNaN);
+#pragma omp critical(collabzium_generator_error)
+        if (!overflow || m < first_overflow) {
+          overflow = e;
+          first_overflow = m;
+        }
       } catch (const std::exception&) {
         // Never lose the run to one replication: its record stays NaN and is counted.
         std::fill(row, row + width, kNaN);
@@ -121,6 +130,7 @@ std::size_t compute_records(const std::vector<Scenario>& scenarios, const Record
       }
     }
   }
+  if (overflow) throw *overflow;
   return failures;
 }
 

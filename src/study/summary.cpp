@@ -114,12 +114,19 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
         {"specificity", DetectionField::RepairSpecificity},
         {"ppv", DetectionField::RepairPpv},
         {"f1", DetectionField::RepairF1}};
+    // Each detection measure is followed by its n, "<measure>_n": the replications where it is
+    // defined (sensitivity needs true events, PPV detections, ...), which differ by measure.
+    auto add_detection = [&](RaterId r, const std::string& term, const char* m, const std::vector<double>& values) {
+      add("detection", name(r), term, mean_measure(m, values));
+      const auto n = std::count_if(values.begin(), values.end(), [](double x) { return !std::isnan(x); });
+      add("detection", name(r), term, Measure{std::string(m) + "_n", static_cast<double>(n), kNaN});
+    };
     for (RaterId r : kObservers) {
       for (const auto& [m, field] : rupture_measures)
-        add("detection", name(r), "rupture", mean_measure(m, finished(detection_column(r, field))));
-      add("detection", name(r), "rupture", mean_measure("kappa", finished(kappa_column())));
+        add_detection(r, "rupture", m, finished(detection_column(r, field)));
+      add_detection(r, "rupture", "kappa", finished(kappa_column()));
       for (const auto& [m, field] : repair_measures)
-        add("detection", name(r), "repair", mean_measure(m, finished(detection_column(r, field))));
+        add_detection(r, "repair", m, finished(detection_column(r, field)));
       if (have.count(roc_auc_column(r))) {
         add("roc", name(r), "rupture", mean_measure("auc", finished(roc_auc_column(r))));
         for (std::size_t k = 0; k < s.detection.roc_thresholds.size(); ++k) {
@@ -185,11 +192,14 @@ void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows
           const SummaryRow* r = v(m);
           return r ? fmt(r->value, r->mcse, d) : std::string("NA");
         };
+        // Failures: fits that did not converge and converged fits without this coefficient.
         const SummaryRow* nc = v("nonconverged");
+        const SummaryRow* ne = v("not_estimable");
+        const double fails = nc ? nc->value + (ne ? ne->value : 0.0) : NAN;
         std::snprintf(line, sizeof line, "  %-8s %-10s %-8s %6.2f %8.0f %17s %17s %15s %17s %17s %6.0f\n", model.c_str(),
                       rater.c_str(), term.c_str(), tv->value, v("n") ? v("n")->value : NAN, show("mean", 3).c_str(),
                       show("bias", 3).c_str(), show("emp_se", 3).c_str(), show("coverage", 3).c_str(),
-                      show("power", 3).c_str(), nc ? nc->value : NAN);
+                      show("power", 3).c_str(), fails);
         out << line;
       }
     std::snprintf(line, sizeof line, "  %-10s %17s %17s %17s %17s %17s %17s\n", "detection", "prevalence",
@@ -207,7 +217,8 @@ void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows
       out << line;
     }
   }
-  out << "(Monte Carlo standard errors in parentheses; bias, coverage and power exclude non-converged fits.)\n";
+  out << "(Monte Carlo standard errors in parentheses; bias, coverage and power exclude non-converged fits; fails "
+         "counts the non-converged fits and the converged ones without the coefficient.)\n";
 }
 
 }  // namespace collabzium

@@ -49,8 +49,10 @@ void detect_events(const Cohort& cohort, RaterId rater, const Detection& detecti
 //   tp = detections with a true event within the tolerance, fp = the other detections,
 //   fn = true events without a detection within the tolerance, tn = units - tp - fp - fn;
 //   sensitivity = found / true_events (true events with a detection within the tolerance),
-//   ppv = tp / (tp + fp), specificity = tn / (tn + fp), f1 = 2 sens ppv / (sens + ppv).
-// NaN where a ratio is 0/0 (or without truth).
+//   ppv = tp / (tp + fp), specificity = tn / (tn + fp), f1 = 2 sens ppv / (sens + ppv), which is
+//   2 tp / (2 tp + fp + fn) when found = tp (tolerance 0).
+// NaN where a ratio is 0/0 (or without truth), except f1: 0 when there are true events but no
+// detections or detections but no true events, NaN only with neither.
 struct Accuracy {
   std::int64_t tp = 0, fp = 0, fn = 0, tn = 0;
   std::int64_t true_events = 0, found = 0;

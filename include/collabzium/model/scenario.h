@@ -3,6 +3,7 @@
 // defaults of MODEL.md 2.6, plus the [sweep] that turns it into numbered conditions. Parsed once,
 // then immutable; conditions are copies with the swept keys set.
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -225,6 +226,18 @@ struct Scenario {
   Detection detection;
   Analysis analysis;
 };
+
+// Limits checked while parsing, before anything is allocated (messages state them):
+//   conditions of the sweep (product of the axis lengths);
+//   conditions x run.replications, the replications of a study;
+//   design.patients x design.sessions.max, the most rows a cohort can have;
+//   the shape mean²/sd² of the Gamma depths (rupture.depth_*, raters.*.false_alarm_depth*).
+inline constexpr std::size_t kMaxConditions = 1000000;
+inline constexpr std::size_t kMaxStudyReplications = 100000000;
+inline constexpr std::int64_t kMaxCohortRows = 10000000;
+inline constexpr double kMinGammaShape = 1e-12, kMaxGammaShape = 1e12;
+// The most threads a run, solve or calibrate may ask for (run.threads and --threads).
+inline constexpr std::int64_t kMaxThreads = 4096;
 
 // A value a key can hold. Integers stay integers so that design.patients = 119.0 is refused.
 using KeyValue = std::variant<bool, std::int64_t, double, std::string, std::vector<double>,
