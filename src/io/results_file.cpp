@@ -1,9 +1,13 @@
 #include "collabzium/io/results_file.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <iostream>
 #include <cstdlib>
 #include <ctime>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
@@ -690,6 +694,32 @@ ResultsFile read_results_unchecked(const std::string& path) {
   return out;
 }
 }  // namespace
+
+void check_results_readable(const std::string& path) {
+  std::cout.flush();
+  std::cerr.flush();
+  const pid_t child = ::fork();
+  if (child < 0) return;  // no process to spare: the reads below are then the only check
+  if (child == 0) {
+    // The child reads everything a reader can: the metadata and summary (read_results) and every
+    // value of every column. Whatever it finds, it only tells how it ended.
+    int status = 0;
+    try {
+      const ResultsFile rf = read_results(path);
+      const ResultsColumnReader reader(rf);
+      for (const auto& name : rf.columns) reader.column(name);
+    } catch (...) {
+      status = 2;
+    }
+    ::_exit(status);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) return;
+  if (WIFSIGNALED(status))
+    throw InputError(locate(path, 0, "", "damaged results file: the HDF5 library crashed reading it (signal " +
+                                             std::to_string(WTERMSIG(status)) + ")"));
+}
 
 struct ResultsColumnReader::Impl {
   const ResultsFile* results;

@@ -235,6 +235,7 @@ Existing classify_existing(const std::string& out, const RunMetadata& meta, bool
   if (path_kind(out) == PathKind::Missing) return Existing::None;
   check_regular_input(out, "--out", "a results file (.h5) or a new path");
   try {
+    if (!Cluster::current()) check_results_readable(out);  // no fork() under MPI
     const ResultsFile existing = read_results(out);
     complete = existing.complete;
     if (existing.meta.config == meta.config && existing.meta.seed == meta.seed) return Existing::SameStudy;
@@ -481,6 +482,7 @@ void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& ou
 }
 
 void summarize_results(const std::string& path, const std::string& csv, std::ostream& out) {
+  check_results_readable(path);
   const ResultsFile results = read_results(path);
   const ScenarioFile file = parse_scenario(results.meta.config, path + " (config attribute)");
   if (file.conditions.size() != results.n_conditions)

@@ -131,6 +131,13 @@ struct ResultsFile {
 // wrong-version file, and on any failure while reading a damaged one (HDF5's included).
 ResultsFile read_results(const std::string& path);
 
+// Reads all of a results file (read_results and every column) in a child process first, and throws
+// InputError if that crashed: libhdf5 (1.10) can crash on some damaged files, e.g. a changed byte
+// in a global heap of variable-length strings (SIGSEGV in H5HG_read), which no check before the
+// read can see. Call it before reading a file this program did not just write (summarize, run over
+// an existing file); other failures are left to the reads that follow, which report them.
+void check_results_readable(const std::string& path);
+
 // Reads the record columns of a ResultsFile through one read-only opening of its file, held while
 // the reader lives: `summarize` reads every column of every condition through a single one. Keep it
 // scoped: while it lives this process cannot open the file for writing (HDF5 refuses to reopen
