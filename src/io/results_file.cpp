@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <iostream>
 #include <cstdlib>
 #include <ctime>
@@ -702,7 +703,9 @@ void check_results_readable(const std::string& path) {
   if (child < 0) return;  // no process to spare: the reads below are then the only check
   if (child == 0) {
     // The child reads everything a reader can: the metadata and summary (read_results) and every
-    // value of every column. Whatever it finds, it only tells how it ended.
+    // value of every column. Whatever it finds, it only tells how it ended: a crash ends it by the
+    // signal itself (handlers inherited from the parent, e.g. a test framework's, are dropped).
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(sig, SIG_DFL);
     int status = 0;
     try {
       const ResultsFile rf = read_results(path);
