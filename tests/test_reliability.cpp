@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <cstring>
@@ -195,6 +197,15 @@ TEST_CASE("an existing results file is refused unless continued or forced, and r
     CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
   }
   CHECK(slurp(dir / "r.summary.csv") == slurp(dir / "fresh.summary.csv"));
+
+  // A foreign HDF5 file is refused (exit 2 on the command line) and left as it was.
+  const std::string foreign = (dir / "foreign.h5").string();
+  H5Fclose(H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  const std::string foreign_bytes = slurp(foreign);
+  CHECK(error_of_run(study, {.out = foreign}) ==
+        foreign + ": not a collabzium results file (no 'format' attribute) (--out: use another path, or --force to "
+                  "replace it once this run is complete)");
+  CHECK(slurp(foreign) == foreign_bytes);
 
   // A file that is not a results file (here a text file) is refused unless --force.
   write_text(dir / "text.h5", "not HDF5\n");
