@@ -95,12 +95,12 @@ TEST_CASE("a directory or a FIFO given as the scenario file is refused without r
   const fs::path dir = fs::temp_directory_path() / ("collabzium_test_dir_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   CHECK(error_of([&] { load_scenario(dir.string()); }) ==
-        dir.string() + ": is a directory, expected a scenario file (TOML)");
+        dir.string() + ": config: expected a scenario file (TOML), got a directory");
   const fs::path fifo = dir / "fifo.toml";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   // Opening a FIFO without a writer would block; it must be refused before that.
   CHECK(error_of([&] { load_scenario(fifo.string()); }) ==
-        fifo.string() + ": is not a regular file, expected a scenario file (TOML)");
+        fifo.string() + ": config: expected a scenario file (TOML), got a FIFO");
   fs::remove_all(dir);
 }
 

@@ -207,7 +207,7 @@ TEST_CASE("the command line exits 2 with one stderr line and writes nothing on b
 
   r = run_cli("validate missing.toml", dir);
   CHECK(r.status == 2);
-  CHECK(r.err == "missing.toml: cannot open the scenario file\n");
+  CHECK(r.err == "missing.toml: config: expected a scenario file (TOML), got no such file or directory\n");
 
   write_text(dir / "ok.toml", "[design]\npatients = 12\n");
   r = run_cli("simulate ok.toml --out cohort.csv --condition 2", dir);

@@ -50,6 +50,7 @@ void command_validate(const CommonOptions& common, std::ostream& out) {
 }
 
 void command_simulate(const SimulateOptions& o, std::ostream& out) {
+  refuse_same_files({{"config", o.common.config}}, {{"--out", o.out}});
   const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
   const Condition& cond = pick_condition(file, o.condition);
   const std::uint64_t seed = static_cast<std::uint64_t>(o.seed.value_or(cond.scenario.run.seed));
@@ -80,6 +81,7 @@ void command_simulate(const SimulateOptions& o, std::ostream& out) {
 }
 
 void command_analyze(const AnalyzeOptions& o, std::ostream& out) {
+  refuse_same_files({{"config", o.common.config}, {"--data", o.data}}, {{"--out", o.report}, {"--events", o.events}});
   const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
   if (file.conditions.size() != 1)
     throw InputError(locate(o.common.config, 0, "sweep", "analyze takes a scenario without a sweep (it has " +
@@ -108,17 +110,19 @@ void command_run(const RunOptions& o, std::ostream& out) {
   if (o.threads && *o.threads < 0)
     throw InputError(locate("--threads", 0, "", "must be an integer >= 0, got " + std::to_string(*o.threads)));
   RunRequest req;
-  req.out = o.out;
-  if (req.out.empty()) {
-    std::filesystem::create_directories("results");
-    req.out = "results/" + file.base.name + ".h5";
-  }
+  req.out = o.out.empty() ? "results/" + file.base.name + ".h5" : o.out;
+  // Before anything is written (the default folder included): the results file, its summary CSV
+  // and the config must be three different files.
+  refuse_same_files({{"config", o.common.config}}, {{"--out", req.out}, {"summary CSV", summary_csv_path(req.out)}});
+  if (o.out.empty()) std::filesystem::create_directories("results");
   req.threads = o.threads ? static_cast<int>(*o.threads) : 0;
   req.resume = o.resume;
+  req.force = o.force;
   run_study(file, req, out);
 }
 
 void command_summarize(const std::string& results, const std::string& csv, std::ostream& out) {
+  refuse_same_files({{"FILE", results}}, {{"--csv", csv}});
   summarize_results(results, csv, out);
 }
 

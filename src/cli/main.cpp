@@ -87,7 +87,9 @@ int main(int argc, char** argv) {
   r->add_option("--threads", run.threads, "threads (default run.threads, 0 = all cores)")
       ->check(in_range(0, kMaxThreads));
   r->add_option("--seed", run.seed, "seed (overrides run.seed)");
-  r->add_flag("--resume", run.resume, "continue a partial results file");
+  r->add_flag("--resume", run.resume, "continue a partial results file of the same study");
+  r->add_flag("--force", run.force,
+              "replace an existing results file (of another study, or complete) once this run is complete");
 
   std::string results_path, summary_csv;
   auto* m = app.add_subcommand("summarize", "print (and export) the summary of a finished or partial run");

@@ -51,6 +51,7 @@ bool parse_int(const std::string& text, std::int64_t& out) {
 }  // namespace
 
 void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
+  refuse_same_files({{"config", o.common.config}}, {{"--out", o.out}});
   const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
   if (file.conditions.size() != 1)
     throw InputError(locate(o.common.config, 0, "sweep",
@@ -131,6 +132,7 @@ void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
 
 
 void command_solve(const SolveOptions& o, std::ostream& out) {
+  refuse_same_files({{"config", o.common.config}}, {{"--out", o.out}});
   const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
   if (file.conditions.size() != 1)
     throw InputError(locate(o.common.config, 0, "sweep",

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "collabzium/error.h"
+#include "collabzium/io/input_file.h"
 #include "collabzium/io/csv.h"
 #include "collabzium/numeric.h"
 
@@ -287,7 +288,7 @@ void parse_cohort_csv(const std::string& text, const std::string& path, Cohort& 
 }
 
 void read_cohort_csv(const std::string& path, Cohort& out) {
-  parse_cohort_csv(read_csv_text(path, "data"), path, out);
+  parse_cohort_csv(read_input_file(path, "data", "a readable CSV file", kMaxCohortBytes), path, out);
 }
 
 Cohort read_cohort_csv(const std::string& path) {

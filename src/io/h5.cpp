@@ -102,10 +102,16 @@ std::vector<std::string> read_strings(hid_t file_type, hid_t space_id, std::size
   if (variable) {
     Handle t = vlen_string_type(path);
     std::vector<char*> ptrs(n, nullptr);
-    check(read(t.get(), static_cast<void*>(ptrs.data())), path, "read " + name);
-    for (std::size_t i = 0; i < n; ++i)
-      if (ptrs[i]) out[i] = ptrs[i];
+    const herr_t status = read(t.get(), static_cast<void*>(ptrs.data()));
+    if (status >= 0)
+      for (std::size_t i = 0; i < n; ++i)
+        if (ptrs[i]) out[i] = ptrs[i];
+    // The strings libhdf5 allocated are freed whether or not the read succeeded: a read that fails
+    // half-way (a damaged file) has allocated some of them already.
+    const std::string why = status < 0 ? last_error() : "";
     H5Dvlen_reclaim(t, space_id, H5P_DEFAULT, ptrs.data());
+    H5Eclear2(H5E_DEFAULT);
+    if (status < 0) throw std::runtime_error(path + ": HDF5: read " + name + ": " + why);
   } else {
     const std::size_t size = H5Tget_size(file_type);
     Handle t = type(H5Tcopy(H5T_C_S1), path, "string type");

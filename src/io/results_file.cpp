@@ -1,7 +1,14 @@
 #include "collabzium/io/results_file.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <iostream>
+#include <cstdlib>
 #include <ctime>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
@@ -9,6 +16,7 @@
 #include <utility>
 
 #include "collabzium/error.h"
+#include "collabzium/io/input_file.h"
 #include "collabzium/numeric.h"
 #include "h5.h"
 
@@ -46,6 +54,10 @@ constexpr std::size_t kMaxGap = 64;
 constexpr std::size_t kMaxSpread = 64;
 constexpr std::size_t kMinSegment = 8;
 
+// A done mask of C x R bytes is held in memory: refuse shapes no run can have written before
+// allocating it (a damaged dataspace can claim 2^64 elements).
+constexpr std::size_t kMaxResultsCells = std::size_t{1} << 36;
+
 void check_name(const std::string& name, const char* what, const char* reserved) {
   if (name.empty() || name == "." || name.find('/') != std::string::npos || name == reserved)
     throw std::invalid_argument(std::string("results file: invalid ") + what + " name '" + name +
@@ -66,6 +78,8 @@ Handle open_results_file(const std::string& path, unsigned flags) {
   if (!std::filesystem::exists(path, ec)) throw InputError(locate(path, 0, "", "no such file"));
   if (std::filesystem::is_directory(path, ec))
     throw InputError(locate(path, 0, "", "is a directory, expected a collabzium results file (.h5)"));
+  // A FIFO or device would block or be read as garbage by libhdf5.
+  check_regular_input(path, "", "a collabzium results file (.h5)");
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   if (is_hdf5 <= 0) {
     H5Eclear2(H5E_DEFAULT);
@@ -126,6 +140,9 @@ std::pair<std::size_t, std::size_t> read_shape(hid_t file, const std::string& pa
   Handle d = dataset(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "open " + name);
   const auto dims = dataset_dims(d, path, name);
   if (dims.size() != 2) throw InputError(locate(path, 0, name, "expected conditions x replications"));
+  if (dims[0] > 0 && dims[1] > kMaxResultsCells / dims[0])
+    throw InputError(locate(path, 0, name, "damaged results file: " + std::to_string(dims[0]) + " x " +
+                                               std::to_string(dims[1]) + " replications"));
   return {static_cast<std::size_t>(dims[0]), static_cast<std::size_t>(dims[1])};
 }
 
@@ -206,6 +223,50 @@ Handle uncached_dapl(const std::string& path) {
   return p;
 }
 
+// Runs `read`, a read of the results file `path`, so that every failure is an InputError (exit
+// status 2) of one line naming the file: HDF5's own failures on a damaged file (std::runtime_error
+// "PATH: HDF5: ..."), and anything else a damaged file can cause (absurd sizes: std::bad_alloc,
+// std::length_error).
+template <class Read>
+auto reading(const std::string& path, Read read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
+    for (char& ch : why)
+      if (ch == '\n' || ch == '\r') ch = ' ';
+    throw InputError(locate(path, 0, "", "damaged or unreadable results file: " + why));
+  }
+}
+
+hsize_t chunk_replications(std::size_t n_replications) {
+  return std::max<hsize_t>(1, std::min<hsize_t>(n_replications, kChunkReplications));
+}
+
+// Room kept free on the disk beyond the raw data about to be written: HDF5's metadata (chunk
+// index, summary group, flushes) needs some, and a write that fails half-way can leave a file
+// whose structure points past its end.
+constexpr std::uintmax_t kSpareBytes = std::uintmax_t{1} << 20;
+
+// DiskFull unless the file system holding `path` has `bytes` available.
+void check_free_space(const std::string& path, std::uintmax_t bytes) {
+  if (const char* fake = std::getenv("COLLABZIUM_TEST_FREE_BYTES")) {
+    // Test hook: pretend the disk has this many bytes free (a full disk without filling one).
+    const std::uintmax_t free = std::strtoull(fake, nullptr, 10);
+    if (free < bytes) throw DiskFull(path, free, bytes);
+    return;
+  }
+  std::error_code ec;
+  std::filesystem::path folder = std::filesystem::absolute(path, ec).parent_path();
+  struct statvfs st {};
+  if (::statvfs(folder.c_str(), &st) != 0) return;  // unknown: let the write itself report
+  const std::uintmax_t free = static_cast<std::uintmax_t>(st.f_bavail) * st.f_frsize;
+  if (free < bytes) throw DiskFull(path, free, bytes);
+}
+
 std::string mismatch(const std::string& what) {
   return what + "; it cannot be resumed by this run (start a new run without --resume, or use another --out)";
 }
@@ -213,6 +274,11 @@ std::string mismatch(const std::string& what) {
 }  // namespace
 
 // -------------------------------------------------------------------------------------------------
+
+DiskFull::DiskFull(const std::string& path, std::uintmax_t free, std::uintmax_t needed)
+    : std::runtime_error(path + ": not enough space on the disk: " + std::to_string(free) + " bytes free, " +
+                         std::to_string(needed) + " needed"),
+      free_bytes(free), needed_bytes(needed) {}
 
 std::string iso8601_utc_now() {
   const std::time_t now = std::time(nullptr);
@@ -230,7 +296,56 @@ struct ResultsWriter::Impl {
   std::size_t C = 0, R = 0;
   std::vector<Handle> datasets;
   Handle done;
+  hsize_t chunk_r = 1;  // replications per chunk
   bool known_incomplete = false;
+
+  // Allocates (fills) the chunks of every dataset that the entries at `order` of (c, r) reach and
+  // that are not in the file yet, then flushes, so that the writes that follow change raw data
+  // only, never the file's structure: a kill -9 before the next flush leaves a consistent file.
+  // Refuses (DiskFull, nothing written) when the disk lacks the space these chunks need.
+  void ensure_allocated(const std::vector<std::size_t>& c, const std::vector<std::size_t>& r,
+                        const std::vector<std::size_t>& order) {
+    std::vector<std::pair<hsize_t, hsize_t>> chunks;  // (condition, first replication of the chunk)
+    for (std::size_t q : order) chunks.emplace_back(c[q], r[q] / chunk_r * chunk_r);
+    chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());  // `order` is sorted
+    struct Missing {
+      hid_t d;
+      bool is_done;
+      std::pair<hsize_t, hsize_t> chunk;
+    };
+    std::vector<Missing> missing;
+    std::uintmax_t bytes = 0;
+    auto find_missing = [&](hid_t d, bool is_done, const std::string& name) {
+      for (const auto& ch : chunks) {
+        const hsize_t offset[2] = {ch.first, ch.second};
+        unsigned filter_mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        check(H5Dget_chunk_info_by_coord(d, offset, &filter_mask, &addr, &size), path, "chunk of " + name);
+        if (addr != HADDR_UNDEF) continue;
+        missing.push_back({d, is_done, ch});
+        bytes += chunk_r * (is_done ? sizeof(std::uint8_t) : sizeof(double));
+      }
+    };
+    for (std::size_t j = 0; j < datasets.size(); ++j) find_missing(datasets[j], false, "/replications/" + columns[j]);
+    find_missing(done, true, "/replications/done");
+    if (missing.empty()) return;
+    check_free_space(path, bytes + kSpareBytes);
+    const std::vector<double> nan(chunk_r, kNaN);
+    const std::vector<std::uint8_t> zero(chunk_r, 0);
+    for (const Missing& x : missing) {
+      const hsize_t n = std::min<hsize_t>(chunk_r, R - x.chunk.second);
+      Handle file_space = simple_space({C, R}, path);
+      const hsize_t start[2] = {x.chunk.first, x.chunk.second}, count[2] = {1, n};
+      check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr), path, "select chunk");
+      Handle mem_space = simple_space({n}, path);
+      if (x.is_done)
+        check(H5Dwrite(x.d, H5T_NATIVE_UINT8, mem_space, file_space, H5P_DEFAULT, zero.data()), path, "allocate done");
+      else
+        check(H5Dwrite(x.d, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, nan.data()), path, "allocate values");
+    }
+    check(H5Fflush(file, H5F_SCOPE_LOCAL), path, "flush");
+  }
 
   void mark_incomplete() {
     if (known_incomplete) return;
@@ -324,25 +439,29 @@ ResultsWriter::ResultsWriter(const std::string& path, const RunMetadata& meta,
   m.columns = columns;
   m.C = n_conditions;
   m.R = n_replications;
+  check_free_space(path, kSpareBytes);
   m.file = create_results_file(path);
   write_root_attributes(m.file, meta, path);
   m.known_incomplete = true;
   write_conditions_group(m.file, conditions, n_conditions, path);
 
-  // /replications: chunks of 1 x min(R, 4096), all allocated now (NaN / 0 filled), extendable.
+  // /replications: chunks of 1 x min(R, 4096), NaN / 0 filled, allocated as they are first written.
   {
     Handle g = group(H5Gcreate2(m.file, kReplications, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path,
                      "create /replications");
     const std::vector<hsize_t> dims{n_conditions, n_replications};
     const hsize_t maxdims[2] = {H5S_UNLIMITED, H5S_UNLIMITED};
     Handle s = space(H5Screate_simple(2, dims.data(), maxdims), path, "dataspace");
-    const hsize_t chunk[2] = {1, std::max<hsize_t>(1, std::min<hsize_t>(n_replications, kChunkReplications))};
+    m.chunk_r = chunk_replications(n_replications);
+    const hsize_t chunk[2] = {1, m.chunk_r};
     auto chunked_dcpl = [&](hid_t mem_type, const void* fill) {
       Handle p = h5::plain_dcpl(path);
       check(H5Pset_chunk(p, 2, chunk), path, "dataset properties");
       check(H5Pset_fill_value(p, mem_type, fill), path, "dataset properties");
       check(H5Pset_fill_time(p, H5D_FILL_TIME_IFSET), path, "dataset properties");
-      check(H5Pset_alloc_time(p, H5D_ALLOC_TIME_EARLY), path, "dataset properties");
+      // Chunks are allocated as replications reach them (ensure_allocated), not all up front: a
+      // file holds what was run, not what was requested.
+      check(H5Pset_alloc_time(p, H5D_ALLOC_TIME_INCR), path, "dataset properties");
       return p;
     };
     const std::uint8_t zero = 0;
@@ -364,6 +483,7 @@ ResultsWriter::ResultsWriter(const std::string& path, const RunMetadata& meta,
 ResultsWriter ResultsWriter::resume(const std::string& path, const RunMetadata& meta,
                                     const std::vector<std::string>& columns, std::size_t n_conditions,
                                     std::size_t n_replications) {
+  return reading(path, [&]() -> ResultsWriter {
   auto impl = std::make_unique<Impl>();
   Impl& m = *impl;
   m.path = path;
@@ -399,7 +519,9 @@ ResultsWriter ResultsWriter::resume(const std::string& path, const RunMetadata& 
   for (const auto& c : columns)
     m.datasets.push_back(dataset(H5Dopen2(g, c.c_str(), dapl), path, "open /replications/" + c));
   m.done = dataset(H5Dopen2(g, kDone, H5P_DEFAULT), path, "open /replications/done");
+  m.chunk_r = chunk_replications(R);
   return ResultsWriter(std::move(impl));
+  });
 }
 
 std::vector<std::uint8_t> ResultsWriter::done() const {
@@ -424,7 +546,6 @@ void ResultsWriter::write(const std::vector<std::size_t>& c, const std::vector<s
                               std::to_string(r[i]) + " outside " + std::to_string(m.C) + " x " + std::to_string(m.R));
   if (n == 0) return;
   h5::silence_errors();
-  m.mark_incomplete();
 
   // Sorted by condition and replication; of duplicates the last one wins.
   std::vector<std::size_t> order(n);
@@ -437,6 +558,8 @@ void ResultsWriter::write(const std::vector<std::size_t>& c, const std::vector<s
     order[kept++] = order[i];
   }
   order.resize(kept);
+  m.ensure_allocated(c, r, order);
+  m.mark_incomplete();
 
   // Segments: clusters of nearby replications of one condition (gaps of at most kMaxGap). A gapless
   // cluster is one hyperslab write; a cluster with gaps is read, patched and written back as one
@@ -511,6 +634,8 @@ void ResultsWriter::flush() {
 
 void ResultsWriter::write_summary(const std::vector<SummaryRow>& rows) {
   h5::silence_errors();
+  // A rough bound of what the table takes (strings, numbers, HDF5's overhead per row).
+  check_free_space(impl_->path, kSpareBytes + 256 * rows.size());
   impl_->mark_incomplete();
   write_summary_group(impl_->file, rows, impl_->path);
   flush();
@@ -525,7 +650,16 @@ void ResultsWriter::mark_complete() {
 
 // -------------------------------------------------------------------------------------------------
 
+namespace {
+ResultsFile read_results_unchecked(const std::string& path);
+}
+
 ResultsFile read_results(const std::string& path) {
+  return reading(path, [&] { return read_results_unchecked(path); });
+}
+
+namespace {
+ResultsFile read_results_unchecked(const std::string& path) {
   ResultsFile out;
   out.path = path;
   Handle file = open_results_file(path, H5F_ACC_RDONLY);
@@ -560,6 +694,35 @@ ResultsFile read_results(const std::string& path) {
   out.summary = read_summary_group(file, path);
   return out;
 }
+}  // namespace
+
+void check_results_readable(const std::string& path) {
+  std::cout.flush();
+  std::cerr.flush();
+  const pid_t child = ::fork();
+  if (child < 0) return;  // no process to spare: the reads below are then the only check
+  if (child == 0) {
+    // The child reads everything a reader can: the metadata and summary (read_results) and every
+    // value of every column. Whatever it finds, it only tells how it ended: a crash ends it by the
+    // signal itself (handlers inherited from the parent, e.g. a test framework's, are dropped).
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(sig, SIG_DFL);
+    int status = 0;
+    try {
+      const ResultsFile rf = read_results(path);
+      const ResultsColumnReader reader(rf);
+      for (const auto& name : rf.columns) reader.column(name);
+    } catch (...) {
+      status = 2;
+    }
+    ::_exit(status);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) return;
+  if (WIFSIGNALED(status))
+    throw InputError(locate(path, 0, "", "damaged results file: the HDF5 library crashed reading it (signal " +
+                                             std::to_string(WTERMSIG(status)) + ")"));
+}
 
 struct ResultsColumnReader::Impl {
   const ResultsFile* results;
@@ -568,7 +731,7 @@ struct ResultsColumnReader::Impl {
 
 ResultsColumnReader::ResultsColumnReader(const ResultsFile& results) : impl_(std::make_unique<Impl>()) {
   impl_->results = &results;
-  impl_->file = open_results_file(results.path, H5F_ACC_RDONLY);
+  impl_->file = reading(results.path, [&] { return open_results_file(results.path, H5F_ACC_RDONLY); });
 }
 ResultsColumnReader::ResultsColumnReader(ResultsColumnReader&&) noexcept = default;
 ResultsColumnReader& ResultsColumnReader::operator=(ResultsColumnReader&&) noexcept = default;
@@ -576,6 +739,11 @@ ResultsColumnReader::~ResultsColumnReader() = default;
 
 // Reads rows [first, first + count) of one record column.
 std::vector<double> ResultsColumnReader::rows(const std::string& name, std::size_t first, std::size_t count) const {
+  return reading(impl_->results->path, [&] { return rows_unchecked(name, first, count); });
+}
+
+std::vector<double> ResultsColumnReader::rows_unchecked(const std::string& name, std::size_t first,
+                                                        std::size_t count) const {
   const ResultsFile& rf = *impl_->results;
   if (std::find(rf.columns.begin(), rf.columns.end(), name) == rf.columns.end())
     throw InputError(locate(rf.path, 0, name, "no such column in the results file"));

@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "collabzium/error.h"
+#include "collabzium/io/input_file.h"
 #include "scenario_base.h"
 
 namespace collabzium {
@@ -684,17 +685,9 @@ ScenarioFile single_condition(const Scenario& scenario) {
 }
 
 ScenarioFile load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
-  // A directory would read as an empty (valid) scenario and opening a FIFO can block forever.
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw InputError(locate(path, 0, "", "is a directory, expected a scenario file (TOML)"));
-  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
-    throw InputError(locate(path, 0, "", "is not a regular file, expected a scenario file (TOML)"));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(locate(path, 0, "", "cannot open the scenario file"));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_scenario(text.str(), path, overrides);
+  // Only a regular file of bounded size: a directory would read as an empty (valid) scenario and
+  // opening a FIFO can block forever.
+  return parse_scenario(read_input_file(path, "config", "a scenario file (TOML)", kMaxScenarioBytes), path, overrides);
 }
 
 std::string to_toml(const ScenarioFile& file) {

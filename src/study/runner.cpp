@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -16,6 +18,7 @@
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/study/cluster.h"
 #include "collabzium/error.h"
+#include "collabzium/io/input_file.h"
 #include "collabzium/io/output_file.h"
 #include "collabzium/study/record.h"
 #include "collabzium/io/results_file.h"
@@ -211,38 +214,96 @@ RunPlan plan_run(const ScenarioFile& file, const RunRequest& req) {
                  threads};
 }
 
-// Phase 1, opening or resuming: rank 0 creates the file (refusing to overwrite an incomplete run)
-// or resumes it; every rank learns the outcome of that and the done mask (C x R).
+// Phase 1, opening or resuming: rank 0 decides what to do with an existing file at --out, creates
+// the file (or resumes it), and every rank learns the outcome and the done mask (C x R).
+//
+// An existing file of the SAME study (the same resolved config, which holds the seed and the
+// replications, and the same seed attribute) is continued with --resume; without it, an
+// incomplete one is refused (it may be resumable) and so is a complete one (rerunning would only
+// reproduce it). Any other existing file (another study, a foreign or damaged file) is refused
+// unless --force; with --force, the new run is written to a temporary file beside --out
+// ("OUT.tmp-PID") and renamed onto --out only once complete, so the old file stays until then.
 struct OpenedRun {
   std::optional<ResultsWriter> writer;  // rank 0 only
   std::vector<std::uint8_t> done;
+  std::string path;  // where the writer writes: --out, or the temporary file of a --force run
 };
 
-OpenedRun open_or_resume(const RunPlan& plan) {
-  const RunRequest& req = plan.req;
+RunMetadata run_metadata(const RunPlan& plan) {
   RunMetadata meta;
   meta.program_version = COLLABZIUM_VERSION;
   meta.git_sha = COLLABZIUM_GIT_SHA;
   meta.config = to_toml(plan.file);
   meta.seed = plan.file.base.run.seed;
+  return meta;
+}
+
+// What is at --out before the run, as far as deciding goes.
+enum class Existing { None, SameStudy, OtherStudy, Unreadable };
+
+Existing classify_existing(const std::string& out, const RunMetadata& meta, bool& complete, std::string& why) {
+  if (path_kind(out) == PathKind::Missing) return Existing::None;
+  check_regular_input(out, "--out", "a results file (.h5) or a new path");
+  try {
+    if (!Cluster::current()) check_results_readable(out);  // no fork() under MPI
+    const ResultsFile existing = read_results(out);
+    complete = existing.complete;
+    if (existing.meta.config == meta.config && existing.meta.seed == meta.seed) return Existing::SameStudy;
+    why = existing.meta.seed != meta.seed ? "another study (seed " + std::to_string(existing.meta.seed) + ", not " +
+                                                std::to_string(meta.seed) + ")"
+                                          : "another study (a different configuration)";
+    return Existing::OtherStudy;
+  } catch (const InputError& e) {
+    why = e.what();
+    return Existing::Unreadable;
+  }
+}
+
+OpenedRun open_or_resume(const RunPlan& plan) {
+  const RunRequest& req = plan.req;
+  const RunMetadata meta = run_metadata(plan);
   OpenedRun opened;
+  opened.path = req.out;
   std::string open_error;
   if (plan.rank == 0) {
     try {
       const std::filesystem::path parent = std::filesystem::path(req.out).parent_path();
       if (!parent.empty() && !std::filesystem::is_directory(parent))
         throw InputError(locate(req.out, 0, "--out", "the folder " + parent.string() + " does not exist"));
-      if (!req.resume && std::filesystem::exists(req.out)) {
-        // Refuse to overwrite a partial run silently: it may be resumable.
-        const ResultsFile existing = read_results(req.out);
-        if (!existing.complete)
-          throw InputError(
-              locate(req.out, 0, "--resume", "holds an incomplete run: continue it with --resume, or delete it"));
+      if (path_kind(req.out) == PathKind::Directory)
+        throw InputError(locate(req.out, 0, "--out", "is a directory; expected a results file (.h5) to write"));
+      bool complete = false;
+      std::string why;
+      const Existing existing = classify_existing(req.out, meta, complete, why);
+      bool resume = false;
+      switch (existing) {
+        case Existing::None: break;
+        case Existing::SameStudy:
+          if (req.resume) resume = true;
+          else if (!req.force)
+            throw InputError(locate(req.out, 0, "--out",
+                                    complete ? "already holds the complete results of this study; continue it with "
+                                               "--resume (nothing to run), or rerun it with --force"
+                                             : "holds an incomplete run of this study: continue it with --resume, or "
+                                               "start it anew with --force"));
+          break;
+        case Existing::OtherStudy:
+          if (!req.force)
+            throw InputError(locate(req.out, 0, "--out",
+                                    "holds the results of " + why +
+                                        "; use another --out, or --force to replace it once this run is complete"));
+          break;
+        case Existing::Unreadable:
+          if (!req.force)
+            throw InputError(why + " (--out: use another path, or --force to replace it once this run is complete)");
+          break;
       }
-      if (req.resume && std::filesystem::exists(req.out))
+      if (resume) {
         opened.writer.emplace(ResultsWriter::resume(req.out, meta, plan.layout.columns, plan.C, plan.R));
-      else
-        opened.writer.emplace(req.out, meta, condition_columns(plan.file), plan.layout.columns, plan.C, plan.R);
+      } else {
+        if (existing != Existing::None) opened.path = staging_path(req.out);  // replaced only once complete
+        opened.writer.emplace(opened.path, meta, condition_columns(plan.file), plan.layout.columns, plan.C, plan.R);
+      }
       opened.done = opened.writer->done();
     } catch (const InputError& e) {
       open_error = e.what();
@@ -312,7 +373,12 @@ std::size_t run_batches(const RunPlan& plan, const std::vector<Task>& pending, O
           rs.push_back(pending[next + i].second);
           opened.done[cs.back() * plan.R + rs.back()] = 1;
         }
-      opened.writer->write(cs, rs, gathered);
+      try {
+        opened.writer->write(cs, rs, gathered);
+      } catch (const DiskFull&) {
+        for (std::size_t i = 0; i < cs.size(); ++i) opened.done[cs[i] * plan.R + rs[i]] = 0;  // not written
+        throw;
+      }
       opened.writer->flush();
       progress.advance(n);
     }
@@ -323,27 +389,47 @@ std::size_t run_batches(const RunPlan& plan, const std::vector<Task>& pending, O
 }
 
 // Phase 4, finishing (rank 0): the summary of whatever is done goes into the file; an interrupted
-// run stops there (RunInterrupted), a finished one is marked complete and gets its CSV and table.
+// run stops there (RunInterrupted), a finished one is marked complete, moved into place (a --force
+// run) and gets its CSV and table.
 void finish_run(const RunPlan& plan, OpenedRun& opened, std::uint64_t finished, std::size_t failures,
                 std::ostream& out) {
   const RunRequest& req = plan.req;
   const std::size_t total = plan.C * plan.R;
+  const bool staged = opened.path != req.out;
   std::vector<SummaryRow> summary;
   {
-    const ResultsFile snapshot = read_results(req.out);
+    const ResultsFile snapshot = read_results(opened.path);
     const ResultsColumnReader columns(snapshot);
     summary = summarize_study(
         plan.file, plan.layout.columns,
         [&](const std::string& name, std::size_t c) { return columns.column(name, c); }, opened.done, plan.R);
   }
   ResultsWriter& writer = *opened.writer;
-  writer.write_summary(summary);
   if (finished < total) {
+    if (staged) {
+      // The old file stays as it was: the new, unfinished one is dropped.
+      opened.writer.reset();
+      std::remove(opened.path.c_str());
+      throw RunInterrupted("interrupted: " + std::to_string(finished) + " of " + std::to_string(total) +
+                           " replications were run; " + req.out + " is unchanged (--force replaces it only with a "
+                           "complete run)");
+    }
+    writer.write_summary(summary);
     writer.flush();
     throw RunInterrupted("interrupted: " + std::to_string(finished) + " of " + std::to_string(total) +
                          " replications are in " + req.out + "; continue with --resume");
   }
+  writer.write_summary(summary);
   writer.mark_complete();
+  if (staged) {
+    opened.writer.reset();  // closed before it is renamed
+    if (std::rename(opened.path.c_str(), req.out.c_str()) != 0) {
+      const int e = errno;
+      std::remove(opened.path.c_str());
+      throw std::runtime_error(req.out + ": could not move the finished results file into place: " +
+                               std::strerror(e));
+    }
+  }
   {
     AtomicFile csv(summary_csv_path(req.out));
     write_summary_csv(plan.file, summary, csv.stream());
@@ -358,19 +444,38 @@ void finish_run(const RunPlan& plan, OpenedRun& opened, std::uint64_t finished, 
   out << "wrote " << req.out << " and " << summary_csv_path(req.out) << "\n";
 }
 
+// The one line of a run stopped by a full disk; the file stays consistent and resumable.
+[[noreturn]] void stop_on_full_disk(const RunPlan& plan, OpenedRun& opened, const DiskFull& e) {
+  const std::size_t finished = static_cast<std::size_t>(std::count(opened.done.begin(), opened.done.end(), 1));
+  const std::string total = std::to_string(plan.C * plan.R);
+  if (opened.path != plan.req.out) {
+    opened.writer.reset();
+    std::remove(opened.path.c_str());
+    throw RunInterrupted(std::string(e.what()) + "; stopped after " + std::to_string(finished) + " of " + total +
+                         " replications; " + plan.req.out + " is unchanged");
+  }
+  opened.writer->flush();
+  throw RunInterrupted(std::string(e.what()) + "; stopped with " + std::to_string(finished) + " of " + total +
+                       " replications in the file: free some space and continue with --resume");
+}
+
 }  // namespace
 
 void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& out) {
   const RunPlan plan = plan_run(file, req);
+  // In place before the file is created: a Ctrl-C at any moment from here on ends the run through
+  // finish_run, with a readable file, instead of killing the process mid-write.
+  StopSignals signals;
   OpenedRun opened = open_or_resume(plan);
   const std::vector<Task> pending = pending_tasks(opened.done, plan.C, plan.R);
 
   const std::size_t total = plan.C * plan.R;
-  StopSignals signals;
   std::size_t failures = 0;
-  {
+  try {
     Progress progress(total, total - pending.size(), req.progress && plan.rank == 0);
     failures = run_batches(plan, pending, opened, progress);
+  } catch (const DiskFull& e) {
+    stop_on_full_disk(plan, opened, e);
   }
 
   std::uint64_t finished = static_cast<std::uint64_t>(std::count(opened.done.begin(), opened.done.end(), 1));
@@ -379,10 +484,15 @@ void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& ou
     if (finished < total) throw RunInterrupted("interrupted");
     return;
   }
-  finish_run(plan, opened, finished, failures, out);
+  try {
+    finish_run(plan, opened, finished, failures, out);
+  } catch (const DiskFull& e) {
+    stop_on_full_disk(plan, opened, e);
+  }
 }
 
 void summarize_results(const std::string& path, const std::string& csv, std::ostream& out) {
+  check_results_readable(path);
   const ResultsFile results = read_results(path);
   const ScenarioFile file = parse_scenario(results.meta.config, path + " (config attribute)");
   if (file.conditions.size() != results.n_conditions)

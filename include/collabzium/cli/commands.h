@@ -37,6 +37,7 @@ struct RunOptions {
   std::string out;  // default results/<name>.h5
   std::optional<std::int64_t> replications, threads, seed;
   bool resume = false;
+  bool force = false;  // replace an existing results file of another study (once the new run is complete)
 };
 void command_run(const RunOptions& options, std::ostream& out);
 

@@ -14,14 +14,18 @@
 //                    (variable-length strings), value, mcse (double); rewritten whole
 // Groups track creation order, so conditions and columns read back in the order they were given.
 //
-// Crash safety: every chunk of /replications is allocated when the file is created (the file has its
-// final size from the start) and record values bypass HDF5's chunk cache, so a replication's values are
-// in the file before its `done` mark is; flush() puts the marks there too. A kill -9 thus loses at most
-// the replications written since the last flush(), and the file stays readable and resumable.
+// Crash safety: a chunk of /replications (1 x min(R, 4096)) is allocated when a write first reaches
+// it, and that allocation is flushed before any value goes into it, so between two flushes only raw
+// data changes, never the file's structure. Record values bypass HDF5's chunk cache, so a
+// replication's values are in the file before its `done` mark is; flush() puts the marks there too.
+// A kill -9 thus loses at most the replications written since the last flush(), and the file stays
+// readable and resumable. Before allocating, the free space of the disk is checked: a write that
+// would not fit throws DiskFull with nothing written, and the file stays resumable.
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -32,6 +36,15 @@ namespace collabzium {
 inline constexpr const char* kResultsFormat = "collabzium-results";
 inline constexpr int kResultsFormatMajor = 1;
 inline constexpr int kResultsFormatMinor = 0;
+
+// Not enough free space on the disk for the next write; nothing of that write reached the file.
+// The environment variable COLLABZIUM_TEST_FREE_BYTES, when set, replaces the free space the
+// system reports (a test hook for a full disk).
+class DiskFull : public std::runtime_error {
+ public:
+  DiskFull(const std::string& path, std::uintmax_t free, std::uintmax_t needed);
+  std::uintmax_t free_bytes, needed_bytes;
+};
 
 struct RunMetadata {
   std::string program_version, git_sha, created, config;
@@ -114,8 +127,16 @@ struct ResultsFile {
   std::size_t n_done(std::size_t condition) const;  // ... in one condition
 };
 
-// InputError with a clear one-line message on a missing, non-HDF5, foreign or wrong-version file.
+// InputError with a clear one-line message on a missing, non-regular, non-HDF5, foreign or
+// wrong-version file, and on any failure while reading a damaged one (HDF5's included).
 ResultsFile read_results(const std::string& path);
+
+// Reads all of a results file (read_results and every column) in a child process first, and throws
+// InputError if that crashed: libhdf5 (1.10) can crash on some damaged files, e.g. a changed byte
+// in a global heap of variable-length strings (SIGSEGV in H5HG_read), which no check before the
+// read can see. Call it before reading a file this program did not just write (summarize, run over
+// an existing file); other failures are left to the reads that follow, which report them.
+void check_results_readable(const std::string& path);
 
 // Reads the record columns of a ResultsFile through one read-only opening of its file, held while
 // the reader lives: `summarize` reads every column of every condition through a single one. Keep it
@@ -136,6 +157,7 @@ class ResultsColumnReader {
 
  private:
   std::vector<double> rows(const std::string& name, std::size_t first, std::size_t count) const;
+  std::vector<double> rows_unchecked(const std::string& name, std::size_t first, std::size_t count) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
