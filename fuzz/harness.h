@@ -100,10 +100,10 @@ inline void check_cohort_input(std::string_view data) {
     if (!ok) throw FuzzFinding(std::string("cohort read from CSV: ") + what);
   };
   require(n > 0 && p > 0, "no rows or no patients");
-  for (const std::size_t size : {c.patient.size(), c.distress.size(), c.alliance_patient.size(),
-                                 c.alliance_therapist.size(), c.true_alliance.size(), c.true_distress.size(),
-                                 c.true_ruptured.size(), c.true_onset.size(), c.true_repair.size(),
-                                 c.registered_patient.size(), c.registered_therapist.size(), c.dropout.size()})
+  for (const std::size_t size :
+       {c.patient.size(), c.distress.size(), c.alliance_patient.size(), c.alliance_therapist.size(),
+        c.true_alliance.size(), c.true_distress.size(), c.true_ruptured.size(), c.true_onset.size(),
+        c.true_repair.size(), c.registered_patient.size(), c.registered_therapist.size(), c.dropout.size()})
     require(size == n, "a per-row vector does not have one entry per row");
   require(c.offset.size() == p + 1 && c.offset.front() == 0 && c.offset.back() == n, "offsets do not cover the rows");
   require(c.patient_labels.size() == p, "not one label per patient");
@@ -123,8 +123,8 @@ inline void check_cohort_input(std::string_view data) {
 class TempFile {
  public:
   explicit TempFile(const std::string& suffix)
-      : path_((std::filesystem::temp_directory_path() /
-               ("collabzium_fuzz_" + std::to_string(::getpid()) + suffix)).string()) {}
+      : path_((std::filesystem::temp_directory_path() / ("collabzium_fuzz_" + std::to_string(::getpid()) + suffix))
+                  .string()) {}
   ~TempFile() { std::remove(path_.c_str()); }
   TempFile(const TempFile&) = delete;
   TempFile& operator=(const TempFile&) = delete;

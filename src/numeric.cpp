@@ -21,8 +21,6 @@ double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); 
 
 double normal_pdf(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2.0 * std::numbers::pi); }
 
-double normal_quantile(double p) {
-  return boost::math::quantile(boost::math::normal_distribution<double>(), p);
-}
+double normal_quantile(double p) { return boost::math::quantile(boost::math::normal_distribution<double>(), p); }
 
 }  // namespace collabzium

@@ -34,8 +34,8 @@ inline void write_text(const std::filesystem::path& p, const std::string& text) 
 // `args` is passed to the shell as written: quote accordingly.
 inline CliResult run_cli(const std::string& args, const std::filesystem::path& dir) {
   const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = std::string("cd '") + dir.string() + "' && '" + COLLABZIUM_CLI + "' " + args +
-                          " >'" + out.string() + "' 2>'" + err.string() + "'";
+  const std::string cmd = std::string("cd '") + dir.string() + "' && '" + COLLABZIUM_CLI + "' " + args + " >'" +
+                          out.string() + "' 2>'" + err.string() + "'";
   const int raw = std::system(cmd.c_str());
   return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
 }

@@ -6,10 +6,10 @@
 #include <sstream>
 
 #include "cli_runner.h"
-#include "collabzium/study/calibration.h"
 #include "collabzium/error.h"
 #include "collabzium/model/random.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/study/calibration.h"
 #include "collabzium/study/runner.h"
 
 using namespace collabzium;
@@ -193,9 +193,9 @@ TEST_CASE("calibrate refuses a target that names no summary measure", "[calibrat
   settings.threads = 1;
   std::ostringstream log;
   const std::vector<FreeKey> free = {{"raters.patient.registration", 0.2, 0.9}};
-  CHECK_THROWS_WITH(calibrate(s, {parse_calibration_target("detection.patient.rupture.prevalance=0.5")}, free,
-                              settings, log),
-                    Catch::Contains("no summary measure prevalance") && Catch::Contains("prevalence"));
+  CHECK_THROWS_WITH(
+      calibrate(s, {parse_calibration_target("detection.patient.rupture.prevalance=0.5")}, free, settings, log),
+      Catch::Contains("no summary measure prevalance") && Catch::Contains("prevalence"));
   CHECK_THROWS_WITH(calibrate(s, {parse_calibration_target("lagged.patient.ruptures.mean=0.5")}, free, settings, log),
                     Catch::Contains("no term ruptures"));
   CHECK_THROWS_WITH(calibrate(s, {parse_calibration_target("roc.patient.rupture.auc=0.7")}, free, settings, log),
@@ -258,7 +258,8 @@ TEST_CASE("calibrate refuses bad input with exit status 2 and one line", "[calib
       {"small.toml " + ok_match + " --free raters.patient.registration=0.9:0.2", "LO must be < HI"},
       {"small.toml " + ok_match + " --free raters.patient.registration=-0.5:0.5", "must be a number in [0.0, 1.0]"},
       {"small.toml " + ok_match + " --free raters.patient.registration=0.2-0.9", "expected KEY=LO:HI"},
-      {"small.toml " + ok_match + " --free raters.patient.registration=0.2:0.9 --free raters.patient.registration=0.3:0.4",
+      {"small.toml " + ok_match +
+           " --free raters.patient.registration=0.2:0.9 --free raters.patient.registration=0.3:0.4",
        "is given twice"},
       {"small.toml --match detection.patient.rupture.prevalance=0.6 " + ok_free,
        "--match: detection.patient.rupture.prevalance: no summary measure prevalance"},

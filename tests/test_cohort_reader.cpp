@@ -8,9 +8,9 @@
 #include <sstream>
 #include <string>
 
+#include "collabzium/error.h"
 #include "collabzium/io/cohort_csv.h"
 #include "collabzium/io/cohort_reader.h"
-#include "collabzium/error.h"
 #include "collabzium/model/simulator.h"
 
 using namespace collabzium;
@@ -88,9 +88,8 @@ TEST_CASE("reader: columns by name, rows in any order, labels as strings", "[rea
 
 TEST_CASE("reader: numeric labels in numeric order, text after them; any row order gives the same cohort", "[reader]") {
   const std::string header = "patient,therapist,session,distress,alliance_patient,alliance_therapist\n";
-  const std::vector<std::string> rows = {"10,T2,1,20,4,3\n", "9,T10,1,21,4,3\n", "b,T2,1,22,4,3\n",
-                                         "a,T1,2,23,4,3\n",  "9,T10,2,24,4,3\n", "a,T1,1,25,4,3\n",
-                                         "1e1x,T2,1,26,4,3\n"};
+  const std::vector<std::string> rows = {"10,T2,1,20,4,3\n", "9,T10,1,21,4,3\n", "b,T2,1,22,4,3\n",   "a,T1,2,23,4,3\n",
+                                         "9,T10,2,24,4,3\n", "a,T1,1,25,4,3\n",  "1e1x,T2,1,26,4,3\n"};
   const Cohort c = parse(header + rows[0] + rows[1] + rows[2] + rows[3] + rows[4] + rows[5] + rows[6]);
   CHECK(c.patient_labels == std::vector<std::string>{"9", "10", "1e1x", "a", "b"});
   CHECK(c.therapist_labels == std::vector<std::string>{"T1", "T10", "T2"});
@@ -136,8 +135,8 @@ TEST_CASE("reader: truth columns", "[reader]") {
   CHECK(std::isnan(c.true_distress[0]));
   CHECK(c.true_distress[1] == 19);
   // Without true_repair the data carry no usable truth.
-  const Cohort d = parse(
-      "patient,therapist,session,distress,alliance_patient,alliance_therapist,true_onset\n1,1,1,20,4,4,0\n");
+  const Cohort d =
+      parse("patient,therapist,session,distress,alliance_patient,alliance_therapist,true_onset\n1,1,1,20,4,4,0\n");
   CHECK_FALSE(d.has_truth);
 }
 
@@ -214,13 +213,19 @@ TEST_CASE("reader: malformed data is refused with file, line and column", "[read
   SECTION("non-numeric and non-finite values") {
     CHECK(starts_with(error_of(kHeader + "1,1,1,20,4,4\n1,1,2,abc,4,4\n"),
                       "data.csv:3: distress: expected a finite number or NA, got 'abc'"));
-    CHECK(starts_with(error_of(kHeader + "1,1,1,20,inf,4\n"), "data.csv:2: alliance_patient: expected a finite number"));
-    CHECK(starts_with(error_of(kHeader + "1,1,1,20,4,nan\n"), "data.csv:2: alliance_therapist: expected a finite number"));
-    CHECK(starts_with(error_of(kHeader + "1,1,1,20,4,NaN\n"), "data.csv:2: alliance_therapist: expected a finite number"));
+    CHECK(
+        starts_with(error_of(kHeader + "1,1,1,20,inf,4\n"), "data.csv:2: alliance_patient: expected a finite number"));
+    CHECK(starts_with(error_of(kHeader + "1,1,1,20,4,nan\n"),
+                      "data.csv:2: alliance_therapist: expected a finite number"));
+    CHECK(starts_with(error_of(kHeader + "1,1,1,20,4,NaN\n"),
+                      "data.csv:2: alliance_therapist: expected a finite number"));
     CHECK(starts_with(error_of(kHeader + "1,1,1,1e999,4,4\n"), "data.csv:2: distress: expected a finite number"));
-    CHECK(starts_with(error_of(kHeader + "1,1,1,20,4.5.1,4\n"), "data.csv:2: alliance_patient: expected a finite number"));
-    CHECK(starts_with(error_of(kHeader + "1,1,1,20,0x10,4\n"), "data.csv:2: alliance_patient: expected a finite number"));
-    CHECK(starts_with(error_of(kHeader + "1,1,1,20,4 4,4\n"), "data.csv:2: alliance_patient: expected a finite number"));
+    CHECK(starts_with(error_of(kHeader + "1,1,1,20,4.5.1,4\n"),
+                      "data.csv:2: alliance_patient: expected a finite number"));
+    CHECK(
+        starts_with(error_of(kHeader + "1,1,1,20,0x10,4\n"), "data.csv:2: alliance_patient: expected a finite number"));
+    CHECK(
+        starts_with(error_of(kHeader + "1,1,1,20,4 4,4\n"), "data.csv:2: alliance_patient: expected a finite number"));
   }
   SECTION("bad session numbers") {
     for (const std::string s : {"0", "-1", "2.5", "x", "NA", "", "inf"}) {
@@ -253,8 +258,9 @@ TEST_CASE("reader: malformed data is refused with file, line and column", "[read
     CHECK(starts_with(error_of(kHeader + "\"a,t,1,20,4,4\n"), "data.csv:2: patient: expected a closing quote"));
   }
   SECTION("truth columns hold 0 or 1") {
-    const std::string head = "patient,therapist,session,distress,alliance_patient,alliance_therapist,true_onset,"
-                             "true_repair,dropout\n";
+    const std::string head =
+        "patient,therapist,session,distress,alliance_patient,alliance_therapist,true_onset,"
+        "true_repair,dropout\n";
     CHECK(starts_with(error_of(head + "a,t,1,20,4,4,2,0,0\n"), "data.csv:2: true_onset: expected 0 or 1, got '2'"));
     CHECK(starts_with(error_of(head + "a,t,1,20,4,4,0,NA,0\n"), "data.csv:2: true_repair: expected 0 or 1, got 'NA'"));
     CHECK(starts_with(error_of(head + "a,t,1,20,4,4,0,0,yes\n"), "data.csv:2: dropout: expected 0 or 1 or NA"));

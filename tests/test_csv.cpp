@@ -45,7 +45,8 @@ Cohort cohort_with_tricky_labels() {
   for (std::size_t i = 0; i < c.patients(); ++i) c.patient_labels[i] = "P" + std::to_string(i + 1);
   c.patient_labels[0] = kTrickyLabel;
   c.therapist_labels.assign(static_cast<std::size_t>(c.n_therapists), "");
-  for (int t = 0; t < c.n_therapists; ++t) c.therapist_labels[static_cast<std::size_t>(t)] = "T" + std::to_string(t + 1);
+  for (int t = 0; t < c.n_therapists; ++t)
+    c.therapist_labels[static_cast<std::size_t>(t)] = "T" + std::to_string(t + 1);
   c.therapist_labels[0] = "Dr \"A\", PhD";
   return c;
 }
@@ -92,8 +93,8 @@ TEST_CASE("csv: malformed records are refused with the file, the line and a one-
   CHECK(open.find('\n') == std::string::npos);
   // The line named is where the quote opened, not where the text ran out.
   CHECK(error_of("a,\"b\nc\nd").rfind("t.csv:7: field 2: expected a closing quote", 0) == 0);
-  CHECK(error_of("\"a\"b,c").rfind("t.csv:7: field 1: expected a comma or the end of the line after a closing quote, got 'b'",
-                                   0) == 0);
+  CHECK(error_of("\"a\"b,c")
+            .rfind("t.csv:7: field 1: expected a comma or the end of the line after a closing quote, got 'b'", 0) == 0);
   CHECK(error_of("a\nb").rfind("t.csv:8: record: expected one record", 0) == 0);
 }
 
@@ -149,8 +150,9 @@ TEST_CASE("csv: a cohort with tricky labels round-trips exactly through the writ
   CHECK(sorted(back.patient_labels) == sorted(c.patient_labels));
   CHECK(sorted(back.therapist_labels) == sorted(c.therapist_labels));
   for (std::size_t i = 0; i < c.patients(); ++i) {
-    const auto j = static_cast<std::size_t>(
-        std::find(back.patient_labels.begin(), back.patient_labels.end(), c.patient_label(i)) - back.patient_labels.begin());
+    const auto j =
+        static_cast<std::size_t>(std::find(back.patient_labels.begin(), back.patient_labels.end(), c.patient_label(i)) -
+                                 back.patient_labels.begin());
     REQUIRE(j < back.patients());
     CHECK(back.therapist_label(back.therapist[j]) == c.therapist_label(c.therapist[i]));
     CHECK(std::vector<int>(back.session.begin() + back.offset[j], back.session.begin() + back.offset[j + 1]) ==

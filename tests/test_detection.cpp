@@ -17,9 +17,9 @@ constexpr double NA = std::numeric_limits<double>::quiet_NaN();
 
 struct Series {
   std::vector<int> sessions;
-  std::vector<double> y;            // patient ratings (the rater under test)
-  std::vector<double> yt = {};      // therapist ratings (default: copy of y)
-  std::vector<int> onset = {};      // truth (default: none)
+  std::vector<double> y;        // patient ratings (the rater under test)
+  std::vector<double> yt = {};  // therapist ratings (default: copy of y)
+  std::vector<int> onset = {};  // truth (default: none)
   std::vector<int> repair = {};
 };
 
@@ -230,7 +230,10 @@ TEST_CASE("sd_drop with each sd_reference", "[detection]") {
   SECTION("baseline: sd across patients of session-1 ratings") {
     Detection d = rule("sd_drop");
     d.sd_reference = SdReference::Baseline;
-    const Cohort c = make_cohort({{.sessions = upto(2), .y = {3, 1.5}}, {.sessions = upto(2), .y = {4, 2.6}}, {.sessions = upto(2), .y = {5, 5}}, {.sessions = {2, 3}, .y = {1, 0}}});
+    const Cohort c = make_cohort({{.sessions = upto(2), .y = {3, 1.5}},
+                                  {.sessions = upto(2), .y = {4, 2.6}},
+                                  {.sessions = upto(2), .y = {5, 5}},
+                                  {.sessions = {2, 3}, .y = {1, 0}}});
     CHECK(detection_scale(c, RaterId::Patient, d) == Approx(1.0).epsilon(1e-14));
     RaterEvents ev;
     detect_events(c, RaterId::Patient, d, 1.5, ev);
@@ -250,7 +253,9 @@ TEST_CASE("rci uses the session-1 sd and the reliability", "[detection]") {
   Detection d = rule("rci");
   d.reliability = 0.9;
   // s_1 = 1 (3, 4, 5); scale = sqrt(2 * 0.1) = .4472; 1.96 * .4472 = .8765.
-  const Cohort c = make_cohort({{.sessions = upto(2), .y = {3, 2.1}}, {.sessions = upto(2), .y = {4, 3.15}}, {.sessions = upto(2), .y = {5, 5}}});
+  const Cohort c = make_cohort({{.sessions = upto(2), .y = {3, 2.1}},
+                                {.sessions = upto(2), .y = {4, 3.15}},
+                                {.sessions = upto(2), .y = {5, 5}}});
   CHECK(detection_scale(c, RaterId::Patient, d) == Approx(std::sqrt(0.2)).epsilon(1e-14));
   RaterEvents ev;
   detect_events(c, RaterId::Patient, d, 1.96, ev);
@@ -343,7 +348,11 @@ TEST_CASE("accuracy on a hand-built truth table", "[detection]") {
   // A: sessions 1-6, true onsets 3 and 5, true repair 4; detected ruptures 3 and 6, repair 4.
   // B: sessions 1-4, no truth; detected rupture 2, repair 3. C: sessions 1-3, nothing.
   // Units (t >= 2): 5 + 3 + 2 = 10.
-  const Cohort c = make_cohort({{.sessions = upto(6), .y = {4, 4, 4, 4, 4, 4}, .yt = {}, .onset = {0, 0, 1, 0, 1, 0}, .repair = {0, 0, 0, 1, 0, 0}},
+  const Cohort c = make_cohort({{.sessions = upto(6),
+                                 .y = {4, 4, 4, 4, 4, 4},
+                                 .yt = {},
+                                 .onset = {0, 0, 1, 0, 1, 0},
+                                 .repair = {0, 0, 0, 1, 0, 0}},
                                 {.sessions = upto(4), .y = {4, 4, 4, 4}},
                                 {.sessions = upto(3), .y = {4, 4, 4}}},
                                true);
@@ -398,7 +407,8 @@ TEST_CASE("accuracy on a hand-built truth table", "[detection]") {
     CHECK(s.rupture.f1 == Approx(0.8));
   }
   SECTION("tolerance 1: one detection between two onsets finds both") {
-    const Cohort c2 = make_cohort({{.sessions = upto(6), .y = {4, 4, 4, 4, 4, 4}, .yt = {}, .onset = {0, 0, 1, 0, 1, 0}, .repair = {}}}, true);
+    const Cohort c2 = make_cohort(
+        {{.sessions = upto(6), .y = {4, 4, 4, 4, 4, 4}, .yt = {}, .onset = {0, 0, 1, 0, 1, 0}, .repair = {}}}, true);
     RaterEvents e2;
     e2.rupture = {0, 0, 0, 1, 0, 0};
     e2.repair.assign(6, 0);
@@ -455,15 +465,22 @@ TEST_CASE("Cohen's kappa on session rupture flags", "[detection]") {
 TEST_CASE("ROC curve and AUC", "[detection]") {
   SECTION("trapezoidal AUC with (0,0) and (1,1)") {
     // (fpr, tpr) = (.2, .6), (.5, .9): .06 + .225 + .475 = .76.
-    CHECK(roc_auc({{.threshold = 1.0, .sensitivity = 0.6, .specificity = 0.8}, {.threshold = 0.5, .sensitivity = 0.9, .specificity = 0.5}}) == Approx(0.76));
-    CHECK(roc_auc({{.threshold = 0.5, .sensitivity = 0.9, .specificity = 0.5}, {.threshold = 1.0, .sensitivity = 0.6, .specificity = 0.8}}) == Approx(0.76));
+    CHECK(roc_auc({{.threshold = 1.0, .sensitivity = 0.6, .specificity = 0.8},
+                   {.threshold = 0.5, .sensitivity = 0.9, .specificity = 0.5}}) == Approx(0.76));
+    CHECK(roc_auc({{.threshold = 0.5, .sensitivity = 0.9, .specificity = 0.5},
+                   {.threshold = 1.0, .sensitivity = 0.6, .specificity = 0.8}}) == Approx(0.76));
     CHECK(roc_auc({{.threshold = 1.0, .sensitivity = 1.0, .specificity = 1.0}}) == Approx(1.0));
     CHECK(std::isnan(roc_auc({})));
     CHECK(std::isnan(roc_auc({{.threshold = 1.0, .sensitivity = NA, .specificity = 0.5}})));
   }
   SECTION("hand-computed curve, thresholds in the given order") {
     // Drops at sessions 2..6: 1.0, 0, .4, 0, .7; true onsets 2 and 4; 5 units.
-    const Cohort c = make_cohort({{.sessions = upto(6), .y = {4.0, 3.0, 3.0, 2.6, 2.6, 1.9}, .yt = {}, .onset = {0, 1, 0, 1, 0, 0}, .repair = {}}}, true);
+    const Cohort c = make_cohort({{.sessions = upto(6),
+                                   .y = {4.0, 3.0, 3.0, 2.6, 2.6, 1.9},
+                                   .yt = {},
+                                   .onset = {0, 1, 0, 1, 0, 0},
+                                   .repair = {}}},
+                                 true);
     Detection d = rule("absolute_drop");
     d.roc_thresholds = {0.9, 0.3, 0.6};
     const RocCurve roc = roc_curve(c, RaterId::Patient, d);
@@ -500,10 +517,10 @@ TEST_CASE("ROC curve and AUC", "[detection]") {
           Detection d = rule(name);
           d.sd_reference = *parse<SdReference>(ref);
           d.tolerance = tol;
-          d.roc_thresholds = name == "percent_drop"  ? std::vector<double>{0.2, 0.05, 0.1, 0.15, 0.0}
-                             : name == "sd_drop"      ? std::vector<double>{2.5, 0.5, 1.0, 1.5, 2.0}
-                             : name == "rci"          ? std::vector<double>{1.0, 1.96, 1.5, 3.0}
-                                                      : std::vector<double>{0.75, 0.25, 0.5, 1.0, 1.0 / 3};
+          d.roc_thresholds = name == "percent_drop" ? std::vector<double>{0.2, 0.05, 0.1, 0.15, 0.0}
+                             : name == "sd_drop"    ? std::vector<double>{2.5, 0.5, 1.0, 1.5, 2.0}
+                             : name == "rci"        ? std::vector<double>{1.0, 1.96, 1.5, 3.0}
+                                                    : std::vector<double>{0.75, 0.25, 0.5, 1.0, 1.0 / 3};
           for (RaterId r : {RaterId::Patient, RaterId::Therapist}) {
             const RocCurve roc = roc_curve(c, r, d);
             REQUIRE(roc.points.size() == d.roc_thresholds.size());
@@ -593,7 +610,8 @@ TEST_CASE("F1 is 0 when a rater detects nothing although events exist, NaN only 
   none.repair.assign(5, 0);
   two = none;
   two.rupture = {0, 1, 0, 1, 0};
-  const Cohort with_events = make_cohort({{.sessions = upto(5), .y = {4, 4, 4, 4, 4}, .yt = {}, .onset = {0, 0, 1, 0, 0}, .repair = {}}}, true);
+  const Cohort with_events = make_cohort(
+      {{.sessions = upto(5), .y = {4, 4, 4, 4, 4}, .yt = {}, .onset = {0, 0, 1, 0, 0}, .repair = {}}}, true);
   const Cohort without = make_cohort({{.sessions = upto(5), .y = {4, 4, 4, 4, 4}}}, true);
 
   const DetectionScore missed = score_detection(with_events, none, d);  // events, no detections

@@ -61,7 +61,8 @@ std::map<std::string, StanSummary> read_stan(const std::string& name) {
   REQUIRE(in.good());
   std::string line;
   std::getline(in, line);
-  REQUIRE(split_fields(line) == std::vector<std::string>{"parameter", "mean", "sd", "ess_bulk", "rhat", "q2.5", "q97.5"});
+  REQUIRE(split_fields(line) ==
+          std::vector<std::string>{"parameter", "mean", "sd", "ess_bulk", "rhat", "q2.5", "q97.5"});
   std::map<std::string, StanSummary> out;
   while (std::getline(in, line)) {
     const auto f = split_fields(line);
@@ -194,9 +195,9 @@ TEST_CASE("DSEM: terms, counts and the series edges", "[dsem]") {
   CHECK(dsem_terms(small, o) == std::vector<std::string>{"(Intercept)", "rupture", "repair", "distress"});
   o.session = true;
   o.therapist_fixed = true;
-  CHECK(dsem_terms(read_fixture("fixed"), o) ==
-        std::vector<std::string>{"(Intercept)", "rupture", "repair", "distress", "session", "therapist[2]", "therapist[3]",
-                                 "therapist[4]"});
+  CHECK(dsem_terms(read_fixture("fixed"), o) == std::vector<std::string>{"(Intercept)", "rupture", "repair", "distress",
+                                                                         "session", "therapist[2]", "therapist[3]",
+                                                                         "therapist[4]"});
   // Labels name the terms; the first used therapist is the reference.
   DsemData labelled = small;
   labelled.therapist_labels = {"A", "B"};
@@ -261,12 +262,12 @@ TEST_CASE("DSEM: starting values from the REML lagged fit", "[dsem]") {
   CHECK(s.distress == 0.5);
   CHECK(s.rupture == 1.25);
   CHECK(s.repair == -1.5);
-  CHECK(s.session == -0.5);                       // -0.25 / 0.5
+  CHECK(s.session == -0.5);                         // -0.25 / 0.5
   CHECK(s.intercept == (10.5 - 0.5 * -0.5) / 0.5);  // 21.5
   CHECK(s.therapist == std::vector<double>{2.0});
   CHECK(s.sigma2 == 9);
   CHECK(s.sigma1_2 == 9);
-  CHECK(s.tau2 == 16);  // 4 / 0.5²
+  CHECK(s.tau2 == 16);                    // 4 / 0.5²
   lagged.coefficients[3].estimate = 1.2;  // clamped to 0.9
   CHECK(dsem_start_from_lagged(lagged).distress == 0.9);
 }

@@ -1,11 +1,11 @@
 // Replays the fuzzing seed corpora and every input the fuzzers once failed on (fuzz/regressions/)
 // through the same checks as the libFuzzer harnesses, so a g++ build covers them too.
+#include <sys/stat.h>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
-#include <sys/stat.h>
 
 #include "../fuzz/harness.h"
 
@@ -81,7 +81,8 @@ TEST_CASE("the scenario fuzz input splits into TOML and --set overrides", "[fuzz
 TEST_CASE("a sweep whose condition count overflows 64 bits is refused, not expanded to 0 conditions", "[fuzz]") {
   const fs::path file = fs::path(COLLABZIUM_SOURCE_DIR) / "fuzz/regressions/scenario/sweep_count_wraps_to_zero.toml";
   CHECK(error_of([&] { load_scenario(file.string()); }) ==
-        file.string() + ": sweep: must have at most 1000000 conditions, got 256 x 256 x 256 x 256 x 256 x 256 x 256 x 256");
+        file.string() +
+            ": sweep: must have at most 1000000 conditions, got 256 x 256 x 256 x 256 x 256 x 256 x 256 x 256");
   // Just over the limit, without wrapping.
   std::string toml = "[sweep]\n\"design.patients\" = [";
   for (int i = 1; i <= 1001; ++i) toml += std::to_string(i) + (i < 1001 ? "," : "]\n");

@@ -45,8 +45,8 @@ TEST_CASE("h5: typed datasets and attributes round-trip; wrong types and shapes 
     // A 2 x 3 dataset, which no one-dimensional read accepts.
     const hsize_t dims[2] = {2, 3};
     h5::Handle s = h5::space(H5Screate_simple(2, dims, nullptr), path, "dataspace");
-    h5::Handle d = h5::dataset(H5Dcreate2(f, "grid", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                               path, "create grid");
+    h5::Handle d = h5::dataset(H5Dcreate2(f, "grid", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path,
+                               "create grid");
   }
   h5::Handle f = h5::file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path, "open");
   CHECK(h5::read_dataset<double>(f, "x", 3, path) == std::vector<double>{0.5, -2, 1e300});
@@ -62,8 +62,7 @@ TEST_CASE("h5: typed datasets and attributes round-trip; wrong types and shapes 
        path + ": /x: expected 4 numbers, got 3 values"},
       {input_error_of([&] { h5::read_dataset<double>(f, "grid", 6, path); }),
        path + ": /grid: expected 6 numbers, got a 2 x 3 array"},
-      {input_error_of([&] { h5::read_dataset<double>(f, "t", 3, path); }),
-       path + ": /t: expected numbers, got text"},
+      {input_error_of([&] { h5::read_dataset<double>(f, "t", 3, path); }), path + ": /t: expected numbers, got text"},
       {input_error_of([&] { h5::read_dataset<int>(f, "x", 3, path); }),
        path + ": /x: expected integers, got floating-point numbers"},
       {input_error_of([&] { h5::read_dataset<std::string>(f, "i", 3, path); }),

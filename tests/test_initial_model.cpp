@@ -1,4 +1,4 @@
-// The initial-conditions model ("initial", MODEL.md 4.1) and analysis.session: the design columns
+// The initial-conditions model ("initial", docs/model.md 4.1) and analysis.session: the design columns
 // on a cohort small enough to compute by hand. Its agreement with lmerTest is checked with the
 // other fixtures (tests/fixtures/lme4, fixtures "initial_*").
 #include <catch2/catch.hpp>
@@ -19,8 +19,8 @@ constexpr double NA = std::numeric_limits<double>::quiet_NaN();
 struct Series {
   std::vector<int> sessions;
   std::vector<double> distress;
-  std::vector<double> rating;           // the patient's ratings (NA: missing)
-  std::vector<std::uint8_t> rupture;    // the patient's detected events
+  std::vector<double> rating;         // the patient's ratings (NA: missing)
+  std::vector<std::uint8_t> rupture;  // the patient's detected events
   std::vector<std::uint8_t> repair;
   std::vector<std::uint8_t> true_onset;  // the truth's events
   std::vector<std::uint8_t> true_repair;

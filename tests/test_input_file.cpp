@@ -32,7 +32,8 @@ TEST_CASE("only regular files are read, each refusal one line", "[input]") {
                     fifo.string() + ": --data: expected a CSV file, got a FIFO");
   CHECK_THROWS_WITH(check_regular_input("/dev/null", "FILE", "a results file (.h5)"),
                     "/dev/null: FILE: expected a results file (.h5), got a device");
-  CHECK_THROWS_WITH(check_regular_input((d / "missing").string(), "config", what),
-                    (d / "missing").string() + ": config: expected a scenario file (TOML), got no such file or directory");
+  CHECK_THROWS_WITH(
+      check_regular_input((d / "missing").string(), "config", what),
+      (d / "missing").string() + ": config: expected a scenario file (TOML), got no such file or directory");
   fs::remove_all(d);
 }

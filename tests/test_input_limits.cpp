@@ -52,7 +52,8 @@ TEST_CASE("the number of conditions is bounded on every path, --set sweeps inclu
   const std::vector<std::string> sets = {"sweep.design.sessions.min=" + one_to(3), "sweep.alliance.mean=" + axis,
                                          "sweep.alliance.growth=" + axis, "sweep.distress.mean=" + axis,
                                          "sweep.distress.trend=" + axis};
-  CHECK(error_of("", sets) == "s.toml: sweep: must have at most 1000000 conditions, got 3 x 65536 x 65536 x 65536 x 65536");
+  CHECK(error_of("", sets) ==
+        "s.toml: sweep: must have at most 1000000 conditions, got 3 x 65536 x 65536 x 65536 x 65536");
 }
 
 TEST_CASE("replications of a study and rows of a cohort are bounded before allocation", "[scenario][limits]") {
@@ -67,11 +68,13 @@ TEST_CASE("replications of a study and rows of a cohort are bounded before alloc
         "--set: run.replications: x the conditions (the replications of the study) must be at most 100000000, got "
         "1000000000 x 1 condition(s)");
   CHECK(error_of("[design]\npatients = 100000000") ==
-        "s.toml:2: design.patients: x design.sessions.max (the most rows a cohort can have) must be at most 10000000, got "
+        "s.toml:2: design.patients: x design.sessions.max (the most rows a cohort can have) must be at most 10000000, "
+        "got "
         "100000000 x 40 sessions");
   CHECK(error_of("[design]\npatients = 250000\n[design.sessions]\nmax = 40") == "no error");
   CHECK(error_of("[design]\npatients = 250001\n[design.sessions]\nmax = 40") ==
-        "s.toml:2: design.patients: x design.sessions.max (the most rows a cohort can have) must be at most 10000000, got "
+        "s.toml:2: design.patients: x design.sessions.max (the most rows a cohort can have) must be at most 10000000, "
+        "got "
         "250001 x 40 sessions");
   // In a condition of the sweep: the message says which.
   CHECK(error_of("[design]\npatients = 100000\n[sweep]\n\"design.sessions.max\" = [40, 101]") ==
@@ -87,17 +90,19 @@ TEST_CASE("integers in messages are printed as themselves, the largest included"
 }
 
 TEST_CASE("a Gamma depth whose shape or scale is not representable is refused at validation", "[scenario][limits]") {
-  CHECK(error_of("[rupture]\ndepth_sd = 1e-200") ==
-        "s.toml:2: rupture.depth_sd: must be 0 or give a Gamma distribution with shape depth_mean²/depth_sd² in [1e-12, "
-        "1e+12] and scale depth_sd²/depth_mean a positive normal number, got depth_mean = 0.6, depth_sd = 1e-200 (shape "
-        "inf, scale 0.0)");
-  CHECK(error_of("[raters.therapist]\nfalse_alarm_depth_sd = 1e-7") ==
-        "s.toml:2: raters.therapist.false_alarm_depth_sd: must be 0 or give a Gamma distribution with shape "
-        "false_alarm_depth²/false_alarm_depth_sd² in [1e-12, 1e+12] and scale false_alarm_depth_sd²/false_alarm_depth a "
-        "positive normal number, got false_alarm_depth = 0.5, false_alarm_depth_sd = 1e-07 (shape 25000000000000.004, "
-        "scale 1.9999999999999997e-14)");
-  CHECK(error_of("[rupture]\ndepth_sd = 0") == "no error");         // the depth is the mean
-  CHECK(error_of("[rupture]\ndepth_sd = 0.0006") == "no error");    // shape 1e6
+  CHECK(
+      error_of("[rupture]\ndepth_sd = 1e-200") ==
+      "s.toml:2: rupture.depth_sd: must be 0 or give a Gamma distribution with shape depth_mean²/depth_sd² in [1e-12, "
+      "1e+12] and scale depth_sd²/depth_mean a positive normal number, got depth_mean = 0.6, depth_sd = 1e-200 (shape "
+      "inf, scale 0.0)");
+  CHECK(
+      error_of("[raters.therapist]\nfalse_alarm_depth_sd = 1e-7") ==
+      "s.toml:2: raters.therapist.false_alarm_depth_sd: must be 0 or give a Gamma distribution with shape "
+      "false_alarm_depth²/false_alarm_depth_sd² in [1e-12, 1e+12] and scale false_alarm_depth_sd²/false_alarm_depth a "
+      "positive normal number, got false_alarm_depth = 0.5, false_alarm_depth_sd = 1e-07 (shape 25000000000000.004, "
+      "scale 1.9999999999999997e-14)");
+  CHECK(error_of("[rupture]\ndepth_sd = 0") == "no error");       // the depth is the mean
+  CHECK(error_of("[rupture]\ndepth_sd = 0.0006") == "no error");  // shape 1e6
   // A swept value is checked in its condition.
   CHECK(error_of("[sweep]\n\"rupture.depth_mean\" = [0.6, 1e-300]") ==
         "s.toml: rupture.depth_sd: in condition 2: must be 0 or give a Gamma distribution with shape "
@@ -105,7 +110,8 @@ TEST_CASE("a Gamma depth whose shape or scale is not representable is refused at
         "depth_mean = 1e-300, depth_sd = 0.25 (shape 0.0, scale 6.249999999999999e+298)");
 }
 
-TEST_CASE("a generated value that is not finite stops the command with exit status 2, naming the keys", "[simulator][limits]") {
+TEST_CASE("a generated value that is not finite stops the command with exit status 2, naming the keys",
+          "[simulator][limits]") {
   // Each key in range; ln(3) * 1e308 + 1e308 overflows the alliance of session 3.
   const std::string toml = "[alliance]\nmean = 1e308\ngrowth = 1e308\n";
   const Scenario s = parse_scenario(toml, "s.toml").base;
@@ -140,14 +146,16 @@ TEST_CASE("--threads and replication flags are checked as 64-bit integers before
   CHECK(r.status == 2);
   CHECK(r.err == "collabzium: --threads: must be an integer in [0, 4096], got 4294967297 (see --help)\n");
   CHECK(!std::filesystem::exists(dir / "r.h5"));
-  const auto s = run_cli("solve s.toml --vary design.patients --target oracle.truth.rupture --power 0.8 "
-                         "--replications 100000001",
-                         dir);
+  const auto s = run_cli(
+      "solve s.toml --vary design.patients --target oracle.truth.rupture --power 0.8 "
+      "--replications 100000001",
+      dir);
   CHECK(s.status == 2);
   CHECK(s.err == "collabzium: --replications: must be an integer <= 100000000, got 100000001 (see --help)\n");
-  const auto c = run_cli("calibrate s.toml --match detection.patient.rupture.prevalence=0.5 "
-                         "--free rupture.onset_probability=0.01:0.2 --out o.toml --max-evaluations 4294967297",
-                         dir);
+  const auto c = run_cli(
+      "calibrate s.toml --match detection.patient.rupture.prevalence=0.5 "
+      "--free rupture.onset_probability=0.01:0.2 --out o.toml --max-evaluations 4294967297",
+      dir);
   CHECK(c.status == 2);
   CHECK(c.err == "collabzium: --max-evaluations: must be an integer <= 2147483647, got 4294967297 (see --help)\n");
 }
@@ -158,7 +166,8 @@ TEST_CASE("validate prints valid TOML for any accepted text, multi-line strings 
   const ScenarioFile f = parse_scenario(toml, "s.toml");
   REQUIRE(f.base.description == "first line\n\tsecond \"quoted\" \\ line\x01");
   const std::string printed = to_toml(f);
-  CHECK(printed.find("description = \"first line\\n\\tsecond \\\"quoted\\\" \\\\ line\\u0001\"\n") != std::string::npos);
+  CHECK(printed.find("description = \"first line\\n\\tsecond \\\"quoted\\\" \\\\ line\\u0001\"\n") !=
+        std::string::npos);
   CHECK(parse_scenario(printed, "printed.toml").base.description == f.base.description);
 }
 
@@ -166,8 +175,13 @@ TEST_CASE("the printed table counts not-estimable fits among the failures", "[su
   const ScenarioFile file = single_condition(Scenario{});
   std::vector<SummaryRow> rows;
   auto row = [&](const char* measure, double value) {
-    rows.push_back({.condition = 1, .model = "lagged", .rater = "patient", .term = "rupture", .measure = measure,
-                    .value = value, .mcse = kNaN});
+    rows.push_back({.condition = 1,
+                    .model = "lagged",
+                    .rater = "patient",
+                    .term = "rupture",
+                    .measure = measure,
+                    .value = value,
+                    .mcse = kNaN});
   };
   row("true_value", 1.5);
   row("n", 7);

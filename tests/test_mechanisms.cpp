@@ -1,4 +1,4 @@
-// The mechanisms of MODEL.md 2.7: which onsets, repairs and false alarms move distress, and
+// The mechanisms of docs/model.md 2.7: which onsets, repairs and false alarms move distress, and
 // responsive repair. Deterministic parts are checked exactly, rates within 4 Monte Carlo SEs.
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -68,7 +68,8 @@ double logit(double p) { return std::log(p / (1 - p)); }
 }  // namespace
 
 TEST_CASE("the next-session jump of latent distress follows the registrations of the _via keys", "[mechanisms]") {
-  for (const EventVia via : {EventVia::Latent, EventVia::Patient, EventVia::Therapist, EventVia::Either, EventVia::Both}) {
+  for (const EventVia via :
+       {EventVia::Latent, EventVia::Patient, EventVia::Therapist, EventVia::Either, EventVia::Both}) {
     for (const double beta_f : {0.0, 0.75}) {
       Scenario s = mechanism_scenario();
       s.distress.effects.rupture_via = via;
@@ -144,8 +145,8 @@ TEST_CASE("responsiveness shifts the repair logit of the episodes the rater regi
         const double truth = logistic(logit(0.3) + shift.patient * p + shift.therapist * t);
         const double rate = repairs[p][t] / attempts[p][t];
         const double mcse = std::sqrt(truth * (1 - truth) / attempts[p][t]);
-        INFO("shifts " << shift.patient << ", " << shift.therapist << "; registered by patient " << p
-                       << ", therapist " << t << ": rate " << rate << ", truth " << truth << ", mcse " << mcse);
+        INFO("shifts " << shift.patient << ", " << shift.therapist << "; registered by patient " << p << ", therapist "
+                       << t << ": rate " << rate << ", truth " << truth << ", mcse " << mcse);
         CHECK(attempts[p][t] > 1000);
         CHECK(std::abs(rate - truth) <= 4 * mcse);
       }
@@ -201,8 +202,8 @@ TEST_CASE("the mechanism keys are validated and sweepable", "[mechanisms][scenar
   CHECK(message("[distress.effects]\nrupture_via = \"sometimes\"") ==
         "s.toml:2: distress.effects.rupture_via: must be one of \"latent\", \"patient\", \"therapist\", "
         "\"either\", \"both\", got \"sometimes\"");
-  CHECK(message("[rupture.responsiveness]\ntherapist = \"high\"").find("rupture.responsiveness.therapist: must be a number") !=
-        std::string::npos);
+  CHECK(message("[rupture.responsiveness]\ntherapist = \"high\"")
+            .find("rupture.responsiveness.therapist: must be a number") != std::string::npos);
 
   const ScenarioFile f = parse_scenario(
       "[sweep]\n\"distress.effects.repair_via\" = [\"latent\", \"therapist\"]\n"
@@ -223,8 +224,10 @@ TEST_CASE("the effective and false-alarm columns survive the cohort CSV", "[mech
   const Cohort c = simulate_cohort(s, 15, 1, 1);
   std::ostringstream csv;
   write_cohort_csv(c, csv);
-  CHECK(csv.str().substr(0, csv.str().find('\n')).find(
-            ",dropout,effective_onset,effective_repair,false_alarm_patient,false_alarm_therapist") != std::string::npos);
+  CHECK(csv.str()
+            .substr(0, csv.str().find('\n'))
+            .find(",dropout,effective_onset,effective_repair,false_alarm_patient,false_alarm_therapist") !=
+        std::string::npos);
   Cohort back;
   parse_cohort_csv(csv.str(), "c.csv", back);
   CHECK(back.has_effective);
@@ -234,9 +237,10 @@ TEST_CASE("the effective and false-alarm columns survive the cohort CSV", "[mech
   CHECK(back.false_alarm_therapist == c.false_alarm_therapist);
 
   Cohort latent_only;
-  parse_cohort_csv("patient,therapist,session,distress,alliance_patient,alliance_therapist,true_onset,true_repair\n"
-                   "1,1,1,20,4,4,0,0\n1,1,2,21,3,4,1,0\n",
-                   "d.csv", latent_only);
+  parse_cohort_csv(
+      "patient,therapist,session,distress,alliance_patient,alliance_therapist,true_onset,true_repair\n"
+      "1,1,1,20,4,4,0,0\n1,1,2,21,3,4,1,0\n",
+      "d.csv", latent_only);
   CHECK(latent_only.has_truth);
   CHECK_FALSE(latent_only.has_effective);
 }

@@ -156,7 +156,8 @@ void check_against(const LmmFit& fit, const std::map<std::string, std::map<std::
   const double sigma2 = ex.at("sigma2").at("");
   const auto rel = [](double a, double e) { return e == 0.0 ? std::fabs(a) : std::fabs(a / e - 1.0); };
   note("sigma2 rel", rel(fit.sigma2, sigma2));
-  note("tau2 rel (tau2 > 1e-8 sigma2)", ex.at("tau2").at("") > 1e-8 * sigma2 ? rel(fit.tau2, ex.at("tau2").at("")) : 0.0);
+  note("tau2 rel (tau2 > 1e-8 sigma2)",
+       ex.at("tau2").at("") > 1e-8 * sigma2 ? rel(fit.tau2, ex.at("tau2").at("")) : 0.0);
   if (ex.count("tau2_therapist") && ex.at("tau2_therapist").at("") > 1e-8 * sigma2)
     note("tau2_therapist rel", rel(fit.tau2_therapist, ex.at("tau2_therapist").at("")));
   if (ex.count("slope_var")) note("slope_var rel", rel(fit.slope_var, ex.at("slope_var").at("")));
@@ -179,8 +180,7 @@ void check_against(const LmmFit& fit, const std::map<std::string, std::map<std::
   CHECK(close_rel(fit.tau2, ex.at("tau2").at(""), 1e-5, 1e-10 * sigma2));
   if (ex.count("tau2_therapist"))
     CHECK(close_rel(fit.tau2_therapist, ex.at("tau2_therapist").at(""), 1e-5, 1e-10 * sigma2));
-  else
-    CHECK(std::isnan(fit.tau2_therapist));
+  else CHECK(std::isnan(fit.tau2_therapist));
   if (ex.count("slope_var")) {
     CHECK(close_rel(fit.slope_var, ex.at("slope_var").at(""), 1e-5, 1e-10 * sigma2));
     CHECK(std::fabs(fit.slope_corr - ex.at("slope_corr").at("")) <= 1e-5);
@@ -262,9 +262,10 @@ TEST_CASE("fit_lmm agrees with lme4/lmerTest on every fixture", "[mixed_model]")
   const auto specs = read_specs();
   const Expected ex = read_expected();
   REQUIRE(specs.size() >= 20);
-  // The initial-conditions model (MODEL.md 4.1) is among them: REML, ML, without the session term
+  // The initial-conditions model (docs/model.md 4.1) is among them: REML, ML, without the session term
   // and with a therapist intercept.
-  CHECK(std::count_if(specs.begin(), specs.end(), [](const Spec& s) { return s.fixture.rfind("initial_", 0) == 0; }) == 4);
+  CHECK(std::count_if(specs.begin(), specs.end(), [](const Spec& s) { return s.fixture.rfind("initial_", 0) == 0; }) ==
+        4);
   for (const auto& s : specs) {
     SECTION(s.fixture) {
       INFO("fixture " << s.fixture);
@@ -389,7 +390,8 @@ TEST_CASE("residual and z df on a boundary fit equal OLS closed forms", "[mixed_
   // alpha is honoured
   opt.alpha = 0.1;
   const LmmFit a10 = fit_lmm(pr, opt);
-  CHECK(a10.coefficients[1].ci_high == Approx(a10.coefficients[1].estimate + 1.6448536269514722 * a10.coefficients[1].se).epsilon(1e-12));
+  CHECK(a10.coefficients[1].ci_high ==
+        Approx(a10.coefficients[1].estimate + 1.6448536269514722 * a10.coefficients[1].se).epsilon(1e-12));
 }
 
 TEST_CASE("rank-deficient X: later aliased, constant and all-zero columns are dropped", "[mixed_model]") {
@@ -401,10 +403,11 @@ TEST_CASE("rank-deficient X: later aliased, constant and all-zero columns are dr
     std::string name;
     Eigen::VectorXd col;
   };
-  const std::vector<Extra> extras{{.name = "x1_copy", .col = base.X.col(1)},
-                                  {.name = "constant", .col = Eigen::VectorXd::Constant(n, 3.0)},
-                                  {.name = "all_zero", .col = Eigen::VectorXd::Zero(n)},
-                                  {.name = "combination", .col = base.X.col(1) - 2.0 * base.X.col(2) + 0.5 * base.X.col(0)}};
+  const std::vector<Extra> extras{
+      {.name = "x1_copy", .col = base.X.col(1)},
+      {.name = "constant", .col = Eigen::VectorXd::Constant(n, 3.0)},
+      {.name = "all_zero", .col = Eigen::VectorXd::Zero(n)},
+      {.name = "combination", .col = base.X.col(1) - 2.0 * base.X.col(2) + 0.5 * base.X.col(0)}};
   for (const auto& e : extras) {
     SECTION(e.name) {
       LmmProblem pr = base;
@@ -629,7 +632,8 @@ TEST_CASE("random small problems never throw and converged fits are finite", "[m
     INFO("rep " << rep << " kind " << k);
     REQUIRE_NOTHROW(fit = fit_lmm(pr, opt));
     if (std::getenv("COLLABZIUM_MM_VERBOSE") && !fit.message.empty())
-      std::printf("rep %d kind %d converged %d singular %d: %s\n", rep, k, fit.converged, fit.singular, fit.message.c_str());
+      std::printf("rep %d kind %d converged %d singular %d: %s\n", rep, k, fit.converged, fit.singular,
+                  fit.message.c_str());
     if (fit.converged) {
       ++converged;
       CHECK(std::isfinite(fit.criterion));
@@ -744,7 +748,7 @@ TEST_CASE("control changes have their documented effect", "[mixed_model][lmm_con
   }
   SECTION("a looser boundary snap moves a small θ onto the bound: singular, variance exactly 0") {
     LmmOptions opt;
-    opt.control.boundary_snap_tolerance = 0.3;       // the therapist θ (0.2258) is within it
+    opt.control.boundary_snap_tolerance = 0.3;        // the therapist θ (0.2258) is within it
     opt.control.boundary_snap_criterion_slack = 1e6;  // and any rise of the criterion is accepted
     const LmmFit f = fit_lmm(nested, opt);
     CHECK(f.optimizer.snapped == 1);

@@ -7,9 +7,9 @@
 
 #include "cli_runner.h"
 #include "collabzium/error.h"
-#include "collabzium/study/power_solver.h"
 #include "collabzium/model/random.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/study/power_solver.h"
 #include "collabzium/study/runner.h"
 
 using namespace collabzium;
@@ -116,7 +116,8 @@ TEST_CASE("solve finds the crossing of a dense direct power curve", "[solve]") {
   // The direct curve: 800 replications at every value on a grid around the answer, an independent
   // seed, and linear interpolation of power between the two grid values bracketing 0.8.
   std::vector<std::int64_t> grid;
-  for (std::int64_t n = std::max<std::int64_t>(10, r.value * 6 / 10); n <= r.value * 15 / 10 + 4; n += std::max<std::int64_t>(2, r.value / 10))
+  for (std::int64_t n = std::max<std::int64_t>(10, r.value * 6 / 10); n <= r.value * 15 / 10 + 4;
+       n += std::max<std::int64_t>(2, r.value / 10))
     grid.push_back(n);
   std::vector<double> power, mcse;
   for (std::int64_t n : grid) {
@@ -161,8 +162,9 @@ TEST_CASE("solve reports a power that the range does not reach", "[solve]") {
   settings.replications = 60;
   settings.threads = 2;
   std::ostringstream log;
-  CHECK_THROWS_AS(solve_power(s, "design.patients", parse_power_target("oracle.truth.rupture"), 0.8, 5, 12, settings, log),
-                  PowerNotReached);
+  CHECK_THROWS_AS(
+      solve_power(s, "design.patients", parse_power_target("oracle.truth.rupture"), 0.8, 5, 12, settings, log),
+      PowerNotReached);
   CHECK_THROWS_WITH(
       solve_power(s, "design.patients", parse_power_target("oracle.truth.rupture"), 0.8, 500, 1000, settings, log),
       Catch::Contains("already reached"));
@@ -174,9 +176,9 @@ TEST_CASE("solve reports a power that the range does not reach", "[solve]") {
   CHECK_THROWS_AS(solve_power(s, "design.patients", t, 0.8, 20, 20, settings, log), InputError);
   CHECK_THROWS_AS(solve_power(s, "design.patients", t, 0.8, 0, 20, settings, log), InputError);
   CHECK_THROWS_AS(solve_power(s, "design.sessions.mean", t, 0.8, 3, 41, settings, log), InputError);
-  CHECK_THROWS_WITH(solve_power(s, "design.patients", parse_power_target("oracle.truth.ruptures"), 0.8, 10, 20,
-                                settings, log),
-                    Catch::Contains("no such coefficient") && Catch::Contains("rupture"));
+  CHECK_THROWS_WITH(
+      solve_power(s, "design.patients", parse_power_target("oracle.truth.ruptures"), 0.8, 10, 20, settings, log),
+      Catch::Contains("no such coefficient") && Catch::Contains("rupture"));
 }
 
 TEST_CASE("solve ranges default by key", "[solve]") {
@@ -199,8 +201,8 @@ TEST_CASE("solve writes the JSON of the contract", "[solve]") {
   CHECK_THAT(r.out, Catch::Contains("answer: design.patients = ") && Catch::Contains("verification: power ") &&
                         Catch::Contains("wrote answer.json"));
   const std::string json = slurp(dir / "answer.json");
-  for (const char* key : {"\"key\": \"design.patients\"", "\"value\": ", "\"ci_low\": ", "\"ci_high\": ",
-                          "\"power\": ", "\"power_mcse\": ", "\"points\": "})
+  for (const char* key : {"\"key\": \"design.patients\"", "\"value\": ", "\"ci_low\": ", "\"ci_high\": ", "\"power\": ",
+                          "\"power_mcse\": ", "\"points\": "})
     CHECK_THAT(json, Catch::Contains(key));
 }
 
@@ -218,7 +220,8 @@ TEST_CASE("solve refuses bad input with exit status 2 and one line", "[solve]") 
       {"oracle.toml --vary design.patients --target oracle.patient.rupture --power 0.8", "rater is truth"},
       {"oracle.toml --vary design.patients --target lagged.patient --power 0.8", "expected MODEL.RATER.TERM"},
       {"oracle.toml --vary design.patients --target oracle.truth.ruptures --power 0.8", "no such coefficient"},
-      {"oracle.toml --vary design.patients --target oracle.truth.rupture --power 1", "--power: must be a number in (0, 1)"},
+      {"oracle.toml --vary design.patients --target oracle.truth.rupture --power 1",
+       "--power: must be a number in (0, 1)"},
       {"oracle.toml --vary design.patients --target oracle.truth.rupture --power -0.3", "--power"},
       {"oracle.toml --vary design.patients" + ok + " --range 50,20", "--range: LO must be < HI"},
       {"oracle.toml --vary design.patients" + ok + " --range 20-50", "--range: expected LO,HI"},
@@ -236,9 +239,9 @@ TEST_CASE("solve refuses bad input with exit status 2 and one line", "[solve]") 
     CHECK(!std::filesystem::exists(dir / "out.json"));
   }
   // A power the range cannot reach: exit status 1, a clear message, no JSON.
-  const auto r = run_cli("solve oracle.toml --vary design.patients" + ok +
-                             " --range 5,12 --replications 40 --threads 2 --out out.json",
-                         dir);
+  const auto r = run_cli(
+      "solve oracle.toml --vary design.patients" + ok + " --range 5,12 --replications 40 --threads 2 --out out.json",
+      dir);
   INFO(r.out << r.err);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("is not reached within the range") && Catch::Contains("widen --range"));

@@ -39,9 +39,7 @@ const char* kOtherStudy =
     "[design]\npatients = 20\ntherapists = 2\n[design.sessions]\ndistribution = \"fixed\"\nmean = 6\n"
     "[analysis]\nmodels = [\"lagged\"]\n";
 
-bool one_line(const std::string& err) {
-  return !err.empty() && err.back() == '\n' && err.find('\n') == err.size() - 1;
-}
+bool one_line(const std::string& err) { return !err.empty() && err.back() == '\n' && err.find('\n') == err.size() - 1; }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
@@ -84,7 +82,8 @@ TEST_CASE("one file in two roles of a command is refused with exit 2 before anyt
 
   // An output over the config, in every verb that writes one.
   for (const std::string args :
-       {"simulate s.toml --out s.toml", "run s.toml --out s.toml", "solve s.toml --vary design.patients --target "
+       {"simulate s.toml --out s.toml", "run s.toml --out s.toml",
+        "solve s.toml --vary design.patients --target "
         "lagged.patient.rupture --power 0.8 --out ./s.toml",
         "calibrate s.toml --match lagged.patient.rupture.power=0.5 --free distress.effects.rupture=0:2 --out s.toml"}) {
     INFO(args);
@@ -98,8 +97,9 @@ TEST_CASE("one file in two roles of a command is refused with exit 2 before anyt
   write_text(dir / "x.summary.csv", kStudy);
   r = run_cli("run x.summary.csv --out x.h5", dir);
   CHECK(r.status == 2);
-  CHECK(r.err == "x.summary.csv: summary CSV: is the same file as the input config (x.summary.csv); expected a "
-                 "different path\n");
+  CHECK(r.err ==
+        "x.summary.csv: summary CSV: is the same file as the input config (x.summary.csv); expected a "
+        "different path\n");
   CHECK_FALSE(fs::exists(dir / "x.h5"));
   // An existing directory as --out.
   fs::create_directories(dir / "folder");
@@ -109,8 +109,7 @@ TEST_CASE("one file in two roles of a command is refused with exit 2 before anyt
   CHECK(fs::is_directory(dir / "folder"));
 }
 
-TEST_CASE("a directory or a FIFO as a config, data or results file is refused without blocking",
-          "[reliability][cli]") {
+TEST_CASE("a directory or a FIFO as a config, data or results file is refused without blocking", "[reliability][cli]") {
   const auto dir = scratch_dir("rel-inputs");
   write_text(dir / "s.toml", kStudy);
   fs::create_directories(dir / "folder");
@@ -158,16 +157,18 @@ TEST_CASE("an existing results file is refused unless continued or forced, and r
 
   // The same study, complete, without --resume: refused (rerunning would only reproduce it).
   CHECK(error_of_run(study, {.out = out, .threads = 1}) ==
-        out + ": --out: already holds the complete results of this study; continue it with --resume (nothing to "
-              "run), or rerun it with --force");
+        out +
+            ": --out: already holds the complete results of this study; continue it with --resume (nothing to "
+            "run), or rerun it with --force");
   // --resume over a complete file of the same study runs nothing and keeps it complete.
   REQUIRE(error_of_run(study, {.out = out, .threads = 1, .resume = true}).empty());
   CHECK(read_results(out).complete);
 
   // Another study (another seed): refused, with or without --resume; the file is untouched.
   const std::string refused = error_of_run(other, {.out = out, .threads = 1});
-  CHECK(refused == out + ": --out: holds the results of another study (seed 7, not 8); use another --out, or "
-                         "--force to replace it once this run is complete");
+  CHECK(refused == out +
+                       ": --out: holds the results of another study (seed 7, not 8); use another --out, or "
+                       "--force to replace it once this run is complete");
   CHECK(error_of_run(other, {.out = out, .threads = 1, .resume = true}) == refused);
   CHECK(read_results(out).meta.seed == 7);
 
@@ -203,16 +204,18 @@ TEST_CASE("an existing results file is refused unless continued or forced, and r
   H5Fclose(H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
   const std::string foreign_bytes = slurp(foreign);
   CHECK(error_of_run(study, {.out = foreign}) ==
-        foreign + ": not a collabzium results file (no 'format' attribute) (--out: use another path, or --force to "
-                  "replace it once this run is complete)");
+        foreign +
+            ": not a collabzium results file (no 'format' attribute) (--out: use another path, or --force to "
+            "replace it once this run is complete)");
   CHECK(slurp(foreign) == foreign_bytes);
 
   // A file that is not a results file (here a text file) is refused unless --force.
   write_text(dir / "text.h5", "not HDF5\n");
   const std::string text = (dir / "text.h5").string();
   CHECK(error_of_run(study, {.out = text}) ==
-        text + ": not an HDF5 file (expected a collabzium results file) (--out: use another path, or --force to "
-               "replace it once this run is complete)");
+        text +
+            ": not an HDF5 file (expected a collabzium results file) (--out: use another path, or --force to "
+            "replace it once this run is complete)");
   CHECK(slurp(dir / "text.h5") == "not HDF5\n");
   RunRequest replace_text{.out = text, .threads = 1};
   replace_text.force = true;
@@ -287,8 +290,7 @@ TEST_CASE("a disk filling up mid-run leaves a resumable file (a small tmpfs, whe
   CHECK(partial.n_done() < 40000);
 }
 
-TEST_CASE("a damaged results file is exit 2 and one line, whatever byte is changed or cut",
-          "[reliability][results]") {
+TEST_CASE("a damaged results file is exit 2 and one line, whatever byte is changed or cut", "[reliability][results]") {
   const auto dir = scratch_dir("rel-damaged");
   const ScenarioFile f = parse_scenario(kStudy, "s.toml");
   const std::string good_path = (dir / "good.h5").string();

@@ -111,12 +111,27 @@ std::vector<std::vector<std::pair<std::size_t, std::size_t>>> batches(std::size_
 }
 
 std::vector<SummaryRow> summary_rows() {
-  return {{.condition = 1, .model = "lagged", .rater = "patient", .term = "rupture", .measure = "power",
-           .value = 0.8125, .mcse = 0.0123},
-          {.condition = 2, .model = "detection", .rater = "therapist", .term = "repair", .measure = "kappa",
-           .value = std::numeric_limits<double>::quiet_NaN(), .mcse = -0.0},
-          {.condition = 3, .model = "oracle", .rater = "truth", .term = "(Intercept)", .measure = "bias",
-           .value = -1e-300, .mcse = 5e-324}};
+  return {{.condition = 1,
+           .model = "lagged",
+           .rater = "patient",
+           .term = "rupture",
+           .measure = "power",
+           .value = 0.8125,
+           .mcse = 0.0123},
+          {.condition = 2,
+           .model = "detection",
+           .rater = "therapist",
+           .term = "repair",
+           .measure = "kappa",
+           .value = std::numeric_limits<double>::quiet_NaN(),
+           .mcse = -0.0},
+          {.condition = 3,
+           .model = "oracle",
+           .rater = "truth",
+           .term = "(Intercept)",
+           .measure = "bias",
+           .value = -1e-300,
+           .mcse = 5e-324}};
 }
 
 void check_same_summary(const std::vector<SummaryRow>& a, const std::vector<SummaryRow>& b) {
@@ -288,8 +303,8 @@ TEST_CASE("results file: writes in any order and batch are bit-exact and marked 
       const auto col = f.column(kColumns[j], c);
       REQUIRE(col.size() == R);
       for (std::size_t r = 0; r < R; ++r) {
-        const std::uint64_t want = expected_done[c * R + r] ? bits(value_of(c, r, j))
-                                                            : bits(std::numeric_limits<double>::quiet_NaN());
+        const std::uint64_t want =
+            expected_done[c * R + r] ? bits(value_of(c, r, j)) : bits(std::numeric_limits<double>::quiet_NaN());
         if (bits(col[r]) != want || bits(all[c * R + r]) != want) ++wrong;
       }
     }
@@ -366,9 +381,8 @@ TEST_CASE("results file: resume and read refuse foreign, mismatched and damaged 
   const std::string path = (dir / "r.h5").string();
   { ResultsWriter w(path, meta(), conditions3(), kColumns, 3, 10); }
   auto resume_error = [&](const std::string& p, const RunMetadata& m, const std::vector<std::string>& cols,
-                          std::size_t C, std::size_t R) {
-    return input_error_of([&] { ResultsWriter::resume(p, m, cols, C, R); });
-  };
+                          std::size_t C,
+                          std::size_t R) { return input_error_of([&] { ResultsWriter::resume(p, m, cols, C, R); }); };
   CHECK(resume_error(path, meta(), kColumns, 3, 10) == "no InputError");
 
   RunMetadata other = meta();
@@ -461,16 +475,17 @@ TEST_CASE("results file: resume and read refuse foreign, mismatched and damaged 
 
 TEST_CASE("results file: creation errors and misuse", "[results_file]") {
   const auto dir = scratch("misuse");
-  CHECK(contains(input_error_of([&] {
-                   ResultsWriter w((dir / "no/such/folder/r.h5").string(), meta(), {}, kColumns, 1, 1);
-                 }),
-                 "cannot create the results file"));
+  CHECK(contains(
+      input_error_of([&] { ResultsWriter w((dir / "no/such/folder/r.h5").string(), meta(), {}, kColumns, 1, 1); }),
+      "cannot create the results file"));
   const std::string path = (dir / "r.h5").string();
   CHECK_THROWS_AS(ResultsWriter(path, meta(), {}, {"a", "done"}, 1, 1), std::invalid_argument);
   CHECK_THROWS_AS(ResultsWriter(path, meta(), {}, {"a/b"}, 1, 1), std::invalid_argument);
   CHECK_THROWS_AS(ResultsWriter(path, meta(), {}, {"a", "a"}, 1, 1), std::invalid_argument);
-  CHECK_THROWS_AS(ResultsWriter(path, meta(), {{.key = "index", .numbers = {1}, .texts = {}}}, {"a"}, 1, 1), std::invalid_argument);
-  CHECK_THROWS_AS(ResultsWriter(path, meta(), {{.key = "k", .numbers = {1, 2}, .texts = {}}}, {"a"}, 1, 1), std::invalid_argument);
+  CHECK_THROWS_AS(ResultsWriter(path, meta(), {{.key = "index", .numbers = {1}, .texts = {}}}, {"a"}, 1, 1),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(ResultsWriter(path, meta(), {{.key = "k", .numbers = {1, 2}, .texts = {}}}, {"a"}, 1, 1),
+                  std::invalid_argument);
   ResultsWriter w(path, meta(), {}, {"a", "b"}, 2, 3);
   CHECK_THROWS_AS(w.write({0}, {0}, {1}), std::invalid_argument);
   CHECK_THROWS_AS(w.write({0}, {0, 1}, {1, 2}), std::invalid_argument);
@@ -481,9 +496,7 @@ TEST_CASE("results file: creation errors and misuse", "[results_file]") {
   fs::remove_all(dir);
 }
 
-TEST_CASE("results file: no HDF5 handle outlives its writer", "[results_file]") {
-  CHECK(open_hdf5_objects() == 0);
-}
+TEST_CASE("results file: no HDF5 handle outlives its writer", "[results_file]") { CHECK(open_hdf5_objects() == 0); }
 
 TEST_CASE("results file: a kill -9 loses nothing flushed, and the file resumes", "[results_file]") {
   const auto dir = scratch("crash");
@@ -582,6 +595,6 @@ TEST_CASE("results file: a file another process is writing is refused with a cle
   CHECK(contains(e2, "is a run still writing it?"));
   CHECK(e.find('\n') == std::string::npos);
   CHECK_FALSE(contains(e, "unknown HDF5 error"));  // HDF5's reason follows
-  CHECK(read_results(path).columns == kColumns);  // fine once the writer is gone
+  CHECK(read_results(path).columns == kColumns);   // fine once the writer is gone
   fs::remove_all(dir);
 }

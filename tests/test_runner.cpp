@@ -10,10 +10,10 @@
 #include "cli_runner.h"
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/io/results_file.h"
-#include "collabzium/study/record.h"
-#include "collabzium/study/summary.h"
-#include "collabzium/study/runner.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/study/record.h"
+#include "collabzium/study/runner.h"
+#include "collabzium/study/summary.h"
 
 using namespace collabzium;
 using namespace collabzium::testing;
@@ -99,7 +99,8 @@ TEST_CASE("a model that cannot be fitted gives NaN records and counts, and the r
   const auto dir = scratch_dir("runner-failures");
   // One session per patient: no lagged rows at all, so the lagged models are never fitted.
   const ScenarioFile f = parse_scenario(
-      "[run]\nreplications = 5\n[design]\npatients = 20\n[design.sessions]\ndistribution = \"fixed\"\nmean = 1\nmin = 1\n",
+      "[run]\nreplications = 5\n[design]\npatients = 20\n[design.sessions]\ndistribution = \"fixed\"\nmean = 1\nmin = "
+      "1\n",
       "one-session.toml");
   run_quietly(f, {.out = (dir / "fail.h5").string(), .threads = 2});
   const ResultsFile res = read_results((dir / "fail.h5").string());
@@ -220,14 +221,17 @@ TEST_CASE("singular fits are counted, and excluded from the estimate measures on
   CHECK(find(b, 1, "oracle", "truth", "rupture", "n").value == 60 - singular);
   CHECK(find(a, 1, "oracle", "truth", "rupture", "nonconverged").value == 0);
   CHECK(find(b, 1, "oracle", "truth", "rupture", "nonconverged").value == 0);
-  CHECK(find(a, 1, "oracle", "truth", "rupture", "mean").value != find(b, 1, "oracle", "truth", "rupture", "mean").value);
+  CHECK(find(a, 1, "oracle", "truth", "rupture", "mean").value !=
+        find(b, 1, "oracle", "truth", "rupture", "mean").value);
 }
 
 TEST_CASE("the fits come in one order: per observer each model, then the oracle", "[runner][record]") {
   Analysis a;
   a.models = {ModelKind::Growth, ModelKind::Oracle, ModelKind::Lagged};
-  const std::vector<Fit> expected = {{ModelKind::Growth, RaterId::Patient},   {ModelKind::Lagged, RaterId::Patient},
-                                     {ModelKind::Growth, RaterId::Therapist}, {ModelKind::Lagged, RaterId::Therapist},
+  const std::vector<Fit> expected = {{ModelKind::Growth, RaterId::Patient},
+                                     {ModelKind::Lagged, RaterId::Patient},
+                                     {ModelKind::Growth, RaterId::Therapist},
+                                     {ModelKind::Lagged, RaterId::Therapist},
                                      {ModelKind::Oracle, RaterId::Truth}};
   CHECK(fits_of(a) == expected);
   // The model-kind table is in ModelKind order and says who each kind is fitted for.
@@ -239,7 +243,7 @@ TEST_CASE("the fits come in one order: per observer each model, then the oracle"
 }
 
 TEST_CASE("the record columns of the default scenario, exactly", "[runner][record]") {
-  // Written out from CONTRACT.md's schema, independently of the code that makes the names.
+  // Written out from the README's schema, independently of the code that makes the names.
   const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
       {"lagged", {"(Intercept)", "rupture", "repair", "distress", "session"}},
       {"within", {"(Intercept)", "rupture", "repair", "distress", "distress_mean", "session"}},
@@ -292,14 +296,13 @@ TEST_CASE("summary rows carry successes and trials of their proportions", "[runn
   // The true rupture effect is 1.5: replications 1 and 3 cover it, 1 and 3 reject at alpha 0.05.
   ScenarioFile f = parse_scenario("[analysis]\nmodels = [\"oracle\"]\n", "hand.toml");
   const RecordLayout layout = make_layout({f.conditions[0].scenario});
-  const std::map<std::string, std::vector<double>> given = {
-      {"oracle.truth.rupture.estimate", {1.5, 0.2, 1.4, kNaN}},
-      {"oracle.truth.rupture.se", {0.3, 0.3, 0.3, kNaN}},
-      {"oracle.truth.rupture.p", {0.01, 0.4, 0.03, kNaN}},
-      {"oracle.truth.rupture.ci_low", {1.0, -0.4, 1.1, kNaN}},
-      {"oracle.truth.rupture.ci_high", {2.0, 0.8, 1.7, kNaN}},
-      {"oracle.truth.converged", {1, 1, 1, 0}},
-      {"oracle.truth.singular", {0, 0, 0, 0}}};
+  const std::map<std::string, std::vector<double>> given = {{"oracle.truth.rupture.estimate", {1.5, 0.2, 1.4, kNaN}},
+                                                            {"oracle.truth.rupture.se", {0.3, 0.3, 0.3, kNaN}},
+                                                            {"oracle.truth.rupture.p", {0.01, 0.4, 0.03, kNaN}},
+                                                            {"oracle.truth.rupture.ci_low", {1.0, -0.4, 1.1, kNaN}},
+                                                            {"oracle.truth.rupture.ci_high", {2.0, 0.8, 1.7, kNaN}},
+                                                            {"oracle.truth.converged", {1, 1, 1, 0}},
+                                                            {"oracle.truth.singular", {0, 0, 0, 0}}};
   const auto column = [&](const std::string& name, std::size_t) {
     const auto it = given.find(name);
     return it == given.end() ? std::vector<double>(4, kNaN) : it->second;

@@ -23,7 +23,7 @@ std::string error_of(const std::string& toml, const std::vector<std::string>& se
 
 }  // namespace
 
-TEST_CASE("an empty scenario is the seed design with the MODEL.md defaults", "[scenario]") {
+TEST_CASE("an empty scenario is the seed design with the docs/model.md defaults", "[scenario]") {
   const ScenarioFile f = parse_scenario("", "empty.toml");
   const Scenario& s = f.base;
   CHECK(s.design.patients == 119);
@@ -65,7 +65,8 @@ TEST_CASE("every class of bad input is one line naming file, line, key and what 
   CHECK(error_of("[alliance]\nmean = nan") == "s.toml:2: alliance.mean: must be a finite number, got nan");
   CHECK(error_of("[rupture]\nonset_probability = 1.3") ==
         "s.toml:2: rupture.onset_probability: must be a number in [0.0, 1.0], got 1.3");
-  CHECK(error_of("[alliance]\npatient_sd = -0.1") == "s.toml:2: alliance.patient_sd: must be a number >= 0.0, got -0.1");
+  CHECK(error_of("[alliance]\npatient_sd = -0.1") ==
+        "s.toml:2: alliance.patient_sd: must be a number >= 0.0, got -0.1");
   CHECK(error_of("[design.sessions]\nmin = 10\nmax = 5") ==
         "s.toml:2: design.sessions.min: must be <= design.sessions.max (5), got 10");
   CHECK(error_of("[raters.patient]\nscale_min = 5\nscale_max = 5") ==
@@ -79,16 +80,18 @@ TEST_CASE("every class of bad input is one line naming file, line, key and what 
         "s.toml:2: detection.rule: must be one of \"absolute_drop\", \"sd_drop\", \"rci\", \"percent_drop\", "
         "\"sudden_loss\", got \"median\"");
   CHECK(error_of("[analysis]\nmodels = [\"lagged\", \"gee\"]") ==
-        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", \"initial\", \"dsem\", got \"gee\"");
+        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", \"initial\", "
+        "\"dsem\", got \"gee\"");
   CHECK(error_of("[analysis]\nreml = 1") == "s.toml:2: analysis.reml: must be true or false, got 1");
-  CHECK(error_of("[design]\npatients = [1") .rfind("s.toml:2: invalid TOML", 0) == 0);
+  CHECK(error_of("[design]\npatients = [1").rfind("s.toml:2: invalid TOML", 0) == 0);
 }
 
 TEST_CASE("the dsem sampler's keys: defaults, bounds, even iterations, sweepable", "[scenario][dsem]") {
   const Scenario d = parse_scenario("", "s.toml").base;
   CHECK(d.analysis.dsem.chains == 2);
   CHECK(d.analysis.dsem.iterations == 2000);
-  CHECK(error_of("[analysis.dsem]\nchains = 0") == "s.toml:2: analysis.dsem.chains: must be an integer in [1, 64], got 0");
+  CHECK(error_of("[analysis.dsem]\nchains = 0") ==
+        "s.toml:2: analysis.dsem.chains: must be an integer in [1, 64], got 0");
   CHECK(error_of("[analysis.dsem]\nchains = 65") ==
         "s.toml:2: analysis.dsem.chains: must be an integer in [1, 64], got 65");
   CHECK(error_of("[analysis.dsem]\nchains = 2.5") ==
@@ -116,7 +119,8 @@ TEST_CASE("sweep errors name the sweep key", "[scenario]") {
   CHECK(error_of("[sweep]\n\"run.seed\" = [1, 2]") ==
         "s.toml:2: sweep.run.seed: must name a model, design, detection or analysis key; a study has one run.* "
         "setting, got \"run.seed\"");
-  CHECK(error_of("[sweep]\n\"design.patients\" = []") == "s.toml:2: sweep.design.patients: must list at least one value, got []");
+  CHECK(error_of("[sweep]\n\"design.patients\" = []") ==
+        "s.toml:2: sweep.design.patients: must list at least one value, got []");
   CHECK(error_of("[sweep]\n\"design.patients\" = 60") ==
         "s.toml:2: sweep.design.patients: must be a list of values, got 60");
   CHECK(error_of("[sweep]\n\"design.patients\" = [60, 0]") ==
@@ -158,9 +162,9 @@ TEST_CASE("sweeps expand as a Cartesian product, the first key varying slowest",
 }
 
 TEST_CASE("sweep axes keep the order they are written in, not alphabetical order", "[scenario]") {
-  const ScenarioFile f = parse_scenario(
-      "[sweep]\n\"rupture.onset_probability\" = [0.05, 0.1]\n\"design.patients\" = [30, 60, 90]\n", "s.toml",
-      {"sweep.alliance.ar=[0.1, 0.2]"});
+  const ScenarioFile f =
+      parse_scenario("[sweep]\n\"rupture.onset_probability\" = [0.05, 0.1]\n\"design.patients\" = [30, 60, 90]\n",
+                     "s.toml", {"sweep.alliance.ar=[0.1, 0.2]"});
   REQUIRE(f.sweep.size() == 3);
   CHECK(f.sweep[0].key == "rupture.onset_probability");
   CHECK(f.sweep[1].key == "design.patients");
@@ -233,16 +237,22 @@ TEST_CASE("every class of bad scenario exits 2 on the command line with one line
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"[design]\nfoo = 1", "bad.toml:2: design.foo: unknown key"},
       {"[foo]\nx = 1", "bad.toml:1: foo: unknown section"},
-      {"[design]\npatients = \"many\"", "bad.toml:2: design.patients: must be an integer in [1, 100000000], got \"many\""},
+      {"[design]\npatients = \"many\"",
+       "bad.toml:2: design.patients: must be an integer in [1, 100000000], got \"many\""},
       {"[alliance]\nmean = inf", "bad.toml:2: alliance.mean: must be a finite number, got inf"},
-      {"[rupture]\nrepair_probability = -0.1", "bad.toml:2: rupture.repair_probability: must be a number in [0.0, 1.0], got -0.1"},
+      {"[rupture]\nrepair_probability = -0.1",
+       "bad.toml:2: rupture.repair_probability: must be a number in [0.0, 1.0], got -0.1"},
       {"[distress]\ntrend_sd = -1", "bad.toml:2: distress.trend_sd: must be a number >= 0.0, got -1.0"},
-      {"[design.sessions]\nmin = 9\nmax = 4", "bad.toml:2: design.sessions.min: must be <= design.sessions.max (4), got 9"},
-      {"[raters.therapist]\nscale_min = 6", "bad.toml:2: raters.therapist.scale_min: must be < raters.therapist.scale_max (5.0), got 6.0"},
+      {"[design.sessions]\nmin = 9\nmax = 4",
+       "bad.toml:2: design.sessions.min: must be <= design.sessions.max (4), got 9"},
+      {"[raters.therapist]\nscale_min = 6",
+       "bad.toml:2: raters.therapist.scale_min: must be < raters.therapist.scale_max (5.0), got 6.0"},
       {"[design]\ntherapists = 0", "bad.toml:2: design.therapists: must be an integer in [1, 1000000], got 0"},
       {"[distress]\nitems = 0", "bad.toml:2: distress.items: must be an integer in [1, 1000], got 0"},
-      {"[design]\nallocation = \"by hand\"", "bad.toml:2: design.allocation: must be one of \"balanced\", \"random\", got \"by hand\""},
-      {"[sweep]\n\"design.nope\" = [1]", "bad.toml:2: sweep.design.nope: must name a scenario key, got unknown key \"design.nope\""},
+      {"[design]\nallocation = \"by hand\"",
+       "bad.toml:2: design.allocation: must be one of \"balanced\", \"random\", got \"by hand\""},
+      {"[sweep]\n\"design.nope\" = [1]",
+       "bad.toml:2: sweep.design.nope: must name a scenario key, got unknown key \"design.nope\""},
       {"[sweep]\n\"design.patients\" = []", "bad.toml:2: sweep.design.patients: must list at least one value, got []"},
       {"[sweep]\n\"rupture.onset_probability\" = [0.1, 2.0]",
        "bad.toml:2: sweep.rupture.onset_probability: must be a number in [0.0, 1.0], got 2.0"},
@@ -260,7 +270,7 @@ TEST_CASE("every class of bad scenario exits 2 on the command line with one line
 
 namespace {
 
-// Every choice key with its names (CONTRACT.md), in the order of its enum.
+// Every choice key with its names (the README), in the order of its enum.
 const std::vector<std::pair<std::string, std::vector<std::string>>> kChoiceKeys = {
     {"design.allocation", {"balanced", "random"}},
     {"design.sessions.distribution", {"fixed", "poisson", "uniform"}},
@@ -346,5 +356,6 @@ TEST_CASE("a bad value of any choice key is one uniform line", "[scenario][choic
           "--set: " + key + ": must be one of " + quoted_list(names) + ", got \"bogus\"");
   }
   CHECK(error_of("[analysis]\nmodels = [\"lagged\", \"gmm\"]\n") ==
-        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", \"initial\", \"dsem\", got \"gmm\"");
+        "s.toml:2: analysis.models: must be one of \"lagged\", \"within\", \"oracle\", \"growth\", \"initial\", "
+        "\"dsem\", got \"gmm\"");
 }

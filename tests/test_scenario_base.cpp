@@ -33,8 +33,8 @@ std::vector<std::string> axis_keys(const ScenarioFile& f) {
 }  // namespace
 
 TEST_CASE("a scenario inherits every value its base sets and overrides some", "[scenario][base]") {
-  const ScenarioFile f = parse_scenario("base = \"root.toml\"\n[rupture]\nonset_probability = 0.3\n",
-                                        kDir + "child.toml");
+  const ScenarioFile f =
+      parse_scenario("base = \"root.toml\"\n[rupture]\nonset_probability = 0.3\n", kDir + "child.toml");
   CHECK(f.base.rupture.onset_probability == 0.3);  // its own value wins
   CHECK(f.base.rupture.depth_mean == 0.7);         // inherited
   CHECK(f.base.design.therapists == 4);            // inherited
@@ -52,11 +52,11 @@ TEST_CASE("a chain of three files resolves from the deepest base up, relative to
   const Scenario& s = leaf.base;
   CHECK(s.name == "leaf");
   CHECK(s.description.empty());
-  CHECK(s.design.therapists == 4);                 // root
-  CHECK(s.rupture.onset_probability == 0.2);       // root
-  CHECK(s.rupture.depth_mean == 0.8);              // middle over root
-  CHECK(s.raters.patient.registration == 0.7);     // leaf over middle
-  CHECK(s.raters.patient.offset == 0.25);          // default
+  CHECK(s.design.therapists == 4);              // root
+  CHECK(s.rupture.onset_probability == 0.2);    // root
+  CHECK(s.rupture.depth_mean == 0.8);           // middle over root
+  CHECK(s.raters.patient.registration == 0.7);  // leaf over middle
+  CHECK(s.raters.patient.offset == 0.25);       // default
   // Sweep axes merge by key: middle redefines design.patients, which then follows root's axes;
   // leaf's own axis comes last (varies fastest).
   CHECK(axis_keys(leaf) == std::vector<std::string>{"design.therapists", "design.patients", "distress.ar"});
@@ -89,9 +89,9 @@ TEST_CASE("a cycle of bases is refused with the chain in the message", "[scenari
   const std::string a = kDir + "cycle_a.toml", b = kDir + "cycle_b.toml";
   CHECK(load_error(a) == b + ":2: base: the chain of bases is a cycle: " + a + " -> " + b + " -> " + a);
   // A file that names itself.
-  CHECK_THROWS_WITH(parse_scenario("\nbase = \"self.toml\"\n", kDir + "self.toml"),
-                    kDir + "self.toml:2: base: the chain of bases is a cycle: " + kDir + "self.toml -> " + kDir +
-                        "self.toml");
+  CHECK_THROWS_WITH(
+      parse_scenario("\nbase = \"self.toml\"\n", kDir + "self.toml"),
+      kDir + "self.toml:2: base: the chain of bases is a cycle: " + kDir + "self.toml -> " + kDir + "self.toml");
 }
 
 TEST_CASE("a missing or malformed base is one line naming the file that names it", "[scenario][base]") {
@@ -110,7 +110,8 @@ TEST_CASE("a bad value inside a base is reported with the base's file and line",
         kDir + "bad_base.toml:4: design.patients: must be an integer in [1, 100000000], got 0");
 }
 
-TEST_CASE("validate of a child prints the resolved scenario, which parses back to the same one", "[scenario][base][cli]") {
+TEST_CASE("validate of a child prints the resolved scenario, which parses back to the same one",
+          "[scenario][base][cli]") {
   const auto dir = scratch_dir("scenario-base");
   // Run from another directory with a relative path: the base resolves against the file, not the
   // working directory.

@@ -60,10 +60,24 @@ CoefficientSample table() {
 TEST_CASE("score_coefficient returns the measures in the documented order", "[scoring]") {
   const auto m = score_coefficient(table(), 0.5, 0.05);
   REQUIRE(m.size() == kCoefficientMeasureNames.size());
-  const std::vector<std::string> expected = {
-      "true_value", "n",    "mean",     "bias",  "rel_bias",         "emp_se",            "model_se",
-      "model_se_rel_error", "rmse",     "coverage", "power", "power_wilson_low", "power_wilson_high",
-      "nonconverged", "singular", "not_estimable", "power_all", "coverage_be"};
+  const std::vector<std::string> expected = {"true_value",
+                                             "n",
+                                             "mean",
+                                             "bias",
+                                             "rel_bias",
+                                             "emp_se",
+                                             "model_se",
+                                             "model_se_rel_error",
+                                             "rmse",
+                                             "coverage",
+                                             "power",
+                                             "power_wilson_low",
+                                             "power_wilson_high",
+                                             "nonconverged",
+                                             "singular",
+                                             "not_estimable",
+                                             "power_all",
+                                             "coverage_be"};
   for (std::size_t i = 0; i < m.size(); ++i) {
     CHECK(m[i].name == expected[i]);
     CHECK(m[i].name == kCoefficientMeasureNames[i]);
@@ -184,8 +198,7 @@ TEST_CASE("score_coefficient agrees with an independent one-pass calculation", "
   CHECK(near(mcse_of(m, "rmse"), mse_mcse / (2 * std::sqrt(mse))));
 }
 
-TEST_CASE("score_coefficient with true value 0: relative bias undefined, power is the type I error",
-          "[scoring]") {
+TEST_CASE("score_coefficient with true value 0: relative bias undefined, power is the type I error", "[scoring]") {
   const auto m = score_coefficient(table(), 0.0, 0.05);
   CHECK(value_of(m, "true_value") == 0.0);
   CHECK(std::isnan(value_of(m, "rel_bias")));
@@ -207,8 +220,8 @@ TEST_CASE("score_coefficient with every fit failed gives NaN measures and the co
   REQUIRE(m.size() == kCoefficientMeasureNames.size());
   CHECK(value_of(m, "true_value") == 0.5);
   CHECK(value_of(m, "n") == 0.0);
-  for (const char* name : {"mean", "bias", "rel_bias", "emp_se", "model_se", "model_se_rel_error", "rmse",
-                           "coverage", "power", "power_wilson_low", "power_wilson_high"}) {
+  for (const char* name : {"mean", "bias", "rel_bias", "emp_se", "model_se", "model_se_rel_error", "rmse", "coverage",
+                           "power", "power_wilson_low", "power_wilson_high"}) {
     INFO(name);
     CHECK(std::isnan(value_of(m, name)));
     CHECK(std::isnan(mcse_of(m, name)));

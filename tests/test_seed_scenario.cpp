@@ -3,8 +3,8 @@
 // alliance growth is clearly positive for both raters.
 #include <catch2/catch.hpp>
 
-#include "collabzium/study/runner.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/study/runner.h"
 
 using namespace collabzium;
 

@@ -18,12 +18,25 @@ Scenario quiet(std::int64_t patients, std::int64_t therapists, std::int64_t sess
   Scenario s;
   s.design.patients = patients;
   s.design.therapists = therapists;
-  s.design.sessions = {.distribution = SessionDistribution::Fixed, .mean = static_cast<double>(sessions), .min = 1, .max = 1000};
+  s.design.sessions = {
+      .distribution = SessionDistribution::Fixed, .mean = static_cast<double>(sessions), .min = 1, .max = 1000};
   s.design.dropout = {.base = 0.0, .unresolved_rupture = 0.0, .distress = 0.0};
-  s.alliance = {.mean = 3.6, .therapist_sd = 0, .patient_sd = 0, .growth = 0, .growth_sd = 0, .growth_shape = GrowthShape::Log,
-                .ar = 0.4, .innovation_sd = 0};
-  s.rupture = {.onset_probability = 0, .propensity_sd = 0, .distress_effect = 0, .depth_mean = 0.6, .depth_sd = 0.25,
-               .repair_probability = 0.5, .repair_skill_sd = 0, .repair_bonus = 0};
+  s.alliance = {.mean = 3.6,
+                .therapist_sd = 0,
+                .patient_sd = 0,
+                .growth = 0,
+                .growth_sd = 0,
+                .growth_shape = GrowthShape::Log,
+                .ar = 0.4,
+                .innovation_sd = 0};
+  s.rupture = {.onset_probability = 0,
+               .propensity_sd = 0,
+               .distress_effect = 0,
+               .depth_mean = 0.6,
+               .depth_sd = 0.25,
+               .repair_probability = 0.5,
+               .repair_skill_sd = 0,
+               .repair_bonus = 0};
   s.distress.therapist_sd = s.distress.patient_sd = s.distress.trend = s.distress.trend_sd = 0;
   s.distress.ar = 0;
   s.distress.innovation_sd = 0;
@@ -63,8 +76,14 @@ void check_within(double estimate, double truth, double mcse) {
 
 TEST_CASE("session-1 latent alliance has the model's mean and variance", "[simulator]") {
   Scenario s = quiet(40000, 4000, 1);
-  s.alliance = {.mean = 3.6, .therapist_sd = 0.10, .patient_sd = 0.30, .growth = 0.15, .growth_sd = 0.08,
-                .growth_shape = GrowthShape::Log, .ar = 0.4, .innovation_sd = 0.20};
+  s.alliance = {.mean = 3.6,
+                .therapist_sd = 0.10,
+                .patient_sd = 0.30,
+                .growth = 0.15,
+                .growth_sd = 0.08,
+                .growth_shape = GrowthShape::Log,
+                .ar = 0.4,
+                .innovation_sd = 0.20};
   const Cohort c = simulate_cohort(s, 11, 1, 1);
   Moments m;
   for (std::size_t i = 0; i < c.patients(); ++i) m.add(c.true_alliance[row(c, i, 1)]);
@@ -76,8 +95,14 @@ TEST_CASE("session-1 latent alliance has the model's mean and variance", "[simul
 
 TEST_CASE("alliance grows with ln t and its fluctuation is AR(1)", "[simulator]") {
   Scenario s = quiet(20000, 100, 8);
-  s.alliance = {.mean = 3.6, .therapist_sd = 0, .patient_sd = 0, .growth = 0.15, .growth_sd = 0.08, .growth_shape = GrowthShape::Log,
-                .ar = 0.4, .innovation_sd = 0.20};
+  s.alliance = {.mean = 3.6,
+                .therapist_sd = 0,
+                .patient_sd = 0,
+                .growth = 0.15,
+                .growth_sd = 0.08,
+                .growth_shape = GrowthShape::Log,
+                .ar = 0.4,
+                .innovation_sd = 0.20};
   const Cohort c = simulate_cohort(s, 12, 1, 1);
   Moments growth;
   for (std::size_t i = 0; i < c.patients(); ++i)
@@ -327,12 +352,14 @@ TEST_CASE("distress trends and responds to onsets and repairs one session later"
   check_within(after_none.mean(), 0.0, 3 / std::sqrt(after_none.n));
 
   Moments trend;
-  for (std::size_t i = 0; i < c.patients(); ++i) trend.add(c.true_distress[row(c, i, 10)] - c.true_distress[row(c, i, 1)]);
+  for (std::size_t i = 0; i < c.patients(); ++i)
+    trend.add(c.true_distress[row(c, i, 10)] - c.true_distress[row(c, i, 1)]);
   // with effects present the 9-session change also carries event effects; check on a clean cohort
   s.rupture.onset_probability = 0;
   const Cohort d = simulate_cohort(s, 92, 1, 1);
   Moments clean;
-  for (std::size_t i = 0; i < d.patients(); ++i) clean.add(d.true_distress[row(d, i, 10)] - d.true_distress[row(d, i, 1)]);
+  for (std::size_t i = 0; i < d.patients(); ++i)
+    clean.add(d.true_distress[row(d, i, 10)] - d.true_distress[row(d, i, 1)]);
   check_within(clean.mean(), -0.4 * 9, clean.mcse());
 }
 
@@ -353,7 +380,8 @@ TEST_CASE("observed scores lie on the item grid within the scale, or off it when
   s.raters.patient.response = Response::Continuous;
   const Cohort d = simulate_cohort(s, 101, 1, 1);
   std::size_t off_grid = 0;
-  for (std::size_t k = 0; k < d.rows(); ++k) off_grid += std::abs(d.alliance_patient[k] * 12 - std::round(d.alliance_patient[k] * 12)) > 1e-6;
+  for (std::size_t k = 0; k < d.rows(); ++k)
+    off_grid += std::abs(d.alliance_patient[k] * 12 - std::round(d.alliance_patient[k] * 12)) > 1e-6;
   CHECK(off_grid > d.rows() * 9 / 10);
 }
 

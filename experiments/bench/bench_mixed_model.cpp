@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
     std::ofstream out(argv[1]);
     out << "patient,rupture,repair,distress,session,y\n";
     out.precision(17);
-    for (const auto& r : rows) out << r[0] << ',' << r[1] << ',' << r[2] << ',' << r[3] << ',' << r[4] << ',' << r[5] << '\n';
+    for (const auto& r : rows)
+      out << r[0] << ',' << r[1] << ',' << r[2] << ',' << r[3] << ',' << r[4] << ',' << r[5] << '\n';
   }
   LmmOptions opt;
   LmmFit fit = fit_lmm(pr, opt);

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Mechanisms figure (configs/mechanisms.toml, MODEL.md 2.7): for each mechanism (which onsets and
+"""Mechanisms figure (configs/mechanisms.toml, docs/model.md 2.7): for each mechanism (which onsets and
 repairs move distress: every latent one, or those the patient or the therapist registered; with
 or without a responsive therapist; with or without an effect of patient false alarms), the power
 of the lagged patient and therapist rupture and repair terms (rejections in the true direction),
@@ -124,7 +124,7 @@ def main():
     worst = np.nanmax(pat_se)
     off = ("detected prevalences within ±0.05 of 52% / 73% in every condition" if not notes else
            f"{len(notes)} prevalences off the published ones by > 0.05, e.g. " + "; ".join(notes[:2]))
-    fig.suptitle(f"Mechanisms (MODEL.md 2.7) on the calibrated seed scenario, β_R = +1.5, β_P = −1.5; "
+    fig.suptitle(f"Mechanisms (docs/model.md 2.7) on the calibrated seed scenario, β_R = +1.5, β_P = −1.5; "
                  f"{R} replications per condition, max MCSE of P(pattern) {worst:.4f}\n{off}", fontsize=9)
     fig.text(0.01, 0.004, res.provenance(), fontsize=6, color="0.4")
     fig.tight_layout(rect=(0, 0.015, 1, 0.955))

@@ -37,7 +37,8 @@ LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names,
   LmmProblem prob;
   const std::size_t p = names.size();
   if (p > kMaxRegressors) throw std::logic_error("assemble: more terms than ModelRow holds");
-  std::vector<int> patient_index(cohort.patients(), -1), therapist_index(static_cast<std::size_t>(cohort.therapists()), -1);
+  std::vector<int> patient_index(cohort.patients(), -1),
+      therapist_index(static_cast<std::size_t>(cohort.therapists()), -1);
   std::vector<int> row_patient(n);
   const auto rows = static_cast<Eigen::Index>(n);
   prob.X.resize(rows, static_cast<Eigen::Index>(p));
@@ -63,7 +64,8 @@ LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names,
   prob.names = names;
   if (fixed) {
     for (std::size_t t = 0; t < therapist_index.size(); ++t)
-      if (therapist_index[t] > 0) prob.names.push_back("therapist[" + cohort.therapist_label(static_cast<int>(t)) + "]");
+      if (therapist_index[t] > 0)
+        prob.names.push_back("therapist[" + cohort.therapist_label(static_cast<int>(t)) + "]");
     prob.X.conservativeResize(rows, static_cast<Eigen::Index>(p) + n_therapists - 1);
     prob.X.rightCols(n_therapists - 1).setZero();
   }
@@ -78,7 +80,8 @@ LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names,
     prob.parent.assign(static_cast<std::size_t>(n_patients), 0);
     for (std::size_t r = 0; r < n; ++r) {
       const auto i = static_cast<std::size_t>(row_patient[r]);
-      prob.parent[static_cast<std::size_t>(patient_index[i])] = therapist_index[static_cast<std::size_t>(cohort.therapist[i])];
+      prob.parent[static_cast<std::size_t>(patient_index[i])] =
+          therapist_index[static_cast<std::size_t>(cohort.therapist[i])];
     }
   }
   return prob;
@@ -86,7 +89,7 @@ LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names,
 
 bool present(double x) { return !std::isnan(x); }
 
-// Growth: R_it = b0 + b1 g(t) on every rated session (MODEL.md 4).
+// Growth: R_it = b0 + b1 g(t) on every rated session (docs/model.md 4).
 LmmProblem build_growth(const Cohort& c, RaterId rater, const RaterEvents*, const Scenario& s) {
   const GrowthShape shape = s.alliance.growth_shape;
   const auto& ratings = c.ratings(rater);
@@ -109,7 +112,7 @@ LmmProblem build_growth(const Cohort& c, RaterId rater, const RaterEvents*, cons
 }
 
 // The lagged family's variants: the lagged model, its within-between split and the
-// initial-conditions model (MODEL.md 4 and 4.1).
+// initial-conditions model (docs/model.md 4 and 4.1).
 enum class LagVariant { Lagged, Within, Initial };
 
 // The lagged family: D_{t+1} on the events at t, D_t (within: split into the patient's mean and
@@ -128,7 +131,10 @@ LmmProblem build_lagged_family(const Cohort& c, RaterId rater, const RaterEvents
   const std::vector<double>* ratings = truth ? nullptr : &c.ratings(rater);
   const auto& true_onset = c.has_effective ? c.effective_onset : c.true_onset;
   const auto& true_repair = c.has_effective ? c.effective_repair : c.true_repair;
-  const ModelKind kind = within ? ModelKind::Within : initial ? ModelKind::Initial : truth ? ModelKind::Oracle : ModelKind::Lagged;
+  const ModelKind kind = within    ? ModelKind::Within
+                         : initial ? ModelKind::Initial
+                         : truth   ? ModelKind::Oracle
+                                   : ModelKind::Lagged;
   const std::vector<std::string> names = model_terms(Fit{kind, rater}, s);
   const bool session_term = s.analysis.session;
   const bool false_alarm_term = truth && !names.empty() && names.back() == "false_alarm";
@@ -235,7 +241,7 @@ void fit_mixed_model(const FitRequest& q, ModelResult& m) {
 
 // The DSEM's data: every session row of the cohort (the sampler uses every observed distress
 // value, not only the lagged pairs), with the rater's events; an event where the rater gave no
-// rating is NaN, which the sampler counts as 0 (MODEL.md 4.1).
+// rating is NaN, which the sampler counts as 0 (docs/model.md 4.1).
 DsemData dsem_data(const Cohort& c, RaterId rater, const RaterEvents& events) {
   const auto& ratings = c.ratings(rater);
   DsemData d;
@@ -303,15 +309,25 @@ const std::vector<ModelKindInfo>& model_kinds() {
     const std::vector<std::string> lagged_terms = {"(Intercept)", "rupture", "repair", "distress", "session"};
     std::vector<ModelKindInfo> k = {
         {ModelKind::Lagged, "lagged", lagged_terms, FittedFor::EachObserver, &build_lagged, &fit_mixed_model},
-        {ModelKind::Within, "within",
-         {"(Intercept)", "rupture", "repair", "distress", "distress_mean", "session"}, FittedFor::EachObserver,
-         &build_within, &fit_mixed_model},
-        {ModelKind::Oracle, "oracle", lagged_terms, FittedFor::Truth, &build_lagged, &fit_mixed_model},
-        {ModelKind::Growth, "growth", {"(Intercept)", "growth"}, FittedFor::EachObserver, &build_growth,
+        {ModelKind::Within,
+         "within",
+         {"(Intercept)", "rupture", "repair", "distress", "distress_mean", "session"},
+         FittedFor::EachObserver,
+         &build_within,
          &fit_mixed_model},
-        {ModelKind::Initial, "initial",
+        {ModelKind::Oracle, "oracle", lagged_terms, FittedFor::Truth, &build_lagged, &fit_mixed_model},
+        {ModelKind::Growth,
+         "growth",
+         {"(Intercept)", "growth"},
+         FittedFor::EachObserver,
+         &build_growth,
+         &fit_mixed_model},
+        {ModelKind::Initial,
+         "initial",
          {"(Intercept)", "rupture", "repair", "distress", "session", "distress_initial", "rupture_mean", "repair_mean"},
-         FittedFor::EachObserverAndTruth, &build_initial, &fit_mixed_model},
+         FittedFor::EachObserverAndTruth,
+         &build_initial,
+         &fit_mixed_model},
         // Per observer only: a truth-fitted DSEM would be a kind of its own (as "oracle" is the
         // lagged model on the truth), with a name the model does not define.
         {ModelKind::Dsem, "dsem", lagged_terms, FittedFor::EachObserver, nullptr, &fit_dsem_model, true},
@@ -359,8 +375,7 @@ std::vector<Fit> fits_of(const Analysis& analysis) {
   return fits;
 }
 
-LmmProblem build_model(ModelKind model, const Cohort& c, RaterId rater, const RaterEvents* events,
-                       const Scenario& s) {
+LmmProblem build_model(ModelKind model, const Cohort& c, RaterId rater, const RaterEvents* events, const Scenario& s) {
   const ModelBuilder build = model_kind(model).build;
   if (!build) throw std::logic_error("build_model: \"" + std::string(name(model)) + "\" is not a linear mixed model");
   return build(c, rater, events, s);
@@ -396,8 +411,8 @@ CohortAnalysis analyze_cohort(const Cohort& c, const Scenario& s, const Replicat
     ModelResult m;
     m.model = f.model;
     m.rater = f.rater;
-    const FitRequest request{f.model, c, f.rater, truth ? nullptr : &out.events[index_of(f.rater)], s, options,
-                             replication, out.models};
+    const FitRequest request{f.model, c,       f.rater,     truth ? nullptr : &out.events[index_of(f.rater)],
+                             s,       options, replication, out.models};
     model_kind(f.model).fit(request, m);
     out.models.push_back(std::move(m));
   }

@@ -19,15 +19,15 @@ constexpr double kPriorShape = 0.01, kPriorScale = 0.01;
 // The data reorganised for the sampler: one contiguous series per used patient, from its first to
 // its last observed distress, with every session in between (imputed where not observed).
 struct Series {
-  int patients = 0;               // N used patients
-  std::vector<std::size_t> begin;  // N + 1 offsets into the per-session arrays
-  std::vector<int> first_session;  // f_i
-  std::vector<int> group;          // dense therapist index of patient i (0 = reference)
-  std::vector<double> distress;    // observed values; NaN where missing (imputed in the state)
-  std::vector<double> rupture, repair;  // 0/1 (missing counted as 0)
-  std::vector<std::size_t> missing;     // positions of missing distress (always inside a series)
+  int patients = 0;                          // N used patients
+  std::vector<std::size_t> begin;            // N + 1 offsets into the per-session arrays
+  std::vector<int> first_session;            // f_i
+  std::vector<int> group;                    // dense therapist index of patient i (0 = reference)
+  std::vector<double> distress;              // observed values; NaN where missing (imputed in the state)
+  std::vector<double> rupture, repair;       // 0/1 (missing counted as 0)
+  std::vector<std::size_t> missing;          // positions of missing distress (always inside a series)
   std::vector<std::string> therapist_terms;  // "therapist[label]" for dense therapists 1..H-1
-  int observed = 0;               // observed distress values used
+  int observed = 0;                          // observed distress values used
 };
 
 std::string therapist_label(const DsemData& d, int j) {
@@ -94,10 +94,8 @@ Series organise(const DsemData& d, bool therapist_fixed) {
       if (!std::isnan(d.repair[rows[k]])) s.repair[pos] = d.repair[rows[k]];
     }
     for (std::size_t pos = base; pos < base + len; ++pos) {
-      if (std::isnan(s.distress[pos]))
-        s.missing.push_back(pos);
-      else
-        ++s.observed;
+      if (std::isnan(s.distress[pos])) s.missing.push_back(pos);
+      else ++s.observed;
     }
     s.first_session.push_back(f);
     s.group.push_back(therapist_fixed ? therapist_dense[d.therapist[rows[0]]] : 0);
@@ -154,7 +152,7 @@ double effective_size(const std::vector<double>& x, int chains, std::size_t n) {
     return total / chains;
   };
   const double within = acov(0) * dn / (dn - 1);  // W
-  double between = 0;                              // B / n
+  double between = 0;                             // B / n
   if (chains > 1) {
     const double grand = std::accumulate(mean.begin(), mean.end(), 0.0) / chains;
     for (double m : mean) between += (m - grand) * (m - grand);
@@ -307,7 +305,8 @@ class DsemSampler {
         s_mx_(static_cast<std::size_t>(N_ * q_)),
         s_xx_(static_cast<std::size_t>(q_ * q_)),
         s_xz_(static_cast<std::size_t>(q_)),
-        draws_(static_cast<std::size_t>(n_par_), std::vector<double>(kept_ * static_cast<std::size_t>(options.chains))) {}
+        draws_(static_cast<std::size_t>(n_par_),
+               std::vector<double>(kept_ * static_cast<std::size_t>(options.chains))) {}
 
   // Runs every chain; false on a numerical failure (a block that is not positive definite).
   bool sample() {
@@ -533,7 +532,8 @@ class DsemSampler {
   }
 
   void store(std::size_t j) {
-    for (int a = 0; a < q_; ++a) draws_[static_cast<std::size_t>(term_of_theta(a))][j] = theta_[static_cast<std::size_t>(a)];
+    for (int a = 0; a < q_; ++a)
+      draws_[static_cast<std::size_t>(term_of_theta(a))][j] = theta_[static_cast<std::size_t>(a)];
     draws_[3][j] = phi_;
     draws_[static_cast<std::size_t>(n_terms_)][j] = sigma2_;
     draws_[static_cast<std::size_t>(n_terms_ + 1)][j] = sigma1_2_;

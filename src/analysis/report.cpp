@@ -136,12 +136,13 @@ void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario&
                   static_cast<long long>(d.repairs), num(d.prevalence).c_str());
     out << line;
     if (cohort.has_truth)
-      out << pad(num(d.true_prevalence), 10) << pad(num(d.rupture.sensitivity), 12) << pad(num(d.rupture.specificity), 12)
-          << pad(num(d.rupture.ppv), 6) << pad(num(d.rupture.f1), 6);
+      out << pad(num(d.true_prevalence), 10) << pad(num(d.rupture.sensitivity), 12)
+          << pad(num(d.rupture.specificity), 12) << pad(num(d.rupture.ppv), 6) << pad(num(d.rupture.f1), 6);
     out << "\n";
   }
   out << "patient-therapist agreement (Cohen's kappa): " << num(a.kappa) << "\n";
-  for (const auto& roc : a.roc) out << "ROC " << rater_name(roc.rater) << " (" << name(roc.rule) << "): AUC " << num(roc.auc) << "\n";
+  for (const auto& roc : a.roc)
+    out << "ROC " << rater_name(roc.rater) << " (" << name(roc.rule) << "): AUC " << num(roc.auc) << "\n";
 
   for (const auto& m : a.models) {
     const LmmFit& f = m.fit;
@@ -152,7 +153,8 @@ void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario&
     }
     if (model_kind(m.model).sampled)
       out << ", Gibbs " << s.analysis.dsem.chains << " x " << s.analysis.dsem.iterations << " iterations, R-hat "
-          << num(m.rhat_max) << ", ESS " << num(m.ess_min, 0) << ", sigma2 " << num(f.sigma2) << ", tau2 " << num(f.tau2);
+          << num(m.rhat_max) << ", ESS " << num(m.ess_min, 0) << ", sigma2 " << num(f.sigma2) << ", tau2 "
+          << num(f.tau2);
     else
       out << ", " << (s.analysis.reml ? "REML" : "ML") << " criterion " << num(f.criterion, 2) << ", sigma2 "
           << num(f.sigma2) << ", tau2 " << num(f.tau2);
@@ -163,9 +165,9 @@ void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario&
     out << "\n  term              estimate       se       df        t        p   ci_low  ci_high\n";
     for (const auto& c : f.coefficients) {
       char line[256];
-      std::snprintf(line, sizeof line, "  %-15s %10s %8s %8s %8s %8s %8s %8s\n", c.name.c_str(), num(c.estimate, 4).c_str(),
-                    num(c.se, 4).c_str(), num(c.df, 1).c_str(), num(c.t, 2).c_str(), num(c.p, 4).c_str(),
-                    num(c.ci_low, 3).c_str(), num(c.ci_high, 3).c_str());
+      std::snprintf(line, sizeof line, "  %-15s %10s %8s %8s %8s %8s %8s %8s\n", c.name.c_str(),
+                    num(c.estimate, 4).c_str(), num(c.se, 4).c_str(), num(c.df, 1).c_str(), num(c.t, 2).c_str(),
+                    num(c.p, 4).c_str(), num(c.ci_low, 3).c_str(), num(c.ci_high, 3).c_str());
       out << line;
     }
   }

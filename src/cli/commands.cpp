@@ -5,10 +5,10 @@
 #include <ostream>
 
 #include "collabzium/analysis/analysis.h"
+#include "collabzium/analysis/report.h"
 #include "collabzium/io/cohort_csv.h"
 #include "collabzium/io/cohort_reader.h"
 #include "collabzium/io/output_file.h"
-#include "collabzium/analysis/report.h"
 #include "collabzium/study/runner.h"
 
 #include <filesystem>
@@ -23,8 +23,8 @@ namespace {
 const Condition& pick_condition(const ScenarioFile& file, int condition) {
   const int n = static_cast<int>(file.conditions.size());
   if (condition < 1 || condition > n)
-    throw InputError(locate("--condition", 0, "", "must be in [1, " + std::to_string(n) + "], got " +
-                                                      std::to_string(condition)));
+    throw InputError(
+        locate("--condition", 0, "", "must be in [1, " + std::to_string(n) + "], got " + std::to_string(condition)));
   return file.conditions[static_cast<std::size_t>(condition - 1)];
 }
 
@@ -72,9 +72,9 @@ void command_simulate(const SimulateOptions& o, std::ostream& out) {
     with_rupture += any;
   }
   const double n = static_cast<double>(cohort.patients());
-  out << "simulated " << cohort.patients() << " patients of " << cohort.therapists() << " therapists, "
-      << cohort.rows() << " sessions (" << cohort.rows() / std::max(1.0, n) << " per patient), condition "
-      << cond.index << ", seed " << seed << "\n"
+  out << "simulated " << cohort.patients() << " patients of " << cohort.therapists() << " therapists, " << cohort.rows()
+      << " sessions (" << cohort.rows() / std::max(1.0, n) << " per patient), condition " << cond.index << ", seed "
+      << seed << "\n"
       << "true ruptures: " << onsets << " onsets in " << with_rupture << " patients ("
       << 100.0 * with_rupture / std::max(1.0, n) << "%), " << repairs << " repairs; dropouts: " << dropouts
       << "\nwrote " << o.out << "\n";
@@ -84,8 +84,9 @@ void command_analyze(const AnalyzeOptions& o, std::ostream& out) {
   refuse_same_files({{"config", o.common.config}, {"--data", o.data}}, {{"--out", o.report}, {"--events", o.events}});
   const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
   if (file.conditions.size() != 1)
-    throw InputError(locate(o.common.config, 0, "sweep", "analyze takes a scenario without a sweep (it has " +
-                                                             std::to_string(file.conditions.size()) + " conditions)"));
+    throw InputError(locate(
+        o.common.config, 0, "sweep",
+        "analyze takes a scenario without a sweep (it has " + std::to_string(file.conditions.size()) + " conditions)"));
   const Scenario& s = file.base;
   const Cohort cohort = read_cohort_csv(o.data);
   // Open every output before the work, so a bad path fails early; all are committed together.

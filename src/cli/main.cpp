@@ -6,12 +6,12 @@
 #include <optional>
 #include <sstream>
 
-#include "collabzium/study/cluster.h"
 #include "collabzium/cli/commands.h"
-#include "collabzium/study/runner.h"
 #include "collabzium/cli/study_commands.h"
 #include "collabzium/error.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/study/cluster.h"
+#include "collabzium/study/runner.h"
 
 namespace {
 
@@ -31,8 +31,9 @@ CLI::Validator in_range(std::int64_t lo, std::int64_t hi) {
           return "must be an integer <= " + std::to_string(hi) + ", got " + text;
         return "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + text;
       },
-      lo == std::numeric_limits<std::int64_t>::min() ? "INT <= " + std::to_string(hi)
-                                                     : "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      lo == std::numeric_limits<std::int64_t>::min()
+          ? "INT <= " + std::to_string(hi)
+          : "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
 
 void add_common(CLI::App* verb, collabzium::CommonOptions& common) {
@@ -106,7 +107,8 @@ int main(int argc, char** argv) {
   sv->add_option("--out", solve.out, "result JSON");
   sv->add_option("--replications", solve.replications, "replications per point and batch (default 200)")
       ->check(in_range(kNoMinimum, static_cast<std::int64_t>(kMaxStudyReplications)));
-  sv->add_option("--verify-replications", solve.verify_replications, "replications of the verification run (default 1000)")
+  sv->add_option("--verify-replications", solve.verify_replications,
+                 "replications of the verification run (default 1000)")
       ->check(in_range(kNoMinimum, static_cast<std::int64_t>(kMaxStudyReplications)));
   sv->add_option("--seed", solve.seed, "seed (default run.seed)");
   sv->add_option("--threads", solve.threads, "threads (default run.threads, 0 = all cores)")
@@ -118,7 +120,9 @@ int main(int argc, char** argv) {
   CalibrateOptions calibrate;
   auto* cb = app.add_subcommand("calibrate", "find values of free keys whose summary measures match targets");
   add_common(cb, calibrate.common);
-  cb->add_option("--match", calibrate.match, "MODEL.RATER.TERM.MEASURE=VALUE, repeatable")->required()->allow_extra_args(false);
+  cb->add_option("--match", calibrate.match, "MODEL.RATER.TERM.MEASURE=VALUE, repeatable")
+      ->required()
+      ->allow_extra_args(false);
   cb->add_option("--free", calibrate.free, "KEY=LO:HI, repeatable")->required()->allow_extra_args(false);
   cb->add_option("--out", calibrate.out, "calibrated scenario (TOML)")->required();
   cb->add_option("--replications", calibrate.replications, "replications per evaluation (default 200)")

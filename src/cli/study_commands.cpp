@@ -94,10 +94,11 @@ void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
                   show(z, 3).c_str());
     out << line;
   }
-  out << "(achieved: check run of " << settings.check_replications << " replications with fresh seed "
-      << res.check_seed << "; z = (achieved - value) / sqrt(mcse^2 + the search's mcse^2))\n";
+  out << "(achieved: check run of " << settings.check_replications << " replications with fresh seed " << res.check_seed
+      << "; z = (achieved - value) / sqrt(mcse^2 + the search's mcse^2))\n";
   if (!all_close)
-    out << "warning: not every target is matched within 3 Monte Carlo SEs; the bounds may exclude a solution, the targets may "
+    out << "warning: not every target is matched within 3 Monte Carlo SEs; the bounds may exclude a solution, the "
+           "targets may "
            "conflict, or the search may need more replications\n";
   out << "calibrated values:\n";
   for (std::size_t k = 0; k < free.size(); ++k)
@@ -110,13 +111,13 @@ void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
   for (const auto& s : o.common.overrides) text << " --set " << s;
   text << "\n# Free keys, calibrated within their bounds:\n";
   for (std::size_t k = 0; k < free.size(); ++k)
-    text << "#   " << free[k].key << " = " << format_value(KeyValue(res.values[k])) << "  (bounds [" << show(free[k].lo, 6)
-         << ", " << show(free[k].hi, 6) << "], start " << show(res.start[k], 6) << ")\n";
-  text << "# Targets (summary measures) and the values achieved in a check run of "
-       << settings.check_replications << " replications with seed " << res.check_seed << ":\n";
+    text << "#   " << free[k].key << " = " << format_value(KeyValue(res.values[k])) << "  (bounds ["
+         << show(free[k].lo, 6) << ", " << show(free[k].hi, 6) << "], start " << show(res.start[k], 6) << ")\n";
+  text << "# Targets (summary measures) and the values achieved in a check run of " << settings.check_replications
+       << " replications with seed " << res.check_seed << ":\n";
   for (std::size_t j = 0; j < targets.size(); ++j)
-    text << "#   " << targets[j].name() << " = " << show(targets[j].value, 6) << "  achieved " << show(res.check[j].value, 6)
-         << " (MCSE " << show(res.check[j].mcse, 3) << ")\n";
+    text << "#   " << targets[j].name() << " = " << show(targets[j].value, 6) << "  achieved "
+         << show(res.check[j].value, 6) << " (MCSE " << show(res.check[j].mcse, 3) << ")\n";
   text << "# Search: NLopt LN_BOBYQA, " << res.evaluations << " evaluations of " << settings.replications
        << " replications with seed " << settings.seed << " (common random numbers); " << res.optimizer_status
        << ".\n# All other values are those of the input scenario.\n\n";
@@ -130,14 +131,13 @@ void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
   out << "wrote " << o.out << "\n";
 }
 
-
 void command_solve(const SolveOptions& o, std::ostream& out) {
   refuse_same_files({{"config", o.common.config}}, {{"--out", o.out}});
   const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
   if (file.conditions.size() != 1)
-    throw InputError(locate(o.common.config, 0, "sweep",
-                            "solve takes a scenario without a sweep (it has " + std::to_string(file.conditions.size()) +
-                                " conditions)"));
+    throw InputError(locate(
+        o.common.config, 0, "sweep",
+        "solve takes a scenario without a sweep (it has " + std::to_string(file.conditions.size()) + " conditions)"));
   const Scenario& base = file.conditions.front().scenario;
   const PowerTarget target = parse_power_target(o.target);
   if (!o.power) throw InputError(locate("--power", 0, "", "is required"));
@@ -165,9 +165,9 @@ void command_solve(const SolveOptions& o, std::ostream& out) {
   if (!r.precise)
     out << "note: the interval is wider than +-" << show(100 * settings.precision, 3) << "% after " << r.rounds
         << " rounds; raise --max-rounds or --replications for a narrower one\n";
-  out << "verification: power " << show(r.power, 3) << " (MCSE " << show(r.power_mcse, 2) << ") at " << o.vary
-      << " = " << r.value << " in an independent run of " << r.verify_replications << " replications (seed "
-      << r.verify_seed << ")\n";
+  out << "verification: power " << show(r.power, 3) << " (MCSE " << show(r.power_mcse, 2) << ") at " << o.vary << " = "
+      << r.value << " in an independent run of " << r.verify_replications << " replications (seed " << r.verify_seed
+      << ")\n";
   if (r.power + 2 * r.power_mcse < *o.power)
     out << "warning: the verification run falls short of " << show(*o.power, 3)
         << " by more than 2 MCSE; the answer may be too small\n";
@@ -177,6 +177,5 @@ void command_solve(const SolveOptions& o, std::ostream& out) {
     out << "wrote " << o.out << "\n";
   }
 }
-
 
 }  // namespace collabzium

@@ -1,4 +1,4 @@
-// Rupture and repair detection (MODEL.md section 3). Definitions: include/collabzium/detection.h
+// Rupture and repair detection (docs/model.md section 3). Definitions: include/collabzium/detection.h
 // and docs/detection.md.
 #include "collabzium/detection/detection.h"
 
@@ -91,8 +91,7 @@ struct Detector {
       : c(cohort), y(cohort.ratings(rater)), rule(d.rule) {
     switch (rule) {
       case DetectionRule::AbsoluteDrop:
-      case DetectionRule::PercentDrop:
-        break;
+      case DetectionRule::PercentDrop: break;
       case DetectionRule::SuddenLoss:
         for (int df = 2; df <= 4; ++df) tcrit[df] = sudden_loss_critical_t(d.critical_t, df);
         break;
@@ -102,9 +101,7 @@ struct Detector {
         if (ref == SdReference::Baseline) global_scale = sd_of_baseline(c, y);
         if (ref == SdReference::Person) global_scale = kNaN;
         break;
-      case DetectionRule::Rci:
-        global_scale = sd_of_baseline(c, y) * std::sqrt(2.0 * (1.0 - d.reliability));
-        break;
+      case DetectionRule::Rci: global_scale = sd_of_baseline(c, y) * std::sqrt(2.0 * (1.0 - d.reliability)); break;
     }
   }
 
@@ -167,9 +164,7 @@ struct Detector {
     return measurable(k, b) && criterion(k, b, e, threshold, person_scale, +1.0);
   }
 
-  double person_scale(std::size_t b, std::size_t e) const {
-    return per_person() ? sd_of_rows(y, b, e) : kNaN;
-  }
+  double person_scale(std::size_t b, std::size_t e) const { return per_person() ? sd_of_rows(y, b, e) : kNaN; }
 };
 
 double ratio(std::int64_t num, std::int64_t den) {
@@ -194,8 +189,8 @@ void finish(Accuracy& a) {
 // `tolerance` sessions of it (same patient); a true event (a unit) is found at j when some unit
 // within the tolerance has level > j. level is a 0/1 flag for K = 1.
 template <class Level>
-std::vector<Accuracy> session_accuracy(const Cohort& c, const std::vector<std::uint8_t>& truth,
-                                       std::int64_t tolerance, std::size_t K, Level level) {
+std::vector<Accuracy> session_accuracy(const Cohort& c, const std::vector<std::uint8_t>& truth, std::int64_t tolerance,
+                                       std::size_t K, Level level) {
   std::vector<std::int64_t> detected(K + 1, 0), hits(K + 1, 0), found(K + 1, 0);
   std::int64_t units = 0, true_events = 0;
   for (std::size_t i = 0; i < c.patients(); ++i) {
@@ -263,8 +258,7 @@ double detection_scale(const Cohort& cohort, RaterId rater, const Detection& det
   return det.global_scale;
 }
 
-void detect_events(const Cohort& c, RaterId rater, const Detection& detection, double threshold,
-                   RaterEvents& out) {
+void detect_events(const Cohort& c, RaterId rater, const Detection& detection, double threshold, RaterEvents& out) {
   const Detector det(c, rater, detection);
   const bool mode_return = detection.repair.mode == RepairMode::Return;
   const std::int64_t window = detection.repair.window;
@@ -288,9 +282,8 @@ void detect_events(const Cohort& c, RaterId rater, const Detection& detection, d
         continue;
       }
       if (!open || !rated(y[k])) continue;
-      const bool repaired = mode_return
-                                ? y[k] >= level_before - kEps
-                                : det.measurable(k, b) && det.criterion(k, b, e, threshold, ps, -1.0);
+      const bool repaired = mode_return ? y[k] >= level_before - kEps
+                                        : det.measurable(k, b) && det.criterion(k, b, e, threshold, ps, -1.0);
       if (repaired) {
         out.repair[k] = 1;
         open = false;
@@ -332,12 +325,10 @@ DetectionScore score_detection(const Cohort& c, const RaterEvents& events, const
   p.found = tp;
   finish(p);
   const std::int64_t tol = detection.tolerance;
-  s.rupture = session_accuracy(c, c.true_onset, tol, 1, [&](std::size_t k) -> std::size_t {
-                return events.rupture[k] ? 1 : 0;
-              })[0];
-  s.repair = session_accuracy(c, c.true_repair, tol, 1, [&](std::size_t k) -> std::size_t {
-               return events.repair[k] ? 1 : 0;
-             })[0];
+  s.rupture = session_accuracy(c, c.true_onset, tol, 1,
+                               [&](std::size_t k) -> std::size_t { return events.rupture[k] ? 1 : 0; })[0];
+  s.repair = session_accuracy(c, c.true_repair, tol, 1,
+                              [&](std::size_t k) -> std::size_t { return events.repair[k] ? 1 : 0; })[0];
   return s;
 }
 

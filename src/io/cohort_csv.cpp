@@ -44,9 +44,8 @@ void write_cohort_csv(const Cohort& c, std::ostream& out) {
         put_number(out, c.true_alliance[k]);
         out << ',';
         put_number(out, c.true_distress[k]);
-        out << ',' << int(c.true_ruptured[k]) << ',' << int(c.true_onset[k]) << ',' << int(c.true_repair[k])
-            << ',' << int(c.registered_patient[k]) << ',' << int(c.registered_therapist[k]) << ','
-            << int(c.dropout[k]);
+        out << ',' << int(c.true_ruptured[k]) << ',' << int(c.true_onset[k]) << ',' << int(c.true_repair[k]) << ','
+            << int(c.registered_patient[k]) << ',' << int(c.registered_therapist[k]) << ',' << int(c.dropout[k]);
       }
       if (c.has_effective)
         out << ',' << int(c.effective_onset[k]) << ',' << int(c.effective_repair[k]) << ','

@@ -1,4 +1,4 @@
-// Cohort CSV reader (CONTRACT.md "Cohort data"); rules in include/collabzium/io/cohort_reader.h. Three
+// Cohort CSV reader (the README "Cohort data"); rules in include/collabzium/io/cohort_reader.h. Three
 // phases: the header (where the columns are), the rows (each checked), the assembly (sorted cohort).
 #include "collabzium/io/cohort_reader.h"
 
@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "collabzium/error.h"
-#include "collabzium/io/input_file.h"
 #include "collabzium/io/csv.h"
+#include "collabzium/io/input_file.h"
 #include "collabzium/numeric.h"
 
 namespace collabzium {
@@ -41,11 +41,24 @@ enum Col {
   kColumns
 };
 constexpr int kRequired = 6;
-constexpr std::array<const char*, kColumns> kNames = {
-    "patient",      "therapist",     "session",       "distress",   "alliance_patient",
-    "alliance_therapist", "true_alliance", "true_distress", "true_ruptured", "true_onset",
-    "true_repair",  "registered_patient", "registered_therapist", "dropout",
-    "effective_onset", "effective_repair", "false_alarm_patient", "false_alarm_therapist"};
+constexpr std::array<const char*, kColumns> kNames = {"patient",
+                                                      "therapist",
+                                                      "session",
+                                                      "distress",
+                                                      "alliance_patient",
+                                                      "alliance_therapist",
+                                                      "true_alliance",
+                                                      "true_distress",
+                                                      "true_ruptured",
+                                                      "true_onset",
+                                                      "true_repair",
+                                                      "registered_patient",
+                                                      "registered_therapist",
+                                                      "dropout",
+                                                      "effective_onset",
+                                                      "effective_repair",
+                                                      "false_alarm_patient",
+                                                      "false_alarm_therapist"};
 
 std::string shown(std::string_view s) {
   std::string out = "'";
@@ -79,8 +92,9 @@ CohortHeader read_header(CsvReader& reader, const std::string& path) {
     for (int c = 0; c < kColumns; ++c)
       if (h.names[f] == kNames[c]) {
         if (h.where[c] >= 0)
-          fail(path, line, kNames[c], "expected each column once, got it twice (fields " +
-                                          std::to_string(h.where[c] + 1) + " and " + std::to_string(f + 1) + ")");
+          fail(path, line, kNames[c],
+               "expected each column once, got it twice (fields " + std::to_string(h.where[c] + 1) + " and " +
+                   std::to_string(f + 1) + ")");
         h.where[c] = static_cast<int>(f);
       }
   for (int c = 0; c < kRequired; ++c)
@@ -137,7 +151,8 @@ void read_values(const std::vector<std::string>& fields, const CohortHeader& h, 
       const bool may_miss = c >= kRegisteredPatient;
       if (may_miss && is_missing(s)) continue;
       if (!parse_number(s, v) || (v != 0 && v != 1))
-        fail(path, r.line, kNames[c], std::string("expected 0 or 1") + (may_miss ? " or NA" : "") + ", got " + shown(s));
+        fail(path, r.line, kNames[c],
+             std::string("expected 0 or 1") + (may_miss ? " or NA" : "") + ", got " + shown(s));
     }
     r.value[c] = v;
   }

@@ -111,9 +111,9 @@ bool CsvReader::next(std::vector<std::string>& fields) {
                                 "expected a closing quote for the field opened on this line, got the end of the file"));
       while (k < n && is_blank(text_[k])) ++k;
       if (k < n && text_[k] != ',' && !at_record_end(k))
-        throw InputError(locate(path_, lines_read_, key_of(fields.size()),
-                                "expected a comma or the end of the line after a closing quote, got " +
-                                    shown_char(text_[k])));
+        throw InputError(
+            locate(path_, lines_read_, key_of(fields.size()),
+                   "expected a comma or the end of the line after a closing quote, got " + shown_char(text_[k])));
       fields.push_back(std::move(field));
     } else {
       k = i;
@@ -139,7 +139,8 @@ std::vector<std::string> split_csv_record(std::string_view record, const std::st
   std::vector<std::string> fields, more;
   if (!reader.next(fields)) return {""};  // a blank record is one empty field
   if (reader.next(more))
-    throw InputError(locate(path, reader.record_line(), "record", "expected one record, got a line end outside quotes"));
+    throw InputError(
+        locate(path, reader.record_line(), "record", "expected one record, got a line end outside quotes"));
   return fields;
 }
 

@@ -276,8 +276,9 @@ std::vector<T> read_attribute(hid_t loc, const std::string& name, const std::str
 template <class T>
 void write_dataset(hid_t loc, const std::string& name, const std::vector<T>& values, const std::string& path) {
   Handle s = simple_space({values.size()}, path);
-  Handle d = dataset(H5Dcreate2(loc, name.c_str(), NumberType<T>::file(), s, H5P_DEFAULT, plain_dcpl(path), H5P_DEFAULT),
-                     path, "create dataset " + name);
+  Handle d =
+      dataset(H5Dcreate2(loc, name.c_str(), NumberType<T>::file(), s, H5P_DEFAULT, plain_dcpl(path), H5P_DEFAULT), path,
+              "create dataset " + name);
   if (!values.empty())
     check(H5Dwrite(d, NumberType<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), path, "write " + name);
 }
@@ -299,8 +300,8 @@ std::vector<T> read_dataset(hid_t loc, const std::string& name, std::size_t n, c
   const std::string full = object_name(d, name);
   const auto dims = dataset_dims(d, path, full);
   if (dims.size() != 1 || dims[0] != n)
-    throw InputError(locate(path, 0, full, "expected " + std::to_string(n) + " " + kind_name<T>() + ", got " +
-                                               describe_dims(dims)));
+    throw InputError(
+        locate(path, 0, full, "expected " + std::to_string(n) + " " + kind_name<T>() + ", got " + describe_dims(dims)));
   Handle t = type(H5Dget_type(d), path, full);
   check_class<T>(t, path, full);
   if constexpr (std::is_same_v<T, std::string>) {
@@ -329,7 +330,6 @@ template void write_dataset<double>(hid_t, const std::string&, const std::vector
 template void write_dataset<int>(hid_t, const std::string&, const std::vector<int>&, const std::string&);
 template std::vector<double> read_dataset<double>(hid_t, const std::string&, std::size_t, const std::string&);
 template std::vector<int> read_dataset<int>(hid_t, const std::string&, std::size_t, const std::string&);
-template std::vector<std::string> read_dataset<std::string>(hid_t, const std::string&, std::size_t,
-                                                            const std::string&);
+template std::vector<std::string> read_dataset<std::string>(hid_t, const std::string&, std::size_t, const std::string&);
 
 }  // namespace collabzium::h5

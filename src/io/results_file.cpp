@@ -1,15 +1,15 @@
 #include "collabzium/io/results_file.h"
 
-#include <algorithm>
-#include <cerrno>
-#include <csignal>
-#include <iostream>
-#include <cstdlib>
-#include <ctime>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
+#include <iostream>
 #include <numeric>
 #include <stdexcept>
 #include <tuple>
@@ -67,7 +67,8 @@ void check_name(const std::string& name, const char* what, const char* reserved)
 void check_unique(std::vector<std::string> names, const char* what) {
   std::sort(names.begin(), names.end());
   const auto dup = std::adjacent_find(names.begin(), names.end());
-  if (dup != names.end()) throw std::invalid_argument(std::string("results file: duplicate ") + what + " '" + *dup + "'");
+  if (dup != names.end())
+    throw std::invalid_argument(std::string("results file: duplicate ") + what + " '" + *dup + "'");
 }
 
 // Opens `path` (read-only or read-write) after checking it is a collabzium results file of a
@@ -88,9 +89,10 @@ Handle open_results_file(const std::string& path, unsigned flags) {
   const Handle fapl = h5::file_access_plist(path);
   const hid_t id = H5Fopen(path.c_str(), flags, fapl);  // the message is read before fapl is closed
   if (id < 0)
-    throw InputError(locate(path, 0, "", std::string("cannot open the results file") +
-                                             (flags == H5F_ACC_RDWR ? " for writing" : "") +
-                                             " (is a run still writing it?): " + h5::last_error()));
+    throw InputError(locate(path, 0, "",
+                            std::string("cannot open the results file") +
+                                (flags == H5F_ACC_RDWR ? " for writing" : "") +
+                                " (is a run still writing it?): " + h5::last_error()));
   Handle file(id, H5Fclose);
   if (!h5::attribute_exists(file, "format") || !h5::attribute_exists(file, "format_version"))
     throw InputError(locate(path, 0, "", "not a collabzium results file (no 'format' attribute)"));
@@ -104,12 +106,12 @@ Handle open_results_file(const std::string& path, unsigned flags) {
   }
   if (format != kResultsFormat)
     throw InputError(locate(path, 0, "", "not a collabzium results file (format is '" + format + "')"));
-  if (version.size() != 2)
-    throw InputError(locate(path, 0, "format_version", "expected [major, minor]"));
+  if (version.size() != 2) throw InputError(locate(path, 0, "format_version", "expected [major, minor]"));
   if (version[0] != kResultsFormatMajor)
-    throw InputError(locate(path, 0, "", "results format version " + std::to_string(version[0]) + "." +
-                                             std::to_string(version[1]) + " is not supported (this program reads " +
-                                             std::to_string(kResultsFormatMajor) + ".x)"));
+    throw InputError(locate(path, 0, "",
+                            "results format version " + std::to_string(version[0]) + "." + std::to_string(version[1]) +
+                                " is not supported (this program reads " + std::to_string(kResultsFormatMajor) +
+                                ".x)"));
   for (const char* g : {kConditions, kReplications, kSummary})
     if (!link_exists(file, g)) throw InputError(locate(path, 0, "", std::string("damaged results file: no /") + g));
   return file;
@@ -141,8 +143,9 @@ std::pair<std::size_t, std::size_t> read_shape(hid_t file, const std::string& pa
   const auto dims = dataset_dims(d, path, name);
   if (dims.size() != 2) throw InputError(locate(path, 0, name, "expected conditions x replications"));
   if (dims[0] > 0 && dims[1] > kMaxResultsCells / dims[0])
-    throw InputError(locate(path, 0, name, "damaged results file: " + std::to_string(dims[0]) + " x " +
-                                               std::to_string(dims[1]) + " replications"));
+    throw InputError(
+        locate(path, 0, name,
+               "damaged results file: " + std::to_string(dims[0]) + " x " + std::to_string(dims[1]) + " replications"));
   return {static_cast<std::size_t>(dims[0]), static_cast<std::size_t>(dims[1])};
 }
 
@@ -155,8 +158,8 @@ std::vector<std::string> read_columns(hid_t file, std::size_t C, std::size_t R, 
     Handle d = dataset(H5Dopen2(g, name.c_str(), H5P_DEFAULT), path, "open /replications/" + name);
     const auto dims = dataset_dims(d, path, name);
     if (dims.size() != 2 || dims[0] != C || dims[1] != R)
-      throw InputError(locate(path, 0, "/replications/" + name, "expected " + std::to_string(C) + " x " +
-                                                                    std::to_string(R) + " values"));
+      throw InputError(locate(path, 0, "/replications/" + name,
+                              "expected " + std::to_string(C) + " x " + std::to_string(R) + " values"));
     names.push_back(std::move(name));
   }
   return names;
@@ -164,8 +167,8 @@ std::vector<std::string> read_columns(hid_t file, std::size_t C, std::size_t R, 
 
 void write_summary_group(hid_t file, const std::vector<SummaryRow>& rows, const std::string& path) {
   if (link_exists(file, kSummary)) check(H5Ldelete(file, kSummary, H5P_DEFAULT), path, "delete /summary");
-  Handle g = group(H5Gcreate2(file, kSummary, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path,
-                   "create /summary");
+  Handle g =
+      group(H5Gcreate2(file, kSummary, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path, "create /summary");
   const std::size_t n = rows.size();
   std::vector<int> condition(n);
   std::vector<std::string> text(n);
@@ -278,7 +281,8 @@ std::string mismatch(const std::string& what) {
 DiskFull::DiskFull(const std::string& path, std::uintmax_t free, std::uintmax_t needed)
     : std::runtime_error(path + ": not enough space on the disk: " + std::to_string(free) + " bytes free, " +
                          std::to_string(needed) + " needed"),
-      free_bytes(free), needed_bytes(needed) {}
+      free_bytes(free),
+      needed_bytes(needed) {}
 
 std::string iso8601_utc_now() {
   const std::time_t now = std::time(nullptr);
@@ -342,7 +346,8 @@ struct ResultsWriter::Impl {
       if (x.is_done)
         check(H5Dwrite(x.d, H5T_NATIVE_UINT8, mem_space, file_space, H5P_DEFAULT, zero.data()), path, "allocate done");
       else
-        check(H5Dwrite(x.d, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, nan.data()), path, "allocate values");
+        check(H5Dwrite(x.d, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, nan.data()), path,
+              "allocate values");
     }
     check(H5Fflush(file, H5F_SCOPE_LOCAL), path, "flush");
   }
@@ -393,7 +398,8 @@ Handle create_results_file(const std::string& path) {
     std::error_code ec;
     const auto folder = std::filesystem::absolute(path, ec).parent_path();
     if (!std::filesystem::is_directory(folder, ec))
-      throw InputError(locate(path, 0, "", "cannot create the results file: folder " + folder.string() + " does not exist"));
+      throw InputError(
+          locate(path, 0, "", "cannot create the results file: folder " + folder.string() + " does not exist"));
     throw InputError(locate(path, 0, "", "cannot create the results file: " + why));
   }
   return Handle(id, H5Fclose);
@@ -416,10 +422,8 @@ void write_conditions_group(hid_t file, const std::vector<ConditionColumn>& cond
   Handle g = group(H5Gcreate2(file, kConditions, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path,
                    "create /conditions");
   for (const auto& cc : conditions) {
-    if (!cc.texts.empty())
-      h5::write_dataset(g, cc.key, cc.texts, path);
-    else
-      h5::write_dataset(g, cc.key, cc.numbers, path);
+    if (!cc.texts.empty()) h5::write_dataset(g, cc.key, cc.texts, path);
+    else h5::write_dataset(g, cc.key, cc.numbers, path);
   }
   std::vector<int> index(n_conditions);
   std::iota(index.begin(), index.end(), 1);
@@ -471,9 +475,9 @@ ResultsWriter::ResultsWriter(const std::string& path, const RunMetadata& meta,
     for (const auto& c : columns)
       m.datasets.push_back(dataset(H5Dcreate2(g, c.c_str(), H5T_IEEE_F64LE, s, H5P_DEFAULT, values_dcpl, dapl), path,
                                    "create /replications/" + c));
-    m.done = dataset(H5Dcreate2(g, kDone, H5T_STD_U8LE, s, H5P_DEFAULT, chunked_dcpl(H5T_NATIVE_UINT8, &zero),
-                                H5P_DEFAULT),
-                     path, "create /replications/done");
+    m.done =
+        dataset(H5Dcreate2(g, kDone, H5T_STD_U8LE, s, H5P_DEFAULT, chunked_dcpl(H5T_NATIVE_UINT8, &zero), H5P_DEFAULT),
+                path, "create /replications/done");
   }
 
   write_summary_group(m.file, {}, path);
@@ -484,43 +488,46 @@ ResultsWriter ResultsWriter::resume(const std::string& path, const RunMetadata& 
                                     const std::vector<std::string>& columns, std::size_t n_conditions,
                                     std::size_t n_replications) {
   return reading(path, [&]() -> ResultsWriter {
-  auto impl = std::make_unique<Impl>();
-  Impl& m = *impl;
-  m.path = path;
-  m.file = open_results_file(path, H5F_ACC_RDWR);
-  const RunMetadata old = read_metadata(m.file, path);
-  if (old.config != meta.config) throw InputError(locate(path, 0, "", mismatch("written for a different configuration")));
-  if (old.seed != meta.seed)
-    throw InputError(locate(path, 0, "", mismatch("written with seed " + std::to_string(old.seed) + ", not " +
-                                                  std::to_string(meta.seed))));
-  const auto [C, R] = read_shape(m.file, path);
-  if (C != n_conditions || R != n_replications)
-    throw InputError(locate(path, 0, "", mismatch("holds " + std::to_string(C) + " conditions x " + std::to_string(R) +
-                                                  " replications, this run " + std::to_string(n_conditions) + " x " +
-                                                  std::to_string(n_replications))));
-  const auto file_columns = read_columns(m.file, C, R, path);
-  if (file_columns != columns) {
-    std::string diff = "has other record columns (" + std::to_string(file_columns.size()) + " in the file, " +
-                       std::to_string(columns.size()) + " in this run";
-    for (std::size_t i = 0; i < std::min(file_columns.size(), columns.size()); ++i)
-      if (file_columns[i] != columns[i]) {
-        diff += "; column " + std::to_string(i + 1) + " is '" + file_columns[i] + "', expected '" + columns[i] + "'";
-        break;
-      }
-    throw InputError(locate(path, 0, "", mismatch(diff + ")")));
-  }
-  m.columns = columns;
-  m.C = C;
-  m.R = R;
-  m.known_incomplete = !read_complete(m.file, path);
-  Handle g = group(H5Gopen2(m.file, kReplications, H5P_DEFAULT), path, "open /replications");
-  Handle dapl = uncached_dapl(path);
-  m.datasets.reserve(columns.size());
-  for (const auto& c : columns)
-    m.datasets.push_back(dataset(H5Dopen2(g, c.c_str(), dapl), path, "open /replications/" + c));
-  m.done = dataset(H5Dopen2(g, kDone, H5P_DEFAULT), path, "open /replications/done");
-  m.chunk_r = chunk_replications(R);
-  return ResultsWriter(std::move(impl));
+    auto impl = std::make_unique<Impl>();
+    Impl& m = *impl;
+    m.path = path;
+    m.file = open_results_file(path, H5F_ACC_RDWR);
+    const RunMetadata old = read_metadata(m.file, path);
+    if (old.config != meta.config)
+      throw InputError(locate(path, 0, "", mismatch("written for a different configuration")));
+    if (old.seed != meta.seed)
+      throw InputError(
+          locate(path, 0, "",
+                 mismatch("written with seed " + std::to_string(old.seed) + ", not " + std::to_string(meta.seed))));
+    const auto [C, R] = read_shape(m.file, path);
+    if (C != n_conditions || R != n_replications)
+      throw InputError(locate(
+          path, 0, "",
+          mismatch("holds " + std::to_string(C) + " conditions x " + std::to_string(R) + " replications, this run " +
+                   std::to_string(n_conditions) + " x " + std::to_string(n_replications))));
+    const auto file_columns = read_columns(m.file, C, R, path);
+    if (file_columns != columns) {
+      std::string diff = "has other record columns (" + std::to_string(file_columns.size()) + " in the file, " +
+                         std::to_string(columns.size()) + " in this run";
+      for (std::size_t i = 0; i < std::min(file_columns.size(), columns.size()); ++i)
+        if (file_columns[i] != columns[i]) {
+          diff += "; column " + std::to_string(i + 1) + " is '" + file_columns[i] + "', expected '" + columns[i] + "'";
+          break;
+        }
+      throw InputError(locate(path, 0, "", mismatch(diff + ")")));
+    }
+    m.columns = columns;
+    m.C = C;
+    m.R = R;
+    m.known_incomplete = !read_complete(m.file, path);
+    Handle g = group(H5Gopen2(m.file, kReplications, H5P_DEFAULT), path, "open /replications");
+    Handle dapl = uncached_dapl(path);
+    m.datasets.reserve(columns.size());
+    for (const auto& c : columns)
+      m.datasets.push_back(dataset(H5Dopen2(g, c.c_str(), dapl), path, "open /replications/" + c));
+    m.done = dataset(H5Dopen2(g, kDone, H5P_DEFAULT), path, "open /replications/done");
+    m.chunk_r = chunk_replications(R);
+    return ResultsWriter(std::move(impl));
   });
 }
 
@@ -622,9 +629,11 @@ void ResultsWriter::write(const std::vector<std::size_t>& c, const std::vector<s
   };
   // Values first: they bypass the chunk cache, so they are in the file before any `done` mark is.
   for (std::size_t j = 0; j < k; ++j)
-    write_dataset(m.datasets[j], H5T_NATIVE_DOUBLE, [&](std::size_t q) { return values[order[q] * k + j]; },
-                  "/replications/" + m.columns[j]);
-  write_dataset(m.done, H5T_NATIVE_UINT8, [](std::size_t) { return std::uint8_t{1}; }, "/replications/done");
+    write_dataset(
+        m.datasets[j], H5T_NATIVE_DOUBLE, [&](std::size_t q) { return values[order[q] * k + j]; },
+        "/replications/" + m.columns[j]);
+  write_dataset(
+      m.done, H5T_NATIVE_UINT8, [](std::size_t) { return std::uint8_t{1}; }, "/replications/done");
 }
 
 void ResultsWriter::flush() {
@@ -677,10 +686,8 @@ ResultsFile read_results_unchecked(const std::string& path) {
       Handle d = dataset(H5Dopen2(g, name.c_str(), H5P_DEFAULT), path, "open /conditions/" + name);
       ConditionColumn cc;
       cc.key = name;
-      if (h5::holds_strings(d, path, "/conditions/" + name))
-        cc.texts = h5::read_dataset<std::string>(g, name, C, path);
-      else
-        cc.numbers = h5::read_dataset<double>(g, name, C, path);
+      if (h5::holds_strings(d, path, "/conditions/" + name)) cc.texts = h5::read_dataset<std::string>(g, name, C, path);
+      else cc.numbers = h5::read_dataset<double>(g, name, C, path);
       out.conditions.push_back(std::move(cc));
     }
   }
@@ -720,8 +727,9 @@ void check_results_readable(const std::string& path) {
   while (::waitpid(child, &status, 0) < 0)
     if (errno != EINTR) return;
   if (WIFSIGNALED(status))
-    throw InputError(locate(path, 0, "", "damaged results file: the HDF5 library crashed reading it (signal " +
-                                             std::to_string(WTERMSIG(status)) + ")"));
+    throw InputError(locate(
+        path, 0, "",
+        "damaged results file: the HDF5 library crashed reading it (signal " + std::to_string(WTERMSIG(status)) + ")"));
 }
 
 struct ResultsColumnReader::Impl {
@@ -779,7 +787,9 @@ std::vector<double> ResultsFile::column(const std::string& name, std::size_t con
   return ResultsColumnReader(*this).column(name, condition);
 }
 
-std::vector<double> ResultsFile::column(const std::string& name) const { return ResultsColumnReader(*this).column(name); }
+std::vector<double> ResultsFile::column(const std::string& name) const {
+  return ResultsColumnReader(*this).column(name);
+}
 
 std::size_t ResultsFile::n_done() const {
   return static_cast<std::size_t>(std::count(done.begin(), done.end(), std::uint8_t{1}));
@@ -788,7 +798,8 @@ std::size_t ResultsFile::n_done() const {
 std::size_t ResultsFile::n_done(std::size_t condition) const {
   if (condition >= n_conditions) throw std::out_of_range("ResultsFile::n_done: condition out of range");
   const auto first = done.begin() + static_cast<std::ptrdiff_t>(condition * n_replications);
-  return static_cast<std::size_t>(std::count(first, first + static_cast<std::ptrdiff_t>(n_replications), std::uint8_t{1}));
+  return static_cast<std::size_t>(
+      std::count(first, first + static_cast<std::ptrdiff_t>(n_replications), std::uint8_t{1}));
 }
 
 }  // namespace collabzium

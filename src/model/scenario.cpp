@@ -1,5 +1,6 @@
 #include "collabzium/model/scenario.h"
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -11,7 +12,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 #include <tuple>
 #include <type_traits>
 
@@ -21,16 +21,28 @@
 
 namespace collabzium {
 
-// MODEL.md 2.6: patients rate higher and register half the ruptures; therapists rate lower, are
+// docs/model.md 2.6: patients rate higher and register half the ruptures; therapists rate lower, are
 // more vigilant and raise more false alarms.
 Rater default_patient_rater() {
-  return Rater{.offset = 0.25, .leniency_sd = 0.40, .dyad_sd = 0.0, .registration = 0.5, .sensitivity = 0.8,
-               .false_alarm_rate = 0.01, .mood_congruence = -0.05, .occasion_sd = 0.15};
+  return Rater{.offset = 0.25,
+               .leniency_sd = 0.40,
+               .dyad_sd = 0.0,
+               .registration = 0.5,
+               .sensitivity = 0.8,
+               .false_alarm_rate = 0.01,
+               .mood_congruence = -0.05,
+               .occasion_sd = 0.15};
 }
 
 Rater default_therapist_rater() {
-  return Rater{.offset = -0.10, .leniency_sd = 0.35, .dyad_sd = 0.10, .registration = 0.95, .sensitivity = 1.2,
-               .false_alarm_rate = 0.08, .mood_congruence = 0.0, .occasion_sd = 0.10};
+  return Rater{.offset = -0.10,
+               .leniency_sd = 0.35,
+               .dyad_sd = 0.10,
+               .registration = 0.95,
+               .sensitivity = 1.2,
+               .false_alarm_rate = 0.08,
+               .mood_congruence = 0.0,
+               .occasion_sd = 0.10};
 }
 
 double default_threshold(DetectionRule rule) {
@@ -44,13 +56,9 @@ double default_threshold(DetectionRule rule) {
   return 0.5;
 }
 
-double Detection::threshold() const {
-  return std::isnan(threshold_value) ? default_threshold(rule) : threshold_value;
-}
+double Detection::threshold() const { return std::isnan(threshold_value) ? default_threshold(rule) : threshold_value; }
 
-bool Analysis::has_model(ModelKind kind) const {
-  return std::find(models.begin(), models.end(), kind) != models.end();
-}
+bool Analysis::has_model(ModelKind kind) const { return std::find(models.begin(), models.end(), kind) != models.end(); }
 
 namespace {
 
@@ -133,12 +141,14 @@ KeySpec range(KeySpec k, double lo, double hi, bool lo_open = false, bool hi_ope
   return k;
 }
 
-#define REF(expr) [](Scenario& s) -> auto& { return s.expr; }
+#define REF(expr) \
+  [](Scenario & s) -> auto& { return s.expr; }
 
 void add_rater_keys(std::vector<KeySpec>& keys, const std::string& name, Rater Raters::*member) {
   const std::string p = "raters." + name + ".";
   auto field = [&](const std::string& key, auto Rater::*f) {
-    return spec(p + key, [member, f](Scenario& s) -> auto& { return (s.raters.*member).*f; });
+    return spec(
+        p + key, [ member, f ](Scenario & s) -> auto& { return (s.raters.*member).*f; });
   };
   keys.push_back(field("offset", &Rater::offset));
   keys.push_back(range(field("leniency_sd", &Rater::leniency_sd), 0, inf));
@@ -296,8 +306,7 @@ std::string describe_bound(const KeySpec& k) {
   const bool has_lo = std::isfinite(k.lo.value), has_hi = std::isfinite(k.hi.value);
   std::string what = integer ? "an integer" : "a number";
   if (has_lo && has_hi && !integer)
-    return what + " in " + (k.lo.open ? "(" : "[") + num(k.lo.value) + ", " + num(k.hi.value) +
-           (k.hi.open ? ")" : "]");
+    return what + " in " + (k.lo.open ? "(" : "[") + num(k.lo.value) + ", " + num(k.hi.value) + (k.hi.open ? ")" : "]");
   if (has_lo && has_hi) return what + " in [" + num(k.lo.value) + ", " + num(k.hi.value) + "]";
   if (has_lo) return what + (k.lo.open ? " > " : " >= ") + num(k.lo.value);
   if (has_hi) return what + (k.hi.open ? " < " : " <= ") + num(k.hi.value);
@@ -355,8 +364,9 @@ double read_real(const toml::node& n, const KeySpec& k, const Origin& o, const s
 
 std::string read_choice(const toml::node& n, const KeySpec& k, const Origin& o, const std::string& key) {
   auto s = n.as_string();
-  if (!s) fail(o, key, "must be " + (k.choices.empty() ? std::string("a string") : choices_text(k)) +
-                           ", got " + node_text(n));
+  if (!s)
+    fail(o, key,
+         "must be " + (k.choices.empty() ? std::string("a string") : choices_text(k)) + ", got " + node_text(n));
   if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), s->get()) == k.choices.end())
     fail(o, key, "must be " + choices_text(k) + ", got " + quote(s->get()));
   return s->get();
@@ -373,11 +383,9 @@ KeyValue read_value(const toml::node& n, const KeySpec& k, const Origin& o, cons
       check_number(k, static_cast<double>(i->get()), o, key, std::to_string(i->get()));
       return static_cast<std::int64_t>(i->get());
     }
-    case Kind::Real:
-      return read_real(n, k, o, key);
+    case Kind::Real: return read_real(n, k, o, key);
     case Kind::Choice:
-    case Kind::Text:
-      return read_choice(n, k, o, key);
+    case Kind::Text: return read_choice(n, k, o, key);
     case Kind::RealList: {
       auto a = n.as_array();
       if (!a) fail(o, key, "must be a list of numbers, got " + node_text(n));
@@ -405,13 +413,12 @@ std::string join_path(const std::string& a, const std::string& b) { return a.emp
 
 // `name` names the results file (results/<name>.h5), so it must stay a plain file name there.
 void check_name(const std::string& name, const Origin& o) {
-  const bool control = std::any_of(name.begin(), name.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
+  const bool control =
+      std::any_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
   if (name.empty() || name.find('/') != std::string::npos || name.front() == '.' || control)
-    fail(o, "name",
-         "must be a plain file name (not empty, no \"/\", no leading \".\", no control characters), got " +
-             quote(name));
+    fail(
+        o, "name",
+        "must be a plain file name (not empty, no \"/\", no leading \".\", no control characters), got " + quote(name));
 }
 
 // Gamma(mean, sd) as the generator draws it (model/random.h): shape mean²/sd², scale sd²/mean.
@@ -436,14 +443,14 @@ void check_consistency(const Scenario& s, const std::function<Origin(const std::
   auto bad = [&](const std::string& key, const std::string& what) { fail(where(key), key, context + what); };
   const auto& sp = s.design.sessions;
   if (sp.min > sp.max)
-    bad("design.sessions.min", "must be <= design.sessions.max (" + std::to_string(sp.max) + "), got " +
-                                   std::to_string(sp.min));
+    bad("design.sessions.min",
+        "must be <= design.sessions.max (" + std::to_string(sp.max) + "), got " + std::to_string(sp.min));
   for (const auto& [rater, r] : {std::pair<const char*, const Rater&>{"patient", s.raters.patient},
-                                  std::pair<const char*, const Rater&>{"therapist", s.raters.therapist}}) {
+                                 std::pair<const char*, const Rater&>{"therapist", s.raters.therapist}}) {
     const std::string p = std::string("raters.") + rater + ".";
     if (!(r.scale_min < r.scale_max))
-      bad(p + "scale_min", "must be < " + p + "scale_max (" + format_double(r.scale_max) + "), got " +
-                               format_double(r.scale_min));
+      bad(p + "scale_min",
+          "must be < " + p + "scale_max (" + format_double(r.scale_max) + "), got " + format_double(r.scale_min));
   }
   if (s.detection.rule == DetectionRule::Rci && s.detection.reliability >= 1)
     bad("detection.reliability", "must be < 1 for the rci rule, got " + format_double(s.detection.reliability));
@@ -452,7 +459,7 @@ void check_consistency(const Scenario& s, const std::function<Origin(const std::
     bad("analysis.dsem.iterations", "must be even, got " + std::to_string(s.analysis.dsem.iterations));
   check_gamma(bad, "rupture.", "depth_mean", s.rupture.depth_mean, "depth_sd", s.rupture.depth_sd);
   for (const auto& [rater, r] : {std::pair<const char*, const Rater&>{"patient", s.raters.patient},
-                                  std::pair<const char*, const Rater&>{"therapist", s.raters.therapist}})
+                                 std::pair<const char*, const Rater&>{"therapist", s.raters.therapist}})
     check_gamma(bad, std::string("raters.") + rater + ".", "false_alarm_depth", r.false_alarm_depth,
                 "false_alarm_depth_sd", r.false_alarm_depth_sd);
   // A cohort holds at most patients x sessions.max rows; both are bounded, so the product fits.
@@ -551,8 +558,8 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
   try {
     root = toml::parse(toml_text, std::string_view(path));
   } catch (const toml::parse_error& e) {
-    throw InputError(locate(path, static_cast<long>(e.source().begin.line), "",
-                            "invalid TOML: " + std::string(e.description())));
+    throw InputError(
+        locate(path, static_cast<long>(e.source().begin.line), "", "invalid TOML: " + std::string(e.description())));
   }
   const std::vector<std::string> chain = merge_base_chain(root, path, overrides);
   std::vector<std::string> overridden;
@@ -574,7 +581,7 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
 
   // Walk every value; tables must be known sections, leaves known keys.
   std::function<void(const toml::table&, const std::string&)> walk = [&](const toml::table& t,
-                                                                          const std::string& prefix) {
+                                                                         const std::string& prefix) {
     for (const auto& [name, node] : t) {
       const std::string key = join_path(prefix, std::string(name.str()));
       const Origin o = origin(node, key);
@@ -623,8 +630,9 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
       const KeySpec* k = find_spec(key);
       if (!k) fail(o, label, "must name a scenario key, got unknown key \"" + key + "\"");
       if (key.rfind("run.", 0) == 0)
-        fail(o, label, "must name a model, design, detection or analysis key; a study has one run.* setting, got \"" +
-                           key + "\"");
+        fail(
+            o, label,
+            "must name a model, design, detection or analysis key; a study has one run.* setting, got \"" + key + "\"");
       auto a = node.as_array();
       if (!a) fail(o, label, "must be a list of values, got " + node_text(node));
       if (a->empty()) fail(o, label, "must list at least one value, got []");
@@ -651,9 +659,8 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
   const auto replications = static_cast<std::size_t>(out.base.run.replications);
   if (replications > kMaxStudyReplications / total)
     fail(where("run.replications"), "run.replications",
-         "x the conditions (the replications of the study) must be at most " +
-             std::to_string(kMaxStudyReplications) + ", got " + std::to_string(replications) + " x " +
-             std::to_string(total) + " condition(s)");
+         "x the conditions (the replications of the study) must be at most " + std::to_string(kMaxStudyReplications) +
+             ", got " + std::to_string(replications) + " x " + std::to_string(total) + " condition(s)");
   for (std::size_t c = 0; c < total; ++c) {
     Condition cond;
     cond.index = static_cast<int>(c) + 1;

@@ -31,8 +31,7 @@ std::optional<BaseRef> base_of(const toml::table& table, const std::string& file
   if (!node) return std::nullopt;
   const long line = static_cast<long>(node->source().begin.line);
   const auto* name = node->as_string();
-  if (!name || name->get().empty())
-    fail(file, line, "must be the name of a scenario file, relative to this one");
+  if (!name || name->get().empty()) fail(file, line, "must be the name of a scenario file, relative to this one");
   const fs::path resolved = (fs::path(file).parent_path() / name->get()).lexically_normal();
   return BaseRef{file, line, resolved.generic_string()};
 }

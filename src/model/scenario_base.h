@@ -2,9 +2,9 @@
 // `base = "FILE"` in a scenario file (private to the scenario loader): the file starts from the
 // values of another scenario file instead of copying them. Kept apart from scenario.cpp's key
 // registry because it works on the TOML tables before any key is read.
+#include <toml++/toml.h>
 #include <cstddef>
 #include <string>
-#include <toml++/toml.h>
 #include <vector>
 
 namespace collabzium {

@@ -77,7 +77,7 @@ double observe_distress(const Distress& d, bool continuous, double latent, Engin
   return sum;
 }
 
-// Therapist j's random effects (MODEL.md 2.2-2.4): u_j, c_j and the repair skill k_j.
+// Therapist j's random effects (docs/model.md 2.2-2.4): u_j, c_j and the repair skill k_j.
 struct TherapistEffects {
   double alliance = 0, distress = 0, repair_skill = 0;
 };
@@ -93,13 +93,13 @@ struct PatientState {
   double e = 0, a = 0;  // AR parts of alliance and distress in the current session
   bool ruptured = false;
   double depth = 0, bonus = 0;
-  // Events of the previous session that enter this session's distress (MODEL.md 2.4, 2.7): the
+  // Events of the previous session that enter this session's distress (docs/model.md 2.4, 2.7): the
   // effective onset and repair, an unresolved rupture, the patient's false alarm.
   bool prev_onset = false, prev_repair = false, prev_unresolved = false, prev_false_alarm = false;
   double prev_e = 0;
 };
 
-// The events of one session (MODEL.md 2.3) and which of them move distress (2.7).
+// The events of one session (docs/model.md 2.3) and which of them move distress (2.7).
 struct SessionEvents {
   bool onset = false, repair = false;
   bool effective_onset = false, effective_repair = false;
@@ -109,11 +109,11 @@ struct SessionEvents {
 struct Rating {
   double score;
   std::uint8_t registered;   // the rater registers the episode active in the session
-  std::uint8_t false_alarm;  // F > 0 (MODEL.md 2.5)
+  std::uint8_t false_alarm;  // F > 0 (docs/model.md 2.5)
 };
 
 // One replication's simulation: its streams, the per-replication constants (so the session loop
-// compares no strings and takes no extra logs) and one function per sub-model of MODEL.md 2.
+// compares no strings and takes no extra logs) and one function per sub-model of docs/model.md 2.
 class CohortSimulation {
  public:
   CohortSimulation(const Scenario& s, std::uint64_t seed, int condition, std::int64_t replication)
@@ -121,12 +121,18 @@ class CohortSimulation {
         design_(stream(seed, condition, replication, StreamPurpose::Design)),
         latent_(stream(seed, condition, replication, StreamPurpose::Latent)),
         measure_(stream(seed, condition, replication, StreamPurpose::DistressMeasurement)),
-        raters_{{&s.raters.patient, stream(seed, condition, replication, StreamPurpose::PatientRater),
-                 stream(seed, condition, replication, StreamPurpose::PatientRegistration), false,
-                 s.raters.patient.response == Response::Continuous, {}},
-                {&s.raters.therapist, stream(seed, condition, replication, StreamPurpose::TherapistRater),
-                 stream(seed, condition, replication, StreamPurpose::TherapistRegistration), true,
-                 s.raters.therapist.response == Response::Continuous, {}}},
+        raters_{{&s.raters.patient,
+                 stream(seed, condition, replication, StreamPurpose::PatientRater),
+                 stream(seed, condition, replication, StreamPurpose::PatientRegistration),
+                 false,
+                 s.raters.patient.response == Response::Continuous,
+                 {}},
+                {&s.raters.therapist,
+                 stream(seed, condition, replication, StreamPurpose::TherapistRater),
+                 stream(seed, condition, replication, StreamPurpose::TherapistRegistration),
+                 true,
+                 s.raters.therapist.response == Response::Continuous,
+                 {}}},
         growth_shape_(s.alliance.growth_shape),
         distress_continuous_(s.distress.response == Response::Continuous),
         onset_logit_(logit(s.rupture.onset_probability)),
@@ -144,8 +150,8 @@ class CohortSimulation {
     const std::size_t expected_rows = N * static_cast<std::size_t>(std::max(1.0, s_.design.sessions.mean));
     out.has_truth = true;
     out.has_effective = true;
-    for (auto* v : {&out.distress, &out.alliance_patient, &out.alliance_therapist, &out.true_alliance,
-                    &out.true_distress})
+    for (auto* v :
+         {&out.distress, &out.alliance_patient, &out.alliance_therapist, &out.true_alliance, &out.true_distress})
       v->reserve(expected_rows);
     for (std::size_t i = 0; i < N; ++i) {
       simulate_patient(i, out);
@@ -155,8 +161,7 @@ class CohortSimulation {
 
  private:
   static Engine stream(std::uint64_t seed, int condition, std::int64_t replication, StreamPurpose purpose) {
-    return make_stream(seed, static_cast<std::uint64_t>(condition), static_cast<std::uint64_t>(replication),
-                       purpose);
+    return make_stream(seed, static_cast<std::uint64_t>(condition), static_cast<std::uint64_t>(replication), purpose);
   }
 
   // 2.1: allocation and planned lengths, in patient order.
@@ -170,7 +175,7 @@ class CohortSimulation {
     out.planned_sessions.resize(N);
     for (std::size_t i = 0; i < N; ++i) {
       out.therapist[i] = des.allocation == Allocation::Balanced ? static_cast<int>(i % J)
-                                                      : static_cast<int>(draw_uniform_int(design_, 0, J - 1));
+                                                                : static_cast<int>(draw_uniform_int(design_, 0, J - 1));
       out.planned_sessions[i] = planned_sessions(des.sessions, design_);
     }
   }
@@ -235,8 +240,7 @@ class CohortSimulation {
   // 2.3: a repair of an open rupture, or (while intact from before) an onset with its depth; each
   // rater registers a new episode at its onset, one draw of the rater's registration stream (2.5),
   // so the registrations are known to the repair process and to next-session distress (2.7).
-  SessionEvents step_rupture(PatientState& st, int t, double propensity, double repair_p, double skill,
-                             double zD) {
+  SessionEvents step_rupture(PatientState& st, int t, double propensity, double repair_p, double skill, double zD) {
     const auto& ru = s_.rupture;
     SessionEvents ev;
     if (st.ruptured) {
@@ -342,7 +346,7 @@ class CohortSimulation {
   const EventVia rupture_via_, repair_via_;
 };
 
-// The keys that enter each generated column (MODEL.md 2.2-2.5), named when a value overflows.
+// The keys that enter each generated column (docs/model.md 2.2-2.5), named when a value overflows.
 constexpr const char* kTrueAllianceKeys =
     "alliance.mean, alliance.therapist_sd, alliance.patient_sd, alliance.growth, alliance.growth_sd, alliance.ar, "
     "alliance.innovation_sd, rupture.depth_mean, rupture.depth_sd, rupture.repair_bonus";
@@ -378,20 +382,18 @@ void check_finite(const Cohort& c, int condition, std::int64_t replication) {
     if (what == "distress") keys += ", distress.item_sd";
     if (what == "alliance_patient") keys += rater_keys("patient");
     if (what == "alliance_therapist") keys += rater_keys("therapist");
-    throw GeneratorError(locate("simulation", 0, what,
-                                "generated a value that is not finite (" + std::to_string(*bad) + ") in condition " +
-                                    std::to_string(condition) + ", replication " + std::to_string(replication) +
-                                    ", patient " + std::to_string(c.patient[k] + 1) + ", session " +
-                                    std::to_string(c.session[k]) +
-                                    ": each key is in range but together they overflow; reduce the magnitude of " +
-                                    keys));
+    throw GeneratorError(
+        locate("simulation", 0, what,
+               "generated a value that is not finite (" + std::to_string(*bad) + ") in condition " +
+                   std::to_string(condition) + ", replication " + std::to_string(replication) + ", patient " +
+                   std::to_string(c.patient[k] + 1) + ", session " + std::to_string(c.session[k]) +
+                   ": each key is in range but together they overflow; reduce the magnitude of " + keys));
   }
 }
 
 }  // namespace
 
-void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::int64_t replication,
-                     Cohort& out) {
+void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::int64_t replication, Cohort& out) {
   CohortSimulation(s, seed, condition, replication).run(out);
   check_finite(out, condition, replication);
 }

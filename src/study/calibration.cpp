@@ -124,8 +124,8 @@ std::string missing_target_message(const std::vector<SummaryRow>& rows, const Ca
            ")";
   std::string hint;
   if (t.model == "roc") hint = "; roc rows need detection.roc_thresholds";
-  return "no summary rows for " + t.model + "." + t.rater + " (the summary has " +
-         join({pairs.begin(), pairs.end()}) + ")" + hint;
+  return "no summary rows for " + t.model + "." + t.rater + " (the summary has " + join({pairs.begin(), pairs.end()}) +
+         ")" + hint;
 }
 
 // The search's numbers (docs/calibrate_solve.md, calibrate, steps 2-4).
@@ -189,21 +189,21 @@ class CalibrationSearch {
 
   // The first evaluation, at the starting point, which fixes the scales of the objective.
   void evaluate_start() {
-    const auto start_rows = summary_at(at(work_, res_.start), settings_.replications, settings_.seed, settings_.threads);
+    const auto start_rows =
+        summary_at(at(work_, res_.start), settings_.replications, settings_.seed, settings_.threads);
     const auto start = achieved(start_rows);
     for (std::size_t j = 0; j < m_; ++j) {
       const double floor = kScaleFloor * std::max(1.0, std::fabs(targets_[j].value));
       res_.scales.push_back(std::isfinite(start[j].mcse) ? std::max(start[j].mcse, floor) : floor);
     }
     log_ << "calibrate: " << n_ << " free key(s), " << m_ << " target(s); " << settings_.replications
-         << " replications per evaluation, seed " << settings_.seed
-         << " (common random numbers); NLopt LN_BOBYQA\n";
+         << " replications per evaluation, seed " << settings_.seed << " (common random numbers); NLopt LN_BOBYQA\n";
     best_f_ = objective_of(start);
     best_x_ = res_.start;
     best_a_ = start;
     res_.evaluations = 1;
-    log_ << "  eval   1: " << describe(res_.start) << " -> " << values_text(start) << "; objective "
-         << show(best_f_, 5) << "\n";
+    log_ << "  eval   1: " << describe(res_.start) << " -> " << values_text(start) << "; objective " << show(best_f_, 5)
+         << "\n";
     cache_[res_.start] = start;
   }
 
@@ -237,8 +237,8 @@ class CalibrationSearch {
     log_ << "optimum after " << res_.evaluations << " evaluations (" << res_.optimizer_status
          << "): " << describe(res_.values) << "\n";
     log_ << "check run: " << settings_.check_replications << " replications, seed " << res_.check_seed << "\n";
-    res_.check = achieved(
-        summary_at(at(work_, res_.values), settings_.check_replications, res_.check_seed, settings_.threads));
+    res_.check =
+        achieved(summary_at(at(work_, res_.values), settings_.check_replications, res_.check_seed, settings_.threads));
     res_.scenario = at(scenario_, res_.values);
     return res_;
   }
@@ -322,11 +322,9 @@ class CalibrationSearch {
     opt.set_stopval(kStopObjective);
     opt.set_maxeval(settings_.max_evaluations - res_.evaluations);
     opt.set_initial_step(step);
-    opt.set_min_objective(
-        [](const std::vector<double>& u, std::vector<double>&, void* data) {
-          return static_cast<CalibrationSearch*>(data)->evaluate(u);
-        },
-        this);
+    opt.set_min_objective([](const std::vector<double>& u, std::vector<double>&,
+                             void* data) { return static_cast<CalibrationSearch*>(data)->evaluate(u); },
+                          this);
     std::vector<double> u(n_);
     for (std::size_t k = 0; k < n_; ++k) u[k] = (best_x_[k] - free_[k].lo) / (free_[k].hi - free_[k].lo);
     double fmin = 0;
@@ -350,10 +348,10 @@ class CalibrationSearch {
   const std::vector<FreeKey>& free_;
   const CalibrationSettings& settings_;
   std::ostream& log_;
-  const std::size_t n_, m_;   // free keys, targets
-  const Scenario work_;       // the scenario evaluations run: only the models the targets name
+  const std::size_t n_, m_;  // free keys, targets
+  const Scenario work_;      // the scenario evaluations run: only the models the targets name
   CalibrationResult res_;
-  double best_f_ = 0;         // the best point so far: objective, key values, achieved measures
+  double best_f_ = 0;  // the best point so far: objective, key values, achieved measures
   std::vector<double> best_x_;
   std::vector<Achieved> best_a_;
   std::map<std::vector<double>, std::vector<Achieved>> cache_;  // achieved measures by key values
@@ -374,8 +372,8 @@ CalibrationTarget parse_calibration_target(const std::string& text) {
   const auto d1 = name.find('.');
   const auto d2 = d1 == std::string::npos ? d1 : name.find('.', d1 + 1);
   const auto d3 = name.rfind('.');
-  if (d1 == std::string::npos || d2 == std::string::npos || d3 <= d2 || d1 == 0 || d2 == d1 + 1 ||
-      d3 == d2 + 1 || d3 + 1 == name.size())
+  if (d1 == std::string::npos || d2 == std::string::npos || d3 <= d2 || d1 == 0 || d2 == d1 + 1 || d3 == d2 + 1 ||
+      d3 + 1 == name.size())
     throw InputError(locate("--match", 0, name, form));
   t.model = name.substr(0, d1);
   t.rater = name.substr(d1 + 1, d2 - d1 - 1);
@@ -400,12 +398,11 @@ FreeKey parse_free_key(const std::string& text, const Scenario& scenario) {
   const auto keys = scenario_keys();
   if (std::find(keys.begin(), keys.end(), f.key) == keys.end())
     throw InputError(locate("--free", 0, f.key, "unknown key"));
-  if (f.key.rfind("run.", 0) == 0)
-    throw InputError(locate("--free", 0, f.key, "run settings cannot be calibrated"));
+  if (f.key.rfind("run.", 0) == 0) throw InputError(locate("--free", 0, f.key, "run settings cannot be calibrated"));
   const KeyValue current = get_key(scenario, f.key);
   if (std::holds_alternative<std::int64_t>(current))
-    throw InputError(locate("--free", 0, f.key,
-                            "is an integer key; calibrate frees real-valued keys only (fix it with --set)"));
+    throw InputError(
+        locate("--free", 0, f.key, "is an integer key; calibrate frees real-valued keys only (fix it with --set)"));
   if (!std::holds_alternative<double>(current))
     throw InputError(locate("--free", 0, f.key, "is not a numeric key; calibrate frees real-valued keys only"));
   const auto colon = bounds.find(':');

@@ -148,8 +148,8 @@ class PowerSearch {
          << settings_.seed << "\n";
     const int n0 = static_cast<int>(std::min<std::int64_t>(kInitialValues, hi_ - lo_ + 1));
     for (int i = 0; i < n0; ++i) {
-      const double x = static_cast<double>(lo_) * std::pow(static_cast<double>(hi_) / static_cast<double>(lo_),
-                                                            static_cast<double>(i) / (n0 - 1));
+      const double x = static_cast<double>(lo_) *
+                       std::pow(static_cast<double>(hi_) / static_cast<double>(lo_), static_cast<double>(i) / (n0 - 1));
       const std::int64_t v = std::clamp<std::int64_t>(std::llround(x), lo_, hi_);
       if (!pooled_.count(v)) simulate(v, settings_.replications);
     }
@@ -258,9 +258,9 @@ class PowerSearch {
   const std::int64_t lo_, hi_;
   const SolveSettings& settings_;
   std::ostream& log_;
-  std::uint64_t batch_ = 0;                       // batches simulated so far
-  std::map<std::int64_t, PowerPoint> pooled_;     // pooled replications by value
-  PowerCurve curve_;                              // the current local fit
+  std::uint64_t batch_ = 0;                    // batches simulated so far
+  std::map<std::int64_t, PowerPoint> pooled_;  // pooled replications by value
+  PowerCurve curve_;                           // the current local fit
 };
 
 }  // namespace
@@ -416,25 +416,27 @@ std::pair<std::int64_t, std::int64_t> default_solve_range(const Scenario& s, con
 namespace {
 
 // Every check of solve's input except the target's, which needs a run (check_target_has_power).
-void check_solve_input(const Scenario& scenario, const std::string& key, double power, std::int64_t lo,
-                       std::int64_t hi, const SolveSettings& settings) {
+void check_solve_input(const Scenario& scenario, const std::string& key, double power, std::int64_t lo, std::int64_t hi,
+                       const SolveSettings& settings) {
   const auto& keys = solvable_keys();
   if (std::find(keys.begin(), keys.end(), key) == keys.end())
     throw InputError(locate("--vary", 0, key, "cannot be solved for; expected one of " + join(keys)));
   if (!(power > 0 && power < 1))
     throw InputError(locate("--power", 0, "", "must be a number in (0, 1), got " + show(power, 6)));
   if (!(power > scenario.run.alpha))
-    throw InputError(locate("--power", 0, "", "must exceed run.alpha (" + show(scenario.run.alpha, 6) +
-                                                  "), the rejection rate without an effect, got " + show(power, 6)));
+    throw InputError(locate("--power", 0, "",
+                            "must exceed run.alpha (" + show(scenario.run.alpha, 6) +
+                                "), the rejection rate without an effect, got " + show(power, 6)));
   const std::string range = std::to_string(lo) + "," + std::to_string(hi);
   if (!(lo < hi)) throw InputError(locate("--range", 0, "", "LO must be < HI, got " + range));
   if (lo < 1) throw InputError(locate("--range", 0, "", "LO must be >= 1, got " + range));
   if (key == "design.sessions.mean") {
     const auto& sp = scenario.design.sessions;
     if (lo < sp.min || hi > sp.max)
-      throw InputError(locate("--range", 0, "", "must lie within [design.sessions.min, design.sessions.max] = [" +
-                                                    std::to_string(sp.min) + ", " + std::to_string(sp.max) +
-                                                    "] (raise them with --set), got " + range));
+      throw InputError(locate("--range", 0, "",
+                              "must lie within [design.sessions.min, design.sessions.max] = [" +
+                                  std::to_string(sp.min) + ", " + std::to_string(sp.max) +
+                                  "] (raise them with --set), got " + range));
   }
   with_value(scenario, key, lo);  // validates both ends as values of the key
   with_value(scenario, key, hi);

@@ -12,14 +12,14 @@ std::span<const std::string_view> choice_names(CoefficientField) {
   return names;
 }
 std::span<const std::string_view> choice_names(FitField) {
-  static constexpr std::string_view names[] = {"sigma2",   "tau2",       "criterion",    "converged", "singular",
-                                               "iterations", "observations", "rhat", "ess"};
+  static constexpr std::string_view names[] = {"sigma2",     "tau2",         "criterion", "converged", "singular",
+                                               "iterations", "observations", "rhat",      "ess"};
   return names;
 }
 std::span<const std::string_view> choice_names(DetectionField) {
   static constexpr std::string_view names[] = {
-      "ruptures",    "repairs",     "prevalence", "true_prevalence",    "sensitivity",        "specificity",
-      "ppv",         "f1",          "repair_sensitivity", "repair_specificity", "repair_ppv", "repair_f1"};
+      "ruptures", "repairs", "prevalence",         "true_prevalence",    "sensitivity", "specificity",
+      "ppv",      "f1",      "repair_sensitivity", "repair_specificity", "repair_ppv",  "repair_f1"};
   return names;
 }
 std::span<const std::string_view> choice_names(RocField) {
@@ -92,12 +92,11 @@ void emit_record(const Scenario& s, const Cohort* c, const CohortAnalysis* a, Em
   emit_models(s, a, emit);
   for (RaterId r : kObservers) {
     const DetectionScore* d = a ? &a->detection[index_of(r)] : nullptr;
-    const double values[12] = {d ? double(d->ruptures) : kNaN,  d ? double(d->repairs) : kNaN,
-                               d ? d->prevalence : kNaN,         d ? d->true_prevalence : kNaN,
-                               d ? d->rupture.sensitivity : kNaN, d ? d->rupture.specificity : kNaN,
-                               d ? d->rupture.ppv : kNaN,        d ? d->rupture.f1 : kNaN,
-                               d ? d->repair.sensitivity : kNaN, d ? d->repair.specificity : kNaN,
-                               d ? d->repair.ppv : kNaN,         d ? d->repair.f1 : kNaN};
+    const double values[12] = {
+        d ? double(d->ruptures) : kNaN,   d ? double(d->repairs) : kNaN,     d ? d->prevalence : kNaN,
+        d ? d->true_prevalence : kNaN,    d ? d->rupture.sensitivity : kNaN, d ? d->rupture.specificity : kNaN,
+        d ? d->rupture.ppv : kNaN,        d ? d->rupture.f1 : kNaN,          d ? d->repair.sensitivity : kNaN,
+        d ? d->repair.specificity : kNaN, d ? d->repair.ppv : kNaN,          d ? d->repair.f1 : kNaN};
     for (int f = 0; f < 12; ++f) emit(detection_parts(r, static_cast<DetectionField>(f)), values[f]);
   }
   emit(kappa_parts(), a ? a->kappa : kNaN);
@@ -132,9 +131,7 @@ std::string coefficient_column(const Fit& fit, const std::string& term, Coeffici
   return coefficient_parts(fit, term, field).join();
 }
 std::string fit_column(const Fit& fit, FitField field) { return fit_parts(fit, field).join(); }
-std::string detection_column(RaterId observer, DetectionField field) {
-  return detection_parts(observer, field).join();
-}
+std::string detection_column(RaterId observer, DetectionField field) { return detection_parts(observer, field).join(); }
 std::string kappa_column() { return kappa_parts().join(); }
 std::string roc_auc_column(RaterId observer) { return roc_auc_parts(observer).join(); }
 std::string roc_column(RaterId observer, std::size_t threshold, RocField field) {

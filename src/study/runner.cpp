@@ -5,25 +5,25 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <optional>
 #include <unordered_map>
 
 #include "collabzium/analysis/analysis.h"
-#include "collabzium/study/cluster.h"
 #include "collabzium/error.h"
 #include "collabzium/io/input_file.h"
 #include "collabzium/io/output_file.h"
-#include "collabzium/study/record.h"
 #include "collabzium/io/results_file.h"
 #include "collabzium/model/simulator.h"
 #include "collabzium/numeric.h"
+#include "collabzium/study/cluster.h"
+#include "collabzium/study/record.h"
 #include "collabzium/study/summary.h"
 #include "git_sha.h"
 
@@ -36,10 +36,11 @@ extern "C" void request_stop(int) { g_stop.store(true); }
 
 // Installs SIGINT/SIGTERM handlers for the run's lifetime and restores the previous ones.
 struct StopSignals {
-  struct sigaction old_int{}, old_term{};
+  struct sigaction old_int {
+  }, old_term{};
   StopSignals() {
     g_stop.store(false);
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = request_stop;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
@@ -77,7 +78,10 @@ std::vector<Scenario> scenarios_of(const ScenarioFile& file) {
 class Progress {
  public:
   Progress(std::size_t total, std::size_t already, bool enabled)
-      : total_(total), done_(already), start_done_(already), enabled_(enabled && ::isatty(2)),
+      : total_(total),
+        done_(already),
+        start_done_(already),
+        enabled_(enabled && ::isatty(2)),
         start_(std::chrono::steady_clock::now()) {}
   void advance(std::size_t n) {
     done_ += n;
@@ -249,9 +253,9 @@ Existing classify_existing(const std::string& out, const RunMetadata& meta, bool
     const ResultsFile existing = read_results(out);
     complete = existing.complete;
     if (existing.meta.config == meta.config && existing.meta.seed == meta.seed) return Existing::SameStudy;
-    why = existing.meta.seed != meta.seed ? "another study (seed " + std::to_string(existing.meta.seed) + ", not " +
-                                                std::to_string(meta.seed) + ")"
-                                          : "another study (a different configuration)";
+    why = existing.meta.seed != meta.seed
+              ? "another study (seed " + std::to_string(existing.meta.seed) + ", not " + std::to_string(meta.seed) + ")"
+              : "another study (a different configuration)";
     return Existing::OtherStudy;
   } catch (const InputError& e) {
     why = e.what();
@@ -401,8 +405,8 @@ void finish_run(const RunPlan& plan, OpenedRun& opened, std::uint64_t finished, 
     const ResultsFile snapshot = read_results(opened.path);
     const ResultsColumnReader columns(snapshot);
     summary = summarize_study(
-        plan.file, plan.layout.columns,
-        [&](const std::string& name, std::size_t c) { return columns.column(name, c); }, opened.done, plan.R);
+        plan.file, plan.layout.columns, [&](const std::string& name, std::size_t c) { return columns.column(name, c); },
+        opened.done, plan.R);
   }
   ResultsWriter& writer = *opened.writer;
   if (finished < total) {
@@ -411,7 +415,8 @@ void finish_run(const RunPlan& plan, OpenedRun& opened, std::uint64_t finished, 
       opened.writer.reset();
       std::remove(opened.path.c_str());
       throw RunInterrupted("interrupted: " + std::to_string(finished) + " of " + std::to_string(total) +
-                           " replications were run; " + req.out + " is unchanged (--force replaces it only with a "
+                           " replications were run; " + req.out +
+                           " is unchanged (--force replaces it only with a "
                            "complete run)");
     }
     writer.write_summary(summary);
@@ -426,8 +431,7 @@ void finish_run(const RunPlan& plan, OpenedRun& opened, std::uint64_t finished, 
     if (std::rename(opened.path.c_str(), req.out.c_str()) != 0) {
       const int e = errno;
       std::remove(opened.path.c_str());
-      throw std::runtime_error(req.out + ": could not move the finished results file into place: " +
-                               std::strerror(e));
+      throw std::runtime_error(req.out + ": could not move the finished results file into place: " + std::strerror(e));
     }
   }
   {
@@ -496,9 +500,9 @@ void summarize_results(const std::string& path, const std::string& csv, std::ost
   const ResultsFile results = read_results(path);
   const ScenarioFile file = parse_scenario(results.meta.config, path + " (config attribute)");
   if (file.conditions.size() != results.n_conditions)
-    throw InputError(locate(path, 0, "", "damaged results file: its config has " + std::to_string(file.conditions.size()) +
-                                             " conditions, /replications holds " +
-                                             std::to_string(results.n_conditions)));
+    throw InputError(locate(path, 0, "",
+                            "damaged results file: its config has " + std::to_string(file.conditions.size()) +
+                                " conditions, /replications holds " + std::to_string(results.n_conditions)));
   const ResultsColumnReader columns(results);  // one opening of the file for every column read
   const std::vector<SummaryRow> summary = summarize_study(
       file, results.columns, [&](const std::string& name, std::size_t c) { return columns.column(name, c); },

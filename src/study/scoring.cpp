@@ -30,9 +30,7 @@ double variance_of(const std::vector<double>& x, double mean) {
 }
 
 // a / b, NaN unless b is finite and positive (MCSE divisors).
-double divide_positive(double a, double b) {
-  return (std::isfinite(b) && b > 0.0) ? a / b : kNaN;
-}
+double divide_positive(double a, double b) { return (std::isfinite(b) && b > 0.0) ? a / b : kNaN; }
 
 // Proportion k / m with binomial MCSE sqrt(p (1 - p) / m) (Morris Table 6, coverage and power).
 Measure proportion(const std::string& name, std::size_t k, std::size_t m) {
@@ -117,10 +115,8 @@ std::vector<Measure> score_coefficient(const CoefficientSample& s, double theta,
   out.push_back({"bias", bias, mean_mcse});
 
   // Relative bias: bias / theta (a fraction); MCSE = bias MCSE / |theta|. Undefined for theta = 0.
-  if (theta != 0.0)
-    out.push_back({"rel_bias", bias / theta, mean_mcse / std::fabs(theta)});
-  else
-    out.push_back({"rel_bias", kNaN, kNaN});
+  if (theta != 0.0) out.push_back({"rel_bias", bias / theta, mean_mcse / std::fabs(theta)});
+  else out.push_back({"rel_bias", kNaN, kNaN});
 
   // Empirical SE: sqrt(S^2); MCSE emp_se / sqrt(2 (n - 1)).
   const double emp_se = std::sqrt(s2);

@@ -41,7 +41,7 @@ double true_value(const Scenario& s, ModelKind model, const std::string& term) {
   if (term == "rupture") return s.distress.effects.rupture;
   if (term == "repair") return s.distress.effects.repair;
   if (term == "false_alarm") return s.distress.effects.false_alarm;
-  // φ, the within-person AR of distress, in every model of the lagged family (MODEL.md 4.1).
+  // φ, the within-person AR of distress, in every model of the lagged family (docs/model.md 4.1).
   if (term == "distress" && model != ModelKind::Growth) return s.distress.ar;
   return kNaN;
 }
@@ -89,15 +89,19 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
       const double nonconverged = static_cast<double>(std::count(converged.begin(), converged.end(), 0));
       for (const auto& term : model_terms(fit, s)) {
         auto values = [&](CoefficientField field) { return finished(coefficient_column(fit, term, field)); };
-        CoefficientSample sample{values(CoefficientField::Estimate), values(CoefficientField::Se),
-                                 values(CoefficientField::CiLow),    values(CoefficientField::CiHigh),
-                                 values(CoefficientField::P),        used,
+        CoefficientSample sample{values(CoefficientField::Estimate),
+                                 values(CoefficientField::Se),
+                                 values(CoefficientField::CiLow),
+                                 values(CoefficientField::CiHigh),
+                                 values(CoefficientField::P),
+                                 used,
                                  singular};
         const double theta = true_value(s, fit.model, term);
         for (Measure m : score_coefficient(sample, theta, s.run.alpha)) {
           if (m.name == "nonconverged") m.value = nonconverged;  // a count of fits, whatever is used
           // Without a true value only the descriptive measures and the rejection rate are defined.
-          if (std::isnan(theta) && (m.name == "bias" || m.name == "rel_bias" || m.name == "rmse" || m.name == "coverage"))
+          if (std::isnan(theta) &&
+              (m.name == "bias" || m.name == "rel_bias" || m.name == "rmse" || m.name == "coverage"))
             m.value = m.mcse = m.successes = m.trials = kNaN;
           add(name(fit.model), name(fit.rater), term, m);
         }
@@ -106,9 +110,12 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
 
     // Detection measures: means over replications of per-replication figures.
     const std::pair<const char*, DetectionField> rupture_measures[] = {
-        {"sensitivity", DetectionField::Sensitivity}, {"specificity", DetectionField::Specificity},
-        {"ppv", DetectionField::Ppv},                 {"f1", DetectionField::F1},
-        {"prevalence", DetectionField::Prevalence},   {"true_prevalence", DetectionField::TruePrevalence}};
+        {"sensitivity", DetectionField::Sensitivity},
+        {"specificity", DetectionField::Specificity},
+        {"ppv", DetectionField::Ppv},
+        {"f1", DetectionField::F1},
+        {"prevalence", DetectionField::Prevalence},
+        {"true_prevalence", DetectionField::TruePrevalence}};
     const std::pair<const char*, DetectionField> repair_measures[] = {
         {"sensitivity", DetectionField::RepairSensitivity},
         {"specificity", DetectionField::RepairSpecificity},
@@ -174,8 +181,8 @@ void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows
       return nullptr;
     };
     char line[400];
-    std::snprintf(line, sizeof line, "  %-8s %-10s %-8s %6s %8s %17s %17s %15s %17s %17s %6s\n", "model", "rater", "term",
-                  "true", "n", "mean", "bias", "emp_se", "coverage", "power", "fails");
+    std::snprintf(line, sizeof line, "  %-8s %-10s %-8s %6s %8s %17s %17s %15s %17s %17s %6s\n", "model", "rater",
+                  "term", "true", "n", "mean", "bias", "emp_se", "coverage", "power", "fails");
     out << line;
     std::vector<std::pair<std::string, std::string>> fits;
     for (const auto& r : rows)
@@ -196,10 +203,10 @@ void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows
         const SummaryRow* nc = v("nonconverged");
         const SummaryRow* ne = v("not_estimable");
         const double fails = nc ? nc->value + (ne ? ne->value : 0.0) : NAN;
-        std::snprintf(line, sizeof line, "  %-8s %-10s %-8s %6.2f %8.0f %17s %17s %15s %17s %17s %6.0f\n", model.c_str(),
-                      rater.c_str(), term.c_str(), tv->value, v("n") ? v("n")->value : NAN, show("mean", 3).c_str(),
-                      show("bias", 3).c_str(), show("emp_se", 3).c_str(), show("coverage", 3).c_str(),
-                      show("power", 3).c_str(), fails);
+        std::snprintf(line, sizeof line, "  %-8s %-10s %-8s %6.2f %8.0f %17s %17s %15s %17s %17s %6.0f\n",
+                      model.c_str(), rater.c_str(), term.c_str(), tv->value, v("n") ? v("n")->value : NAN,
+                      show("mean", 3).c_str(), show("bias", 3).c_str(), show("emp_se", 3).c_str(),
+                      show("coverage", 3).c_str(), show("power", 3).c_str(), fails);
         out << line;
       }
     std::snprintf(line, sizeof line, "  %-10s %17s %17s %17s %17s %17s %17s\n", "detection", "prevalence",

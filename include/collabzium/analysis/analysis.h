@@ -1,5 +1,5 @@
 #pragma once
-// What a real study runs on one cohort (MODEL.md sections 3 and 4): detection for each rater, then
+// What a real study runs on one cohort (docs/model.md sections 3 and 4): detection for each rater, then
 // the analysis models: the lagged, within, initial, growth and oracle mixed models, each fitted by
 // fit_lmm (REML or ML), and the Bayesian "dsem" model, fitted by its Gibbs sampler (analysis/dsem.h).
 #include <cstdint>
@@ -7,9 +7,9 @@
 #include <string_view>
 #include <vector>
 
-#include "collabzium/model/cohort.h"
-#include "collabzium/detection/detection.h"
 #include "collabzium/analysis/lmm/mixed_model.h"
+#include "collabzium/detection/detection.h"
+#include "collabzium/model/cohort.h"
 #include "collabzium/model/random.h"
 #include "collabzium/model/scenario.h"
 #include "collabzium/numeric.h"
@@ -84,7 +84,7 @@ struct ModelResult {
   ModelKind model = ModelKind::Lagged;
   RaterId rater = RaterId::Patient;
   LmmFit fit;
-  int rows = 0;        // observations used
+  int rows = 0;         // observations used
   std::string skipped;  // non-empty when the model could not be set up (no rows, ...): no fit then
   // Sampled models ("dsem") only, NaN otherwise: the largest split-chain R-hat and the smallest
   // bulk effective sample size over the sampled parameters (DsemDiagnostics).
@@ -106,10 +106,10 @@ struct FitRequest {
 };
 
 struct CohortAnalysis {
-  RaterEvents events[2];     // by index_of(observer)
+  RaterEvents events[2];  // by index_of(observer)
   DetectionScore detection[2];
-  double kappa = 0;          // patient-therapist agreement on session rupture flags
-  std::vector<RocCurve> roc;  // per rater when detection.roc_thresholds is not empty
+  double kappa = 0;                 // patient-therapist agreement on session rupture flags
+  std::vector<RocCurve> roc;        // per rater when detection.roc_thresholds is not empty
   std::vector<ModelResult> models;  // in the order of fits_of(analysis); truth-fitted models only
                                     // when the cohort has truth
 };

@@ -1,5 +1,5 @@
 #pragma once
-// The "dsem" analysis model (MODEL.md 4.1): a Bayesian two-level autoregressive model with latent
+// The "dsem" analysis model (docs/model.md 4.1): a Bayesian two-level autoregressive model with latent
 // person means (dynamic structural equation modelling; Asparouhov, Hamaker & Muthén 2018, SEM
 // 25:359), fitted by blocked Gibbs sampling. A standalone fitter: it takes its own DsemData (one
 // entry per row: patient, session, distress, the rater's rupture and repair indicators, therapist)
@@ -24,23 +24,23 @@ namespace collabzium {
 // rows have the same length. A session without a row counts as a session with missing distress
 // and no events. (patient, session) pairs must be unique.
 struct DsemData {
-  std::vector<int> patient;        // patient index >= 0 (need not be dense; order of first use is irrelevant)
-  std::vector<int> session;        // session number >= 1
-  std::vector<double> distress;    // NaN when not observed
-  std::vector<double> rupture;     // the rater's rupture indicator at this session; NaN (no rating) counts as 0
-  std::vector<double> repair;      // the rater's repair indicator; NaN counts as 0
-  std::vector<int> therapist;      // therapist index >= 0; the same on every row of a patient
+  std::vector<int> patient;      // patient index >= 0 (need not be dense; order of first use is irrelevant)
+  std::vector<int> session;      // session number >= 1
+  std::vector<double> distress;  // NaN when not observed
+  std::vector<double> rupture;   // the rater's rupture indicator at this session; NaN (no rating) counts as 0
+  std::vector<double> repair;    // the rater's repair indicator; NaN counts as 0
+  std::vector<int> therapist;    // therapist index >= 0; the same on every row of a patient
   // Label of therapist j (term name "therapist[label]", as the REML models name it); empty: j + 1.
   std::vector<std::string> therapist_labels;
 };
 
 // Starting values in the DSEM parameterisation; the chains start dispersed around them.
 struct DsemStart {
-  double intercept = 0;                // γ0
-  double rupture = 0, repair = 0;      // β_R, β_P
-  double distress = 0;                 // φ
-  double session = 0;                  // β_s (ignored when the session term is off)
-  std::vector<double> therapist;       // one per therapist term (therapist = "fixed"); missing entries start at 0
+  double intercept = 0;            // γ0
+  double rupture = 0, repair = 0;  // β_R, β_P
+  double distress = 0;             // φ
+  double session = 0;              // β_s (ignored when the session term is off)
+  std::vector<double> therapist;   // one per therapist term (therapist = "fixed"); missing entries start at 0
   double sigma2 = 1, sigma1_2 = 1, tau2 = 1;  // σ², σ1², τ² (> 0)
 };
 
@@ -53,11 +53,11 @@ struct DsemStart {
 DsemStart dsem_start_from_lagged(const LmmFit& lagged);
 
 struct DsemOptions {
-  int chains = 2;           // analysis.dsem.chains
-  int iterations = 2000;    // per chain; the first half (iterations / 2) is discarded as burn-in
-  bool session = true;      // analysis.session: the β_s term
+  int chains = 2;                // analysis.dsem.chains
+  int iterations = 2000;         // per chain; the first half (iterations / 2) is discarded as burn-in
+  bool session = true;           // analysis.session: the β_s term
   bool therapist_fixed = false;  // analysis.therapist = "fixed": therapist dummies in μ's mean
-  double alpha = 0.05;      // credible intervals: equal-tailed 1 − α
+  double alpha = 0.05;           // credible intervals: equal-tailed 1 − α
   // Chain k starts at: location parameter b + d·u·sqrt(σ²_start) (φ: φ + d·u·0.5), variance
   // v·exp(d·u), with u ~ Uniform(−1, 1) drawn from the engine per parameter and chain.
   double start_dispersion = 0.5;
@@ -66,10 +66,10 @@ struct DsemOptions {
 // One sampled parameter's posterior summary and convergence diagnostics (post-burn-in draws of all
 // chains pooled).
 struct DsemParameter {
-  std::string name;  // a term name, or "sigma2", "sigma1_2", "tau2"
+  std::string name;                // a term name, or "sigma2", "sigma1_2", "tau2"
   double mean, sd, q_low, q_high;  // q: the α/2 and 1 − α/2 quantiles (R's type 7)
-  double rhat;  // classic split-chain potential scale reduction (BDA3, Gelman et al. 2013, 11.4)
-  double ess;   // bulk effective sample size (rank-normalised split chains; Vehtari et al. 2021)
+  double rhat;                     // classic split-chain potential scale reduction (BDA3, Gelman et al. 2013, 11.4)
+  double ess;                      // bulk effective sample size (rank-normalised split chains; Vehtari et al. 2021)
 };
 
 struct DsemDiagnostics {

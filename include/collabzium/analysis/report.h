@@ -1,5 +1,5 @@
 #pragma once
-// The `analyze` outputs: the report JSON of CONTRACT.md, a readable table, and the events CSV.
+// The `analyze` outputs: the report JSON of the README, a readable table, and the events CSV.
 #include <ostream>
 
 #include "collabzium/analysis/analysis.h"

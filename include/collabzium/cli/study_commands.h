@@ -24,8 +24,8 @@ struct SolveOptions {
   std::string vary;    // design.patients | design.therapists | design.sessions.mean
   std::string target;  // MODEL.RATER.TERM
   std::optional<double> power;
-  std::string range;   // "LO,HI" (optional)
-  std::string out;     // JSON (optional)
+  std::string range;  // "LO,HI" (optional)
+  std::string out;    // JSON (optional)
   std::optional<std::int64_t> replications, verify_replications, seed, threads, max_rounds;
   std::optional<double> precision;
 };

@@ -1,5 +1,5 @@
 #pragma once
-// Rupture and repair detection on observed alliance ratings (MODEL.md section 3), accuracy against
+// Rupture and repair detection on observed alliance ratings (docs/model.md section 3), accuracy against
 // the latent truth, patient-therapist agreement and ROC curves. docs/detection.md documents every
 // definition; the short version:
 //
@@ -42,8 +42,7 @@ struct RaterEvents {
 // rule's criterion as a rise ("rise": t' - 1 must be observed; for sudden_loss the mirrored
 // criterion, a sudden gain). Past the window the rupture closes unrepaired. One linear pass per
 // patient; `out` is resized with assign(), so reusing it does not allocate.
-void detect_events(const Cohort& cohort, RaterId rater, const Detection& detection, double threshold,
-                   RaterEvents& out);
+void detect_events(const Cohort& cohort, RaterId rater, const Detection& detection, double threshold, RaterEvents& out);
 
 // A 2x2 table. With tolerance 0 it is the usual one. With tolerance > 0:
 //   tp = detections with a true event within the tolerance, fp = the other detections,

@@ -1,5 +1,5 @@
 #pragma once
-// Writing a cohort in the long CSV format of CONTRACT.md (reading is in cohort_reader.h).
+// Writing a cohort in the long CSV format of the README (reading is in cohort_reader.h).
 #include <ostream>
 #include <string>
 

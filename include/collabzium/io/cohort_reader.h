@@ -1,5 +1,5 @@
 #pragma once
-// Reading a cohort from the CSV format of CONTRACT.md ("Cohort data"): a header line, then one row
+// Reading a cohort from the CSV format of the README ("Cohort data"): a header line, then one row
 // per observed session. Columns are found by name, in any order; unknown columns are ignored.
 // Required: patient, therapist, session, distress, alliance_patient, alliance_therapist.
 // Optional truth: true_alliance, true_distress (numbers or missing), true_ruptured, true_onset,

@@ -1,5 +1,5 @@
 #pragma once
-// The HDF5 results file of `collabzium run` (CONTRACT.md, "Results (HDF5, run)"), written from one
+// The HDF5 results file of `collabzium run` (the README, "Results (HDF5, run)"), written from one
 // thread and read back by `summarize` and `run --resume`. This is the format; the generic HDF5 layer
 // under it (handles, errors, typed I/O) is src/io/h5.h.
 //
@@ -123,7 +123,7 @@ struct ResultsFile {
   // One-off reads of record values, each opening `path` anew (ResultsColumnReader for many reads).
   std::vector<double> column(const std::string& name, std::size_t condition) const;
   std::vector<double> column(const std::string& name) const;
-  std::size_t n_done() const;                        // number of finished replications
+  std::size_t n_done() const;                       // number of finished replications
   std::size_t n_done(std::size_t condition) const;  // ... in one condition
 };
 

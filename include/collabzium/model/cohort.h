@@ -27,10 +27,10 @@ inline constexpr std::size_t index_of(RaterId observer) { return static_cast<std
 
 struct Cohort {
   // Per patient (index 0..patients()-1).
-  std::vector<int> therapist;              // therapist index 0..therapists()-1
-  std::vector<std::size_t> offset;         // rows of patient i: [offset[i], offset[i+1]); size patients()+1
-  std::vector<std::string> patient_labels;    // empty: the label of patient i is i+1
-  std::vector<std::string> therapist_labels;  // empty: the label of therapist j is j+1
+  std::vector<int> therapist;                  // therapist index 0..therapists()-1
+  std::vector<std::size_t> offset;             // rows of patient i: [offset[i], offset[i+1]); size patients()+1
+  std::vector<std::string> patient_labels;     // empty: the label of patient i is i+1
+  std::vector<std::string> therapist_labels;   // empty: the label of therapist j is j+1
   std::vector<std::int64_t> planned_sessions;  // simulated cohorts only: T_i before dropout
   int n_therapists = 0;
 
@@ -45,7 +45,7 @@ struct Cohort {
   std::vector<std::uint8_t> true_ruptured, true_onset, true_repair;
   std::vector<std::uint8_t> registered_patient, registered_therapist;
   std::vector<std::uint8_t> dropout;  // 1 on a dropout's last row
-  // MODEL.md 2.7: the onsets and repairs that entered the distress equation, and the sessions with
+  // docs/model.md 2.7: the onsets and repairs that entered the distress equation, and the sessions with
   // a false alarm of each rater. Simulated cohorts, or user data with the effective_* columns.
   bool has_effective = false;
   std::vector<std::uint8_t> effective_onset, effective_repair;

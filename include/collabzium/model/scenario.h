@@ -1,6 +1,6 @@
 #pragma once
 // A scenario: every parameter of the data-generating model, detection and analysis, with the
-// defaults of MODEL.md 2.6, plus the [sweep] that turns it into numbered conditions. Parsed once,
+// defaults of docs/model.md 2.6, plus the [sweep] that turns it into numbered conditions. Parsed once,
 // then immutable; conditions are copies with the swept keys set.
 #include <cmath>
 #include <cstddef>
@@ -20,11 +20,11 @@
 namespace collabzium {
 
 // The choice keys' values. Each is parsed once, by the key registry, into its enum; its names (the
-// configuration strings, CONTRACT.md) are listed by choice_names in the enum's order.
-#define COLLABZIUM_CHOICE_NAMES(Enum, ...)                                    \
-  inline std::span<const std::string_view> choice_names(Enum) {              \
-    static constexpr std::string_view names[] = {__VA_ARGS__};               \
-    return names;                                                            \
+// configuration strings, the README) are listed by choice_names in the enum's order.
+#define COLLABZIUM_CHOICE_NAMES(Enum, ...)                      \
+  inline std::span<const std::string_view> choice_names(Enum) { \
+    static constexpr std::string_view names[] = {__VA_ARGS__};  \
+    return names;                                               \
   }
 
 enum class SessionDistribution { Fixed, Poisson, Uniform };
@@ -92,7 +92,7 @@ struct Alliance {
   double innovation_sd = 0.20;
 };
 
-// MODEL.md 2.7: logit shifts of the repair probability in sessions whose active episode the
+// docs/model.md 2.7: logit shifts of the repair probability in sessions whose active episode the
 // therapist (or the patient) registered.
 struct Responsiveness {
   double therapist = 0;
@@ -116,7 +116,7 @@ struct DistressEffects {
   double repair = -1.5;
   double unresolved = 0.5;
   double alliance = -1.0;
-  // MODEL.md 2.7: β_F, the effect of a patient false alarm on next-session distress, and which
+  // docs/model.md 2.7: β_F, the effect of a patient false alarm on next-session distress, and which
   // onsets and repairs enter β_R and β_P: latent | patient | therapist | either | both.
   double false_alarm = 0;
   EventVia rupture_via = EventVia::Latent;
@@ -170,7 +170,7 @@ struct RepairDetection {
 
 struct Detection {
   DetectionRule rule = DetectionRule::AbsoluteDrop;
-  // NaN means "the rule's default" (MODEL.md 3); threshold() resolves it.
+  // NaN means "the rule's default" (docs/model.md 3); threshold() resolves it.
   double threshold_value = std::numeric_limits<double>::quiet_NaN();
   SdReference sd_reference = SdReference::Differences;
   double reliability = 0.9;
@@ -183,7 +183,7 @@ struct Detection {
 
 double default_threshold(DetectionRule rule);
 
-// The "dsem" model's sampler (MODEL.md 4.1): `chains` chains of `iterations` each, the first half
+// The "dsem" model's sampler (docs/model.md 4.1): `chains` chains of `iterations` each, the first half
 // of each discarded as burn-in (so iterations is even).
 struct DsemSampling {
   std::int64_t chains = 2;
@@ -196,7 +196,7 @@ struct Analysis {
   TherapistTerm therapist = TherapistTerm::None;
   DfMethod df = DfMethod::Satterthwaite;
   bool growth_random_slope = false;
-  // MODEL.md 4.1: whether the "session" term is in the lagged family (lagged, within, initial,
+  // docs/model.md 4.1: whether the "session" term is in the lagged family (lagged, within, initial,
   // oracle); false gives the pure dynamic-panel regressions (Nickell's bias can then be checked).
   bool session = true;
   // Scoring: also leave singular fits (a variance on the boundary) out of the estimate measures.
@@ -240,8 +240,7 @@ inline constexpr double kMinGammaShape = 1e-12, kMaxGammaShape = 1e12;
 inline constexpr std::int64_t kMaxThreads = 4096;
 
 // A value a key can hold. Integers stay integers so that design.patients = 119.0 is refused.
-using KeyValue = std::variant<bool, std::int64_t, double, std::string, std::vector<double>,
-                              std::vector<std::string>>;
+using KeyValue = std::variant<bool, std::int64_t, double, std::string, std::vector<double>, std::vector<std::string>>;
 
 struct SweepAxis {
   std::string key;  // dotted path, e.g. "design.patients"

@@ -1,5 +1,5 @@
 #pragma once
-// The data-generating model of MODEL.md section 2: one cohort per (seed, condition, replication).
+// The data-generating model of docs/model.md section 2: one cohort per (seed, condition, replication).
 #include <cstdint>
 
 #include "collabzium/error.h"
@@ -20,11 +20,10 @@ class GeneratorError : public InputError {
 // Simulates replication `replication` of condition `condition` (both 1-based) into `out`,
 // replacing its contents. Draws only from the streams of (seed, condition, replication). Throws
 // GeneratorError when a generated value is not finite.
-void simulate_cohort(const Scenario& scenario, std::uint64_t seed, int condition,
-                     std::int64_t replication, Cohort& out);
+void simulate_cohort(const Scenario& scenario, std::uint64_t seed, int condition, std::int64_t replication,
+                     Cohort& out);
 
-inline Cohort simulate_cohort(const Scenario& scenario, std::uint64_t seed, int condition,
-                              std::int64_t replication) {
+inline Cohort simulate_cohort(const Scenario& scenario, std::uint64_t seed, int condition, std::int64_t replication) {
   Cohort c;
   simulate_cohort(scenario, seed, condition, replication, c);
   return c;

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "collabzium/study/summary.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/study/summary.h"
 
 namespace collabzium {
 
@@ -56,13 +56,13 @@ struct Achieved {
 };
 
 struct CalibrationResult {
-  Scenario scenario;            // the input scenario with the free keys set to `values`
-  std::vector<double> start;    // starting values
-  std::vector<double> values;   // calibrated values (rounded to 4 significant digits)
-  std::vector<double> scales;   // the objective's fixed scales, per target
-  std::vector<Achieved> search; // per target, at `values` with the search seed
-  std::vector<Achieved> check;  // per target, in the check run
-  double objective = 0;         // at the optimum of the search
+  Scenario scenario;             // the input scenario with the free keys set to `values`
+  std::vector<double> start;     // starting values
+  std::vector<double> values;    // calibrated values (rounded to 4 significant digits)
+  std::vector<double> scales;    // the objective's fixed scales, per target
+  std::vector<Achieved> search;  // per target, at `values` with the search seed
+  std::vector<Achieved> check;   // per target, in the check run
+  double objective = 0;          // at the optimum of the search
   int evaluations = 0;
   std::string optimizer_status;
   std::uint64_t check_seed = 0;

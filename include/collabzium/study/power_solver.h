@@ -53,13 +53,13 @@ struct PowerPoint {
 
 // probit(power) = a + b ln(value).
 struct PowerCurve {
-  bool ok = false;        // false when the fit failed (too few distinct values, no slope)
+  bool ok = false;  // false when the fit failed (too few distinct values, no slope)
   double a = 0, b = 0;
   double var_a = 0, var_b = 0, cov_ab = 0;  // already multiplied by the dispersion
   double dispersion = 1;
-  double predict(double value) const;           // fitted power
-  double crossing(double power) const;          // x* with predict(x*) = power
-  double crossing_log_sd(double power) const;   // delta-method sd of ln x*
+  double predict(double value) const;          // fitted power
+  double crossing(double power) const;         // x* with predict(x*) = power
+  double crossing_log_sd(double power) const;  // delta-method sd of ln x*
 };
 PowerCurve fit_power_curve(const std::vector<PowerPoint>& points);
 
@@ -75,7 +75,7 @@ struct SolveSettings {
 struct SolveResult {
   std::string key;
   std::int64_t value = 0, ci_low = 0, ci_high = 0;
-  double crossing = 0;  // x*, before rounding up
+  double crossing = 0;               // x*, before rounding up
   double power = 0, power_mcse = 0;  // the verification run
   std::int64_t verify_replications = 0;
   std::uint64_t verify_seed = 0;
@@ -93,9 +93,8 @@ class PowerNotReached : public std::runtime_error {
 
 // Every input check is here (the command line only parses): InputError for a bad key, power, range
 // or settings (named by their flags) and a target without a power row; PowerNotReached as above.
-SolveResult solve_power(const Scenario& scenario, const std::string& key, const PowerTarget& target,
-                        double power, std::int64_t lo, std::int64_t hi, const SolveSettings& settings,
-                        std::ostream& log);
+SolveResult solve_power(const Scenario& scenario, const std::string& key, const PowerTarget& target, double power,
+                        std::int64_t lo, std::int64_t hi, const SolveSettings& settings, std::ostream& log);
 
 // The default range of a key: patients [20, 2000], therapists [2, 200], sessions.mean [3, 60]
 // (sessions clipped to [design.sessions.min, design.sessions.max]).

@@ -27,8 +27,18 @@ enum class CoefficientField { Estimate, Se, Df, P, CiLow, CiHigh };
 // records keep their columns.
 enum class FitField { Sigma2, Tau2, Criterion, Converged, Singular, Iterations, Observations, Rhat, Ess };
 enum class DetectionField {
-  Ruptures, Repairs, Prevalence, TruePrevalence, Sensitivity, Specificity, Ppv, F1,
-  RepairSensitivity, RepairSpecificity, RepairPpv, RepairF1
+  Ruptures,
+  Repairs,
+  Prevalence,
+  TruePrevalence,
+  Sensitivity,
+  Specificity,
+  Ppv,
+  F1,
+  RepairSensitivity,
+  RepairSpecificity,
+  RepairPpv,
+  RepairF1
 };
 enum class RocField { Sensitivity, Specificity };
 std::span<const std::string_view> choice_names(CoefficientField);
@@ -37,11 +47,11 @@ std::span<const std::string_view> choice_names(DetectionField);
 std::span<const std::string_view> choice_names(RocField);
 
 std::string coefficient_column(const Fit& fit, const std::string& term, CoefficientField field);  // MODEL.RATER.TERM.F
-std::string fit_column(const Fit& fit, FitField field);                    // MODEL.RATER.F
-std::string detection_column(RaterId observer, DetectionField field);      // detection.RATER.F
-std::string kappa_column();                                                // detection.kappa
-std::string roc_auc_column(RaterId observer);                              // roc.RATER.auc
-std::string roc_column(RaterId observer, std::size_t threshold, RocField field);  // roc.RATER.K.F
+std::string fit_column(const Fit& fit, FitField field);                                           // MODEL.RATER.F
+std::string detection_column(RaterId observer, DetectionField field);                             // detection.RATER.F
+std::string kappa_column();                                                                       // detection.kappa
+std::string roc_auc_column(RaterId observer);                                                     // roc.RATER.auc
+std::string roc_column(RaterId observer, std::size_t threshold, RocField field);                  // roc.RATER.K.F
 
 // The columns of the records of every condition of a study (their union, in first-seen order).
 struct RecordLayout {

@@ -7,20 +7,20 @@
 #include <utility>
 #include <vector>
 
-#include "collabzium/study/record.h"
 #include "collabzium/io/results_file.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/study/record.h"
 
 namespace collabzium {
 
 struct RunRequest {
-  std::string out;         // HDF5 path; the summary CSV goes beside it (X.h5 -> X.summary.csv)
-  int threads = 0;         // 0: run.threads, and if that is 0 too, all cores
-  bool resume = false;     // continue a partial file: run only the missing replications
+  std::string out;      // HDF5 path; the summary CSV goes beside it (X.h5 -> X.summary.csv)
+  int threads = 0;      // 0: run.threads, and if that is 0 too, all cores
+  bool resume = false;  // continue a partial file: run only the missing replications
   // Replace an existing file that is not continued (another study, a complete one, a damaged one):
   // the new run goes to a temporary file beside it, renamed onto `out` only once complete.
   bool force = false;
-  bool progress = true;    // a progress line on stderr when it is a terminal
+  bool progress = true;  // a progress line on stderr when it is a terminal
   // Stop as if interrupted once at least this many new replications are written (0: no limit).
   // For tests of --resume and for time-boxed runs.
   std::size_t stop_after = 0;

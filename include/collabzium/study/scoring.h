@@ -1,7 +1,7 @@
 #pragma once
 // Performance measures of a simulation study with their Monte Carlo standard errors (MCSE),
 // after Morris, White & Crowther (2019), "Using simulation studies to evaluate statistical
-// methods", Stat Med 38:2074, Table 6. MODEL.md section 5 says what is scored; CONTRACT.md
+// methods", Stat Med 38:2074, Table 6. docs/model.md section 5 says what is scored; the README
 // ("Summary (CSV)") how it is written. src/scoring.cpp documents every formula next to its code.
 //
 // Conventions:
@@ -15,9 +15,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
-#include <limits>
 #include <vector>
 
 namespace collabzium {
@@ -43,11 +43,24 @@ struct CoefficientSample {
 };
 
 // Names of score_coefficient's measures, in its order.
-inline constexpr std::array<std::string_view, 18> kCoefficientMeasureNames = {
-    "true_value", "n",          "mean",     "bias",             "rel_bias",
-    "emp_se",     "model_se",   "model_se_rel_error", "rmse",   "coverage",
-    "power",      "power_wilson_low", "power_wilson_high", "nonconverged", "singular",
-    "not_estimable", "power_all", "coverage_be"};
+inline constexpr std::array<std::string_view, 18> kCoefficientMeasureNames = {"true_value",
+                                                                              "n",
+                                                                              "mean",
+                                                                              "bias",
+                                                                              "rel_bias",
+                                                                              "emp_se",
+                                                                              "model_se",
+                                                                              "model_se_rel_error",
+                                                                              "rmse",
+                                                                              "coverage",
+                                                                              "power",
+                                                                              "power_wilson_low",
+                                                                              "power_wilson_high",
+                                                                              "nonconverged",
+                                                                              "singular",
+                                                                              "not_estimable",
+                                                                              "power_all",
+                                                                              "coverage_be"};
 
 // 97.5% quantile of the standard normal distribution (two-sided 95% intervals).
 inline constexpr double kZ95 = 1.959963984540054;

@@ -1,6 +1,6 @@
 #pragma once
-// Scoring a study (MODEL.md section 5) from its per-replication records, and the tidy summary:
-// the CSV of CONTRACT.md and a readable table.
+// Scoring a study (docs/model.md section 5) from its per-replication records, and the tidy summary:
+// the CSV of the README and a readable table.
 #include <cstdint>
 #include <functional>
 #include <ostream>
@@ -12,7 +12,7 @@
 
 namespace collabzium {
 
-// One row of the tidy summary (CONTRACT.md, "Summary (CSV)").
+// One row of the tidy summary (the README, "Summary (CSV)").
 struct SummaryRow {
   int condition = 0;
   std::string model, rater, term, measure;

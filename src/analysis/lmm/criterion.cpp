@@ -174,10 +174,8 @@ bool BlockedModel::M_at(const double* th, MatrixXd& M, double& ld) const {
 ProfiledCriterion::ProfiledCriterion(const MatrixXd& W, const std::vector<int>& g, int G, const VectorXd* slope,
                                      const std::vector<int>* parent, int H, bool reml, bool scalar)
     : scalar_(scalar), reml_(reml), p_(static_cast<int>(W.cols()) - 1), n_(static_cast<double>(W.rows())) {
-  if (scalar_)
-    intercept_.build(W, g, G);
-  else
-    blocked_.build(W, g, G, slope, parent, H);
+  if (scalar_) intercept_.build(W, g, G);
+  else blocked_.build(W, g, G, slope, parent, H);
 }
 
 bool ProfiledCriterion::M_at(const double* th, MatrixXd& M, double& ld) const {
@@ -206,8 +204,7 @@ bool ProfiledCriterion::newton_derivatives(double th, double& d1, double& d2) {
   if (lltA_.info() != Eigen::Success) return false;
   const VectorXd beta = lltA_.solve(M_.col(p).head(p));
   const double r2 = M_(p, p) - M_.col(p).head(p).dot(beta);
-  const ProfileDerivatives d =
-      profile_derivatives(M1_, M2_, beta, [&](const auto& x) { return lltA_.solve(x); });
+  const ProfileDerivatives d = profile_derivatives(M1_, M2_, beta, [&](const auto& x) { return lltA_.solve(x); });
   const double m = this->m();
   d1 = ld1 + (reml_ ? d.logdetA_1 : 0.0) + m * d.r2_1 / r2;
   d2 = ld2 + (reml_ ? d.logdetA_2 : 0.0) + m * (d.r2_2 / r2 - (d.r2_1 / r2) * (d.r2_1 / r2));

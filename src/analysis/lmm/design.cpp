@@ -57,17 +57,26 @@ void require(bool ok, const std::string& what) {
 
 void validate(const LmmProblem& pr) {
   const Eigen::Index n = pr.X.rows(), pall = pr.X.cols();
-  if (pr.y.size() != n) throw std::invalid_argument("fit_lmm: y has " + std::to_string(pr.y.size()) + " rows, X has " + std::to_string(n));
-  if (static_cast<Eigen::Index>(pr.group.size()) != n) throw std::invalid_argument("fit_lmm: group has " + std::to_string(pr.group.size()) + " entries, X has " + std::to_string(n) + " rows");
-  if (static_cast<Eigen::Index>(pr.names.size()) != pall) throw std::invalid_argument("fit_lmm: " + std::to_string(pr.names.size()) + " names for " + std::to_string(pall) + " columns of X");
-  if (pr.slope.size() != 0 && pr.slope.size() != n) throw std::invalid_argument("fit_lmm: slope has " + std::to_string(pr.slope.size()) + " entries, X has " + std::to_string(n) + " rows");
+  if (pr.y.size() != n)
+    throw std::invalid_argument("fit_lmm: y has " + std::to_string(pr.y.size()) + " rows, X has " + std::to_string(n));
+  if (static_cast<Eigen::Index>(pr.group.size()) != n)
+    throw std::invalid_argument("fit_lmm: group has " + std::to_string(pr.group.size()) + " entries, X has " +
+                                std::to_string(n) + " rows");
+  if (static_cast<Eigen::Index>(pr.names.size()) != pall)
+    throw std::invalid_argument("fit_lmm: " + std::to_string(pr.names.size()) + " names for " + std::to_string(pall) +
+                                " columns of X");
+  if (pr.slope.size() != 0 && pr.slope.size() != n)
+    throw std::invalid_argument("fit_lmm: slope has " + std::to_string(pr.slope.size()) + " entries, X has " +
+                                std::to_string(n) + " rows");
   int gmax = -1;
   for (int g : pr.group) {
     if (g < 0) throw std::invalid_argument("fit_lmm: negative group index");
     gmax = std::max(gmax, g);
   }
   if (!pr.parent.empty()) {
-    if (static_cast<int>(pr.parent.size()) <= gmax) throw std::invalid_argument("fit_lmm: parent has " + std::to_string(pr.parent.size()) + " entries, but group indices go up to " + std::to_string(gmax));
+    if (static_cast<int>(pr.parent.size()) <= gmax)
+      throw std::invalid_argument("fit_lmm: parent has " + std::to_string(pr.parent.size()) +
+                                  " entries, but group indices go up to " + std::to_string(gmax));
     for (int h : pr.parent)
       if (h < 0) throw std::invalid_argument("fit_lmm: negative parent index");
   }
@@ -82,7 +91,8 @@ void validate(const LmmControl& c) {
   require(c.bobyqa_xtol_rel >= 0.0 && c.bobyqa_ftol_abs >= 0.0, "negative BOBYQA tolerance");
   require(c.max_evaluations >= 1 && c.bobyqa_runs >= 1, "max_evaluations and bobyqa_runs must be at least 1");
   require(c.restart_step_min > 0.0 && c.restart_step_relative >= 0.0, "restart_step_min must be positive");
-  require(c.boundary_snap_tolerance >= 0.0 && c.boundary_snap_criterion_slack >= 0.0, "negative boundary snapping tolerance");
+  require(c.boundary_snap_tolerance >= 0.0 && c.boundary_snap_criterion_slack >= 0.0,
+          "negative boundary snapping tolerance");
   require(c.singular_tolerance >= 0.0 && c.gradient_tolerance >= 0.0, "negative singular or gradient tolerance");
   require(c.hessian_eigen_tolerance >= 0.0, "negative hessian_eigen_tolerance");
   require(c.richardson_step_relative > 0.0 && c.richardson_step_floor > 0.0 && c.richardson_levels >= 1,
@@ -134,8 +144,7 @@ void working_response(const LmmProblem& pr, const FixedEffects& fe, VectorXd& be
   beta_ols = VectorXd::Zero(p);
   e = pr.y;
   if (p == 0) return;
-  const Eigen::HouseholderQR<MatrixXd> qr =
-      p == pr.X.cols() ? fe.qr_all : Eigen::HouseholderQR<MatrixXd>(fe.X);
+  const Eigen::HouseholderQR<MatrixXd> qr = p == pr.X.cols() ? fe.qr_all : Eigen::HouseholderQR<MatrixXd>(fe.X);
   beta_ols = qr.solve(pr.y);
   e = pr.y - fe.X * beta_ols;
   // one step of iterative refinement

@@ -20,9 +20,9 @@ void validate(const LmmProblem& problem);
 void validate(const LmmControl& control);
 
 struct FixedEffects {
-  std::vector<int> keep;              // columns of the problem's X kept, in order
-  std::vector<std::string> dropped;   // names of the aliased columns dropped
-  Eigen::MatrixXd X;                  // the kept columns
+  std::vector<int> keep;                         // columns of the problem's X kept, in order
+  std::vector<std::string> dropped;              // names of the aliased columns dropped
+  Eigen::MatrixXd X;                             // the kept columns
   Eigen::HouseholderQR<Eigen::MatrixXd> qr_all;  // unpivoted QR of the problem's whole X
 };
 
@@ -40,7 +40,6 @@ Grouping grouping(const LmmProblem& problem);
 // The OLS residual e of y on the kept columns (one step of iterative refinement) and the OLS
 // coefficients: y − e lies in the column space of X, so r²(θ) and the β̂ shift are unchanged when
 // y is replaced by e, and r² stays accurate when the mean of y is large relative to its spread.
-void working_response(const LmmProblem& problem, const FixedEffects& fe, Eigen::VectorXd& beta_ols,
-                      Eigen::VectorXd& e);
+void working_response(const LmmProblem& problem, const FixedEffects& fe, Eigen::VectorXd& beta_ols, Eigen::VectorXd& e);
 
 }  // namespace collabzium::lmm

@@ -12,11 +12,11 @@
 namespace collabzium::lmm {
 namespace {
 
-using BoostPolicy = boost::math::policies::policy<
-    boost::math::policies::domain_error<boost::math::policies::ignore_error>,
-    boost::math::policies::overflow_error<boost::math::policies::ignore_error>,
-    boost::math::policies::evaluation_error<boost::math::policies::ignore_error>,
-    boost::math::policies::promote_double<false>>;
+using BoostPolicy =
+    boost::math::policies::policy<boost::math::policies::domain_error<boost::math::policies::ignore_error>,
+                                  boost::math::policies::overflow_error<boost::math::policies::ignore_error>,
+                                  boost::math::policies::evaluation_error<boost::math::policies::ignore_error>,
+                                  boost::math::policies::promote_double<false>>;
 
 // Gradient and Hessian in θ of F = log|L|² [+ log|A|] and of r², and the Jacobian J_i = ∂Var(β̂)/∂θ_i
 // (J[q], for σ, is filled by the caller).
@@ -36,8 +36,7 @@ bool richardson(Phi phi, int levels, VectorXd& out) {
   for (int i = 0; i < levels; ++i, h *= 0.5) {
     if (!phi(h, T[i][0])) return false;
     double f = 4.0;
-    for (int j = 1; j <= i; ++j, f *= 4.0)
-      T[i][j] = T[i][j - 1] + (T[i][j - 1] - T[i - 1][j - 1]) / (f - 1.0);
+    for (int j = 1; j <= i; ++j, f *= 4.0) T[i][j] = T[i][j - 1] + (T[i][j - 1] - T[i - 1][j - 1]) / (f - 1.0);
   }
   out = T[levels - 1][levels - 1];
   return out.allFinite();
@@ -77,8 +76,7 @@ bool stacked_pieces(const ProfiledCriterion& f, const VectorXd& th, VectorXd& ou
 }
 
 // General case: Richardson-extrapolated central differences of the stacked pieces.
-bool numerical_derivatives(const ProfiledCriterion& f, const Optimum& at, const LmmControl& control,
-                           Derivatives& d) {
+bool numerical_derivatives(const ProfiledCriterion& f, const Optimum& at, const LmmControl& control, Derivatives& d) {
   const int p = f.p(), q = f.ntheta(), levels = control.richardson_levels;
   auto Fvec = [&](const VectorXd& th, VectorXd& out) { return stacked_pieces(f, th, out); };
   const VectorXd th0 = Eigen::Map<const VectorXd>(at.theta.data(), q);
@@ -89,22 +87,26 @@ bool numerical_derivatives(const ProfiledCriterion& f, const Optimum& at, const 
     s(i) = control.richardson_step_relative * std::max(std::fabs(at.theta[i]), control.richardson_step_floor);
   for (int i = 0; i < q && ok; ++i) {
     VectorXd d1, d2;
-    ok = richardson([&](double h, VectorXd& out) {
-           VectorXd tp = th0, tm = th0, fp, fm;
-           tp(i) += h * s(i);
-           tm(i) -= h * s(i);
-           if (!Fvec(tp, fp) || !Fvec(tm, fm)) return false;
-           out = (fp - fm) / (2.0 * h * s(i));
-           return true;
-         }, levels, d1) &&
-         richardson([&](double h, VectorXd& out) {
-           VectorXd tp = th0, tm = th0, fp, fm;
-           tp(i) += h * s(i);
-           tm(i) -= h * s(i);
-           if (!Fvec(tp, fp) || !Fvec(tm, fm)) return false;
-           out = ((fp - F0) + (fm - F0)).head(2) / (h * s(i) * h * s(i));
-           return true;
-         }, levels, d2);
+    ok = richardson(
+             [&](double h, VectorXd& out) {
+               VectorXd tp = th0, tm = th0, fp, fm;
+               tp(i) += h * s(i);
+               tm(i) -= h * s(i);
+               if (!Fvec(tp, fp) || !Fvec(tm, fm)) return false;
+               out = (fp - fm) / (2.0 * h * s(i));
+               return true;
+             },
+             levels, d1) &&
+         richardson(
+             [&](double h, VectorXd& out) {
+               VectorXd tp = th0, tm = th0, fp, fm;
+               tp(i) += h * s(i);
+               tm(i) -= h * s(i);
+               if (!Fvec(tp, fp) || !Fvec(tm, fm)) return false;
+               out = ((fp - F0) + (fm - F0)).head(2) / (h * s(i) * h * s(i));
+               return true;
+             },
+             levels, d2);
     if (!ok) break;
     d.Fg(i) = d1(0);
     d.r2g(i) = d1(1);
@@ -113,16 +115,22 @@ bool numerical_derivatives(const ProfiledCriterion& f, const Optimum& at, const 
     d.r2h(i, i) = d2(1);
     for (int j = 0; j < i && ok; ++j) {
       VectorXd d11;
-      ok = richardson([&](double h, VectorXd& out) {
-        VectorXd a = th0, b = th0, cc = th0, dd = th0, fa, fb, fc, fd;
-        a(i) += h * s(i); a(j) += h * s(j);
-        b(i) += h * s(i); b(j) -= h * s(j);
-        cc(i) -= h * s(i); cc(j) += h * s(j);
-        dd(i) -= h * s(i); dd(j) -= h * s(j);
-        if (!Fvec(a, fa) || !Fvec(b, fb) || !Fvec(cc, fc) || !Fvec(dd, fd)) return false;
-        out = ((fa - fb) - (fc - fd)).head(2) / (4.0 * h * s(i) * h * s(j));
-        return true;
-      }, levels, d11);
+      ok = richardson(
+          [&](double h, VectorXd& out) {
+            VectorXd a = th0, b = th0, cc = th0, dd = th0, fa, fb, fc, fd;
+            a(i) += h * s(i);
+            a(j) += h * s(j);
+            b(i) += h * s(i);
+            b(j) -= h * s(j);
+            cc(i) -= h * s(i);
+            cc(j) += h * s(j);
+            dd(i) -= h * s(i);
+            dd(j) -= h * s(j);
+            if (!Fvec(a, fa) || !Fvec(b, fb) || !Fvec(cc, fc) || !Fvec(dd, fd)) return false;
+            out = ((fa - fb) - (fc - fd)).head(2) / (4.0 * h * s(i) * h * s(j));
+            return true;
+          },
+          levels, d11);
       if (ok) {
         d.Fh(i, j) = d.Fh(j, i) = d11(0);
         d.r2h(i, j) = d.r2h(j, i) = d11(1);
@@ -135,8 +143,8 @@ bool numerical_derivatives(const ProfiledCriterion& f, const Optimum& at, const 
 // Degrees of freedom for each coefficient, lmerTest's contest1D for unit contrasts:
 // df = 2 Var(β̂_j)² / (g' A g), A = 2 H⁺ (H the deviance Hessian in (θ, σ), pseudo-inverse over
 // eigenvalues above LmmControl::hessian_eigen_tolerance), g_i = ∂Var(β̂_j)/∂varpar_i.
-std::vector<double> satterthwaite(const MatrixXd& H, const std::vector<MatrixXd>& J,
-                                  const MatrixXd& V, double eig_tol, std::string& msg) {
+std::vector<double> satterthwaite(const MatrixXd& H, const std::vector<MatrixXd>& J, const MatrixXd& V, double eig_tol,
+                                  std::string& msg) {
   std::vector<double> df(V.rows(), kNaN);
   if (!H.allFinite()) {
     add_message(msg, "Satterthwaite: non-finite deviance Hessian");
@@ -153,9 +161,9 @@ std::vector<double> satterthwaite(const MatrixXd& H, const std::vector<MatrixXd>
       Avp.noalias() += (2.0 / ev(i)) * es.eigenvectors().col(i) * es.eigenvectors().col(i).transpose();
   }
   if (neg > 0)
-    add_message(msg, "deviance Hessian has " + std::to_string(neg) + " negative eigenvalue(s) (lmerTest: model failed to converge)");
-  if (zero > 0)
-    add_message(msg, "deviance Hessian has " + std::to_string(zero) + " eigenvalue(s) close to zero");
+    add_message(msg, "deviance Hessian has " + std::to_string(neg) +
+                         " negative eigenvalue(s) (lmerTest: model failed to converge)");
+  if (zero > 0) add_message(msg, "deviance Hessian has " + std::to_string(zero) + " eigenvalue(s) close to zero");
   VectorXd g(J.size());
   for (Eigen::Index j = 0; j < V.rows(); ++j) {
     for (size_t i = 0; i < J.size(); ++i) g(i) = J[i](j, j);
@@ -168,8 +176,8 @@ std::vector<double> satterthwaite(const MatrixXd& H, const std::vector<MatrixXd>
 
 // lme4-style convergence check on the profiled criterion f(θ) = F + m log r² + const: the scaled
 // gradient H_f⁻¹ ∇f over the components not on the boundary.
-void gradient_check(const ProfiledCriterion& f, const Optimum& at, const Derivatives& d,
-                    const LmmControl& control, std::string& message, LmmOptSummary& summary) {
+void gradient_check(const ProfiledCriterion& f, const Optimum& at, const Derivatives& d, const LmmControl& control,
+                    std::string& message, LmmOptSummary& summary) {
   const int q = f.ntheta();
   const double m = f.m(), r2 = at.crit.r2;
   std::vector<int> free;
@@ -249,6 +257,5 @@ void fill_inference(Coefficient& c, double df, double alpha) {
     c.ci_high = c.estimate + q * c.se;
   }
 }
-
 
 }  // namespace collabzium::lmm

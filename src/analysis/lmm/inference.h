@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "collabzium/analysis/lmm/control.h"
-#include "collabzium/analysis/lmm/mixed_model.h"
 #include "collabzium/analysis/lmm/criterion.h"
+#include "collabzium/analysis/lmm/mixed_model.h"
 
 namespace collabzium::lmm {
 
@@ -18,11 +18,11 @@ void add_message(std::string& message, const std::string& what);
 // The fit at θ̂ that inference starts from.
 struct Optimum {
   std::vector<double> theta;
-  Crit crit;          // the profiled criterion and its pieces at θ̂
-  MatrixXd Ainv;      // A⁻¹(θ̂)
-  VectorXd beta_e;    // β̂ of the working response (shift from OLS)
+  Crit crit;        // the profiled criterion and its pieces at θ̂
+  MatrixXd Ainv;    // A⁻¹(θ̂)
+  VectorXd beta_e;  // β̂ of the working response (shift from OLS)
   double sigma2 = kNaN, sigma = kNaN;
-  MatrixXd V;         // σ² A⁻¹ = Var(β̂)
+  MatrixXd V;  // σ² A⁻¹ = Var(β̂)
 };
 
 // Satterthwaite df for each of the p coefficients (NaN where undefined), with diagnostics added to

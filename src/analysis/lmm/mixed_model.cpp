@@ -9,8 +9,8 @@
 #include <cmath>
 #include <limits>
 
-#include "collabzium/numeric.h"
 #include "collabzium/analysis/lmm/criterion.h"
+#include "collabzium/numeric.h"
 #include "design.h"
 #include "inference.h"
 #include "optimizer.h"
@@ -26,8 +26,7 @@ LmmFit empty_fit(const LmmProblem& pr, const LmmControl& control) {
   fit.control = control;
   fit.nobs = static_cast<int>(pr.X.rows());
   fit.coefficients.resize(pall);
-  for (Eigen::Index j = 0; j < pall; ++j)
-    fit.coefficients[j] = {pr.names[j], kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN};
+  for (Eigen::Index j = 0; j < pall; ++j) fit.coefficients[j] = {pr.names[j], kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN};
   fit.vcov = MatrixXd::Constant(pall, pall, kNaN);
   return fit;
 }
@@ -40,7 +39,10 @@ bool identifiable(const Grouping& gr, Eigen::Index n, bool has_parent, std::stri
     ok = false;
   }
   if (gr.G == n) {
-    add_message(message, "every patient has a single row: the patient variance is not identifiable from the residual variance (lme4 refuses); fitted with tau2 = 0, sigma2 is the total variance, Satterthwaite df replaced by the residual df");
+    add_message(
+        message,
+        "every patient has a single row: the patient variance is not identifiable from the residual variance (lme4 "
+        "refuses); fitted with tau2 = 0, sigma2 is the total variance, Satterthwaite df replaced by the residual df");
     ok = false;
   }
   if (has_parent && gr.H < 2) {
@@ -126,7 +128,8 @@ LmmFit fit_lmm(const LmmProblem& pr, const LmmOptions& opt) {
   if (!fit.dropped.empty()) {
     std::string d;
     for (auto& s : fit.dropped) d += (d.empty() ? "" : ", ") + s;
-    add_message(fit.message, "fixed-effect model matrix is rank deficient so dropping " + std::to_string(fit.dropped.size()) + " column(s): " + d);
+    add_message(fit.message, "fixed-effect model matrix is rank deficient so dropping " +
+                                 std::to_string(fit.dropped.size()) + " column(s): " + d);
   }
   const int p = static_cast<int>(fe.keep.size());
   fit.rank = p;
@@ -135,7 +138,8 @@ LmmFit fit_lmm(const LmmProblem& pr, const LmmOptions& opt) {
   fit.parents = gr.H;
   const double nd = static_cast<double>(n);
   if (!((opt.reml ? nd - p : nd) > 0.0)) {
-    add_message(fit.message, "not enough observations (n = " + std::to_string(n) + ", rank(X) = " + std::to_string(p) + ")");
+    add_message(fit.message,
+                "not enough observations (n = " + std::to_string(n) + ", rank(X) = " + std::to_string(p) + ")");
     return fit;
   }
   const bool estimable = identifiable(gr, n, has_parent, fit.message);
@@ -151,8 +155,8 @@ LmmFit fit_lmm(const LmmProblem& pr, const LmmOptions& opt) {
   W.col(p) = e;
 
   const bool scalar = !has_slope && !has_parent && !opt.general_path;
-  ProfiledCriterion f(W, gr.group, gr.G, has_slope ? &pr.slope : nullptr, has_parent ? &gr.parent : nullptr,
-                      gr.H, opt.reml, scalar);
+  ProfiledCriterion f(W, gr.group, gr.G, has_slope ? &pr.slope : nullptr, has_parent ? &gr.parent : nullptr, gr.H,
+                      opt.reml, scalar);
   const OptimizerOutcome o = gr.G == n ? not_estimable(f.ntheta())
                              : scalar  ? minimize_scalar(f, control)
                                        : minimize_bobyqa(f, control);
@@ -169,12 +173,9 @@ LmmFit fit_lmm(const LmmProblem& pr, const LmmOptions& opt) {
   variance_components(o.theta, at.sigma2, has_slope, has_parent, gr.G == n, control.singular_tolerance, fit);
 
   std::vector<double> df(p, kNaN);
-  if (opt.df == DfMethod::Residual || (opt.df == DfMethod::Satterthwaite && gr.G == n))
-    df.assign(p, nd - p);
-  else if (opt.df == DfMethod::Z)
-    df.assign(p, std::numeric_limits<double>::infinity());
-  else if (p > 0)
-    df = satterthwaite_df(f, at, estimable, control, fit.message, fit.optimizer);
+  if (opt.df == DfMethod::Residual || (opt.df == DfMethod::Satterthwaite && gr.G == n)) df.assign(p, nd - p);
+  else if (opt.df == DfMethod::Z) df.assign(p, std::numeric_limits<double>::infinity());
+  else if (p > 0) df = satterthwaite_df(f, at, estimable, control, fit.message, fit.optimizer);
 
   fit.converged = o.converged && estimable;
   const VectorXd beta = beta_ols + at.beta_e;

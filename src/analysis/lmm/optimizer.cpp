@@ -1,8 +1,8 @@
 // Minimizers of the profiled criterion. See optimizer.h.
 #include "optimizer.h"
 
-#include <boost/math/tools/minima.hpp>
 #include <nlopt.h>
+#include <boost/math/tools/minima.hpp>
 #include <nlopt.hpp>
 
 #include <algorithm>
@@ -27,8 +27,7 @@ struct Bracket {
 
 Bracket grid_bracket(ProfiledCriterion& f, const LmmControl& control) {
   std::vector<double> grid{0.0};
-  for (int e2 = control.grid_min_exponent; e2 <= control.grid_max_exponent; ++e2)
-    grid.push_back(std::ldexp(1.0, e2));
+  for (int e2 = control.grid_min_exponent; e2 <= control.grid_max_exponent; ++e2) grid.push_back(std::ldexp(1.0, e2));
   std::vector<double> fg(grid.size());
   size_t best = 0;
   for (size_t i = 0; i < grid.size(); ++i) {
@@ -44,8 +43,7 @@ Bracket grid_bracket(ProfiledCriterion& f, const LmmControl& control) {
 }
 
 // Newton steps on f' from Brent's θ, each kept only inside the bracket and when it lowers |f'|.
-double newton_polish(ProfiledCriterion& f, const LmmControl& control, const Bracket& b, double th,
-                     int& steps) {
+double newton_polish(ProfiledCriterion& f, const LmmControl& control, const Bracket& b, double th, int& steps) {
   double d1, d2;
   for (int it = 0; it < control.newton_max_steps && f.newton_derivatives(th, d1, d2); ++it) {
     if (!(d2 > 0.0)) break;
@@ -60,9 +58,7 @@ double newton_polish(ProfiledCriterion& f, const LmmControl& control, const Brac
   return th;
 }
 
-std::string nlopt_code(nlopt::result r) {
-  return nlopt_result_to_string(static_cast<nlopt_result>(r));
-}
+std::string nlopt_code(nlopt::result r) { return nlopt_result_to_string(static_cast<nlopt_result>(r)); }
 
 }  // namespace
 
@@ -147,8 +143,8 @@ OptimizerOutcome minimize_bobyqa(ProfiledCriterion& f, const LmmControl& control
     }
     if (res == nlopt::MAXEVAL_REACHED) {
       out.converged = false;
-      out.messages.push_back("BOBYQA reached the evaluation limit (max_evaluations = " +
-                             std::to_string(control.max_evaluations) + ")");
+      out.messages.push_back(
+          "BOBYQA reached the evaluation limit (max_evaluations = " + std::to_string(control.max_evaluations) + ")");
     }
     if (fr <= fx) {
       fx = fr;

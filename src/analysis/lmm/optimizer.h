@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "collabzium/analysis/lmm/control.h"
-#include "collabzium/analysis/lmm/mixed_model.h"
 #include "collabzium/analysis/lmm/criterion.h"
+#include "collabzium/analysis/lmm/mixed_model.h"
 
 namespace collabzium::lmm {
 

@@ -75,8 +75,8 @@ struct BlockedModel {
 
   int ntheta() const { return (k == 1 ? 1 : 3) + (therapist ? 1 : 0); }
   bool is_diagonal(int i) const { return !(k == 2 && i == 1); }
-  void build(const MatrixXd& W, const std::vector<int>& g, int G, const VectorXd* slope,
-             const std::vector<int>* parent, int H);
+  void build(const MatrixXd& W, const std::vector<int>& g, int G, const VectorXd* slope, const std::vector<int>* parent,
+             int H);
   bool M_at(const double* th, MatrixXd& M, double& ld) const;
 };
 
@@ -89,14 +89,13 @@ struct BlockedModel {
 // df multiplies by the A⁻¹ it has anyway; either way the operations are exactly those each site
 // used when it had its own copy of this algebra.
 struct ProfileDerivatives {
-  double r2_1 = kNaN, r2_2 = kNaN;      // (r²)', (r²)''
+  double r2_1 = kNaN, r2_2 = kNaN;            // (r²)', (r²)''
   double logdetA_1 = kNaN, logdetA_2 = kNaN;  // (log|A|)', (log|A|)''
-  MatrixXd Ainv_A1;                     // A⁻¹A'
+  MatrixXd Ainv_A1;                           // A⁻¹A'
 };
 
 template <class SolveA>
-ProfileDerivatives profile_derivatives(const MatrixXd& M1, const MatrixXd& M2, const VectorXd& beta,
-                                       SolveA&& solve_A) {
+ProfileDerivatives profile_derivatives(const MatrixXd& M1, const MatrixXd& M2, const VectorXd& beta, SolveA&& solve_A) {
   const Eigen::Index p = beta.size();
   VectorXd et(p + 1);
   et.head(p) = -beta;

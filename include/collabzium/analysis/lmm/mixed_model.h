@@ -1,7 +1,7 @@
 #pragma once
 // Gaussian linear mixed models fitted as lme4 does (Bates, Mächler, Bolker & Walker 2015, JSS 67(1)),
 // with lmerTest's Satterthwaite degrees of freedom (Kuznetsova, Brockhoff & Christensen 2017, JSS
-// 82(13)). MODEL.md section 4.
+// 82(13)). docs/model.md section 4.
 //
 //   y = X β + Z b + ε,   ε ~ N(0, σ² I),   b = Λ_θ u,   u ~ N(0, σ² I)
 //
@@ -59,10 +59,10 @@ struct LmmOptSummary {
   std::vector<double> lower_bounds;  // 0 on diagonal θ, -inf off the diagonal
   std::vector<double> final_theta;   // θ̂, the same as LmmFit::theta
   double fmin = std::numeric_limits<double>::quiet_NaN();  // profiled criterion at θ̂ (LmmFit::criterion)
-  int evaluations = 0;                // criterion evaluations, the same as LmmFit::iterations
-  int runs = 0;                       // BOBYQA runs made (LmmControl::bobyqa_runs at most)
-  int newton_steps = 0;               // Newton steps taken after Brent
-  int snapped = 0;                    // θ components set exactly onto the bound 0
+  int evaluations = 0;                                     // criterion evaluations, the same as LmmFit::iterations
+  int runs = 0;                                            // BOBYQA runs made (LmmControl::bobyqa_runs at most)
+  int newton_steps = 0;                                    // Newton steps taken after Brent
+  int snapped = 0;                                         // θ components set exactly onto the bound 0
   // Why the optimizer stopped: "BRENT_CONVERGED", "BRENT_MAX_ITERATIONS", NLopt's result of the last
   // BOBYQA run ("XTOL_REACHED", "FTOL_REACHED", "SUCCESS", "ROUNDOFF_LIMITED", "MAXEVAL_REACHED",
   // ...; "EXCEPTION" when NLopt threw), or "NOT_ESTIMABLE".
@@ -76,27 +76,31 @@ struct LmmOptSummary {
 };
 
 struct LmmFit {
-  std::vector<Coefficient> coefficients;  // one per column of X, in order; a dropped (aliased) column keeps its row with NaN values
-  std::vector<std::string> dropped;       // names of columns dropped as rank-deficient (pivoted QR as lme4, later columns dropped)
+  std::vector<Coefficient>
+      coefficients;  // one per column of X, in order; a dropped (aliased) column keeps its row with NaN values
+  std::vector<std::string>
+      dropped;  // names of columns dropped as rank-deficient (pivoted QR as lme4, later columns dropped)
   double sigma2 = std::numeric_limits<double>::quiet_NaN();          // residual variance
   double tau2 = std::numeric_limits<double>::quiet_NaN();            // patient intercept variance
   double tau2_therapist = std::numeric_limits<double>::quiet_NaN();  // therapist intercept variance (NaN if no parent)
   double slope_var = std::numeric_limits<double>::quiet_NaN();       // random slope variance (NaN if no slope)
   double slope_corr = std::numeric_limits<double>::quiet_NaN();      // intercept-slope correlation (NaN if no slope)
-  double criterion = std::numeric_limits<double>::quiet_NaN();       // REML criterion or -2 logLik (ML), as lme4's REMLcrit()/deviance()
+  double criterion =
+      std::numeric_limits<double>::quiet_NaN();  // REML criterion or -2 logLik (ML), as lme4's REMLcrit()/deviance()
   bool converged = false, singular = false;
   int iterations = 0;   // objective evaluations
   std::string message;  // diagnostics, empty when all is well
 
   // Additions beyond the contract above.
-  std::vector<double> theta;  // relative covariance parameters in lme4's order: patient block (θ11 [, θ21, θ22]), then therapist
-  Eigen::MatrixXd vcov;       // p x p Var(β̂) (NaN rows/columns for dropped columns)
-  int nobs = 0;               // n
-  int rank = 0;               // rank of X (columns kept)
-  int groups = 0;             // patients with at least one row
-  int parents = 0;            // therapists (0 if none)
-  LmmControl control;         // the tolerances and limits this fit was made with
-  LmmOptSummary optimizer;    // what the optimizer did
+  std::vector<double>
+      theta;  // relative covariance parameters in lme4's order: patient block (θ11 [, θ21, θ22]), then therapist
+  Eigen::MatrixXd vcov;     // p x p Var(β̂) (NaN rows/columns for dropped columns)
+  int nobs = 0;             // n
+  int rank = 0;             // rank of X (columns kept)
+  int groups = 0;           // patients with at least one row
+  int parents = 0;          // therapists (0 if none)
+  LmmControl control;       // the tolerances and limits this fit was made with
+  LmmOptSummary optimizer;  // what the optimizer did
 };
 
 // Never throws on numerical trouble (singular fit, boundary, non-convergence, too few groups,
