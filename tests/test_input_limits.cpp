@@ -139,7 +139,7 @@ TEST_CASE("a generated value that is not finite stops the command with exit stat
                                       "condition 1, replication 1,"));
 }
 
-TEST_CASE("--threads and replication flags are checked as 64-bit integers before any narrowing", "[cli][limits]") {
+TEST_CASE("the flags --threads and --replications are checked as 64-bit integers before any narrowing", "[cli][limits]") {
   const auto dir = scratch_dir("limits-flags");
   write_text(dir / "s.toml", "[run]\nreplications = 2\n");
   const auto r = run_cli("run s.toml --out r.h5 --threads 4294967297", dir);

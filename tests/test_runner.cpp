@@ -235,10 +235,12 @@ TEST_CASE("the fits come in one order: per observer each model, then the oracle"
                                      {ModelKind::Oracle, RaterId::Truth}};
   CHECK(fits_of(a) == expected);
   // The model-kind table is in ModelKind order and says who each kind is fitted for.
-  REQUIRE(model_kinds().size() == 5);
+  REQUIRE(model_kinds().size() == 6);  // lagged, within, oracle, growth, initial, dsem
   for (std::size_t i = 0; i < model_kinds().size(); ++i) CHECK(model_kinds()[i].kind == static_cast<ModelKind>(i));
   CHECK(model_kind(ModelKind::Oracle).fitted_for == FittedFor::Truth);
   CHECK(model_kind(ModelKind::Within).fitted_for == FittedFor::EachObserver);
+  CHECK(model_kind(ModelKind::Initial).fitted_for == FittedFor::EachObserverAndTruth);
+  CHECK(model_kind(ModelKind::Dsem).fitted_for == FittedFor::EachObserver);
   CHECK(model_terms(ModelKind::Growth) == std::vector<std::string>{"(Intercept)", "growth"});
 }
 
