@@ -22,60 +22,29 @@ constexpr double kEps = kDetectionTolerance;
 inline bool rated(double y) { return !std::isnan(y); }
 inline bool usable_scale(double s) { return std::isfinite(s) && s > 0; }
 
-// Sample sd of the measurable session-to-session differences of one rater (two passes).
+// Sample sd of the measurable session-to-session differences of one rater.
 double sd_of_differences(const Cohort& c, const std::vector<double>& y) {
-  std::int64_t n = 0;
-  double sum = 0;
-  for (std::size_t i = 0; i < c.patients(); ++i)
-    for (std::size_t k = c.offset[i] + 1; k < c.offset[i + 1]; ++k)
-      if (c.session[k - 1] == c.session[k] - 1 && rated(y[k]) && rated(y[k - 1])) {
-        sum += y[k] - y[k - 1];
-        ++n;
-      }
-  if (n < 2) return kNaN;
-  const double mean = sum / static_cast<double>(n);
-  double ss = 0;
-  for (std::size_t i = 0; i < c.patients(); ++i)
-    for (std::size_t k = c.offset[i] + 1; k < c.offset[i + 1]; ++k)
-      if (c.session[k - 1] == c.session[k] - 1 && rated(y[k]) && rated(y[k - 1])) {
-        const double d = y[k] - y[k - 1] - mean;
-        ss += d * d;
-      }
-  return std::sqrt(ss / static_cast<double>(n - 1));
+  return std::sqrt(sample_variance([&](auto&& f) {
+    for (std::size_t i = 0; i < c.patients(); ++i)
+      for (std::size_t k = c.offset[i] + 1; k < c.offset[i + 1]; ++k)
+        if (c.session[k - 1] == c.session[k] - 1 && rated(y[k]) && rated(y[k - 1])) f(y[k] - y[k - 1]);
+  }));
 }
 
 // Sample sd across patients of the ratings at session number 1.
 double sd_of_baseline(const Cohort& c, const std::vector<double>& y) {
-  std::int64_t n = 0;
-  double sum = 0;
-  for (std::size_t k = 0; k < c.rows(); ++k)
-    if (c.session[k] == 1 && rated(y[k])) {
-      sum += y[k];
-      ++n;
-    }
-  if (n < 2) return kNaN;
-  const double mean = sum / static_cast<double>(n);
-  double ss = 0;
-  for (std::size_t k = 0; k < c.rows(); ++k)
-    if (c.session[k] == 1 && rated(y[k])) ss += (y[k] - mean) * (y[k] - mean);
-  return std::sqrt(ss / static_cast<double>(n - 1));
+  return std::sqrt(sample_variance([&](auto&& f) {
+    for (std::size_t k = 0; k < c.rows(); ++k)
+      if (c.session[k] == 1 && rated(y[k])) f(y[k]);
+  }));
 }
 
 // Sample sd of the ratings in rows [b, e).
 double sd_of_rows(const std::vector<double>& y, std::size_t b, std::size_t e) {
-  std::int64_t n = 0;
-  double sum = 0;
-  for (std::size_t k = b; k < e; ++k)
-    if (rated(y[k])) {
-      sum += y[k];
-      ++n;
-    }
-  if (n < 2) return kNaN;
-  const double mean = sum / static_cast<double>(n);
-  double ss = 0;
-  for (std::size_t k = b; k < e; ++k)
-    if (rated(y[k])) ss += (y[k] - mean) * (y[k] - mean);
-  return std::sqrt(ss / static_cast<double>(n - 1));
+  return std::sqrt(sample_variance([&](auto&& f) {
+    for (std::size_t k = b; k < e; ++k)
+      if (rated(y[k])) f(y[k]);
+  }));
 }
 
 // Everything one rater's detection needs besides the threshold, resolved once per call.

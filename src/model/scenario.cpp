@@ -552,6 +552,45 @@ void set_key(Scenario& scenario, const std::string& key, const KeyValue& value, 
   k->set(scenario, read_value(*t.get("v"), *k, Origin{where, 0}, key));
 }
 
+// The conditions of a parsed file: the Cartesian product of its sweep axes, the first varying
+// slowest, each checked for consistency. Sizes are bounded before anything is allocated.
+static void expand_conditions(ScenarioFile& out, const std::string& path,
+                              const std::function<Origin(const std::string&)>& where) {
+  // The count saturates just above the limit: a plain product of large axes wraps around (256^8 to 0).
+  // Each factor is at most kMaxConditions + 1 before the multiplication, so no product wraps.
+  std::size_t total = 1;
+  for (const auto& a : out.sweep)
+    total = std::min(total * std::min(a.values.size(), kMaxConditions + 1), kMaxConditions + 1);
+  if (total > kMaxConditions) {
+    std::string sizes;
+    for (const auto& a : out.sweep) sizes += (sizes.empty() ? "" : " x ") + std::to_string(a.values.size());
+    fail(Origin{path, 0}, "sweep", "must have at most " + std::to_string(kMaxConditions) + " conditions, got " + sizes);
+  }
+  // A run keeps a flag per replication of every condition (and solve and calibrate a record each):
+  // the total is bounded before any is allocated. total <= 1e6 and replications <= 1e12 fit.
+  const auto replications = static_cast<std::size_t>(out.base.run.replications);
+  if (replications > kMaxStudyReplications / total)
+    fail(where("run.replications"), "run.replications",
+         "x the conditions (the replications of the study) must be at most " + std::to_string(kMaxStudyReplications) +
+             ", got " + std::to_string(replications) + " x " + std::to_string(total) + " condition(s)");
+  for (std::size_t c = 0; c < total; ++c) {
+    Condition cond;
+    cond.index = static_cast<int>(c) + 1;
+    cond.scenario = out.base;
+    std::size_t rest = c, stride = total;
+    for (const auto& a : out.sweep) {
+      stride /= a.values.size();
+      const KeyValue& v = a.values[rest / stride];
+      rest %= stride;
+      find_spec(a.key)->set(cond.scenario, v);
+      cond.swept_values.push_back(v);
+    }
+    if (!out.sweep.empty())
+      check_consistency(cond.scenario, where, "in condition " + std::to_string(cond.index) + ": ");
+    out.conditions.push_back(std::move(cond));
+  }
+}
+
 ScenarioFile parse_scenario(const std::string& toml_text, const std::string& path,
                             const std::vector<std::string>& overrides) {
   toml::table root;
@@ -643,40 +682,7 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
     }
   }
 
-  // Conditions: the Cartesian product, the first axis varying slowest.
-  // The count saturates just above the limit: a plain product of large axes wraps around (256^8 to 0).
-  // Each factor is at most kMaxConditions + 1 before the multiplication, so no product wraps.
-  std::size_t total = 1;
-  for (const auto& a : out.sweep)
-    total = std::min(total * std::min(a.values.size(), kMaxConditions + 1), kMaxConditions + 1);
-  if (total > kMaxConditions) {
-    std::string sizes;
-    for (const auto& a : out.sweep) sizes += (sizes.empty() ? "" : " x ") + std::to_string(a.values.size());
-    fail(Origin{path, 0}, "sweep", "must have at most " + std::to_string(kMaxConditions) + " conditions, got " + sizes);
-  }
-  // A run keeps a flag per replication of every condition (and solve and calibrate a record each):
-  // the total is bounded before any is allocated. total <= 1e6 and replications <= 1e12 fit.
-  const auto replications = static_cast<std::size_t>(out.base.run.replications);
-  if (replications > kMaxStudyReplications / total)
-    fail(where("run.replications"), "run.replications",
-         "x the conditions (the replications of the study) must be at most " + std::to_string(kMaxStudyReplications) +
-             ", got " + std::to_string(replications) + " x " + std::to_string(total) + " condition(s)");
-  for (std::size_t c = 0; c < total; ++c) {
-    Condition cond;
-    cond.index = static_cast<int>(c) + 1;
-    cond.scenario = out.base;
-    std::size_t rest = c, stride = total;
-    for (const auto& a : out.sweep) {
-      stride /= a.values.size();
-      const KeyValue& v = a.values[rest / stride];
-      rest %= stride;
-      find_spec(a.key)->set(cond.scenario, v);
-      cond.swept_values.push_back(v);
-    }
-    if (!out.sweep.empty())
-      check_consistency(cond.scenario, where, "in condition " + std::to_string(cond.index) + ": ");
-    out.conditions.push_back(std::move(cond));
-  }
+  expand_conditions(out, path, where);
   return out;
 }
 

@@ -3,6 +3,8 @@
 // theta the true value, se_i the model SEs, S^2 = sum (theta_hat_i - mean)^2 / (n - 1).
 #include "collabzium/study/scoring.h"
 
+#include "collabzium/numeric.h"
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -10,8 +12,6 @@
 namespace collabzium {
 
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Arithmetic mean, NaN for an empty sample.
 double mean_of(const std::vector<double>& x) {
@@ -21,12 +21,11 @@ double mean_of(const std::vector<double>& x) {
   return s / static_cast<double>(x.size());
 }
 
-// Sample variance sum (x_i - mean)^2 / (n - 1) by two passes; NaN for n < 2.
-double variance_of(const std::vector<double>& x, double mean) {
-  if (x.size() < 2) return kNaN;
-  double s = 0.0;
-  for (double v : x) s += (v - mean) * (v - mean);
-  return s / static_cast<double>(x.size() - 1);
+// Sample variance sum (x_i - mean)^2 / (n - 1) by two passes (numeric.h); NaN for n < 2.
+double variance_of(const std::vector<double>& x) {
+  return sample_variance([&](auto&& f) {
+    for (double v : x) f(v);
+  });
 }
 
 // a / b, NaN unless b is finite and positive (MCSE divisors).
@@ -43,6 +42,41 @@ void check_length(const char* what, std::size_t size, std::size_t n) {
   if (size != 0 && size != n)
     throw std::invalid_argument(std::string("score_coefficient: ") + what + " has " + std::to_string(size) +
                                 " entries, estimate has " + std::to_string(n));
+}
+
+// The replications a coefficient's measures use, gathered in one pass: used ones are converged
+// with a (non-NaN) estimate; per-measure subsets additionally need the measure's own inputs.
+struct UsedReplications {
+  std::vector<double> est, var_model;  // theta_hat_i; se_i^2
+  std::size_t covered = 0, with_ci = 0, rejected = 0, with_p = 0, not_estimable = 0;
+  std::size_t nonconverged = 0, singular = 0;  // counts over all replications
+};
+
+UsedReplications gather(const CoefficientSample& s, double theta, double alpha) {
+  UsedReplications u;
+  const std::size_t total = s.estimate.size();
+  for (std::size_t i = 0; i < total; ++i) {
+    if (!s.converged.empty() && s.converged[i] == 0) ++u.nonconverged;
+    if (!s.singular.empty() && s.singular[i] != 0) ++u.singular;
+  }
+  for (std::size_t i = 0; i < total; ++i) {
+    if (!s.converged.empty() && s.converged[i] == 0) continue;
+    if (std::isnan(s.estimate[i])) {
+      ++u.not_estimable;
+      continue;
+    }
+    u.est.push_back(s.estimate[i]);
+    if (!s.se.empty() && !std::isnan(s.se[i])) u.var_model.push_back(s.se[i] * s.se[i]);
+    if (!s.ci_low.empty() && !s.ci_high.empty() && !std::isnan(s.ci_low[i]) && !std::isnan(s.ci_high[i])) {
+      ++u.with_ci;
+      if (s.ci_low[i] <= theta && theta <= s.ci_high[i]) ++u.covered;
+    }
+    if (!s.p.empty() && !std::isnan(s.p[i])) {
+      ++u.with_p;
+      if (s.p[i] < alpha) ++u.rejected;
+    }
+  }
+  return u;
 }
 
 }  // namespace
@@ -68,34 +102,11 @@ std::vector<Measure> score_coefficient(const CoefficientSample& s, double theta,
   check_length("converged", s.converged.size(), total);
   check_length("singular", s.singular.size(), total);
 
-  // Counts over all replications.
-  std::size_t nonconverged = 0, singular = 0;
-  for (std::size_t i = 0; i < total; ++i) {
-    if (!s.converged.empty() && s.converged[i] == 0) ++nonconverged;
-    if (!s.singular.empty() && s.singular[i] != 0) ++singular;
-  }
-
-  // Used replications: converged and a (non-NaN) estimate. Per-measure subsets additionally need
-  // the measure's own inputs to be non-NaN.
-  std::vector<double> est, var_model;  // theta_hat_i; se_i^2
-  std::size_t covered = 0, with_ci = 0, rejected = 0, with_p = 0, not_estimable = 0;
-  for (std::size_t i = 0; i < total; ++i) {
-    if (!s.converged.empty() && s.converged[i] == 0) continue;
-    if (std::isnan(s.estimate[i])) {
-      ++not_estimable;
-      continue;
-    }
-    est.push_back(s.estimate[i]);
-    if (!s.se.empty() && !std::isnan(s.se[i])) var_model.push_back(s.se[i] * s.se[i]);
-    if (!s.ci_low.empty() && !s.ci_high.empty() && !std::isnan(s.ci_low[i]) && !std::isnan(s.ci_high[i])) {
-      ++with_ci;
-      if (s.ci_low[i] <= theta && theta <= s.ci_high[i]) ++covered;
-    }
-    if (!s.p.empty() && !std::isnan(s.p[i])) {
-      ++with_p;
-      if (s.p[i] < alpha) ++rejected;
-    }
-  }
+  const UsedReplications u = gather(s, theta, alpha);
+  const std::vector<double>& est = u.est;
+  const std::vector<double>& var_model = u.var_model;
+  const std::size_t covered = u.covered, with_ci = u.with_ci, rejected = u.rejected, with_p = u.with_p,
+                    not_estimable = u.not_estimable, nonconverged = u.nonconverged, singular = u.singular;
   const std::size_t n = est.size();
   const double nd = static_cast<double>(n);
 
@@ -106,7 +117,7 @@ std::vector<Measure> score_coefficient(const CoefficientSample& s, double theta,
 
   // Mean: theta_bar = sum theta_hat_i / n; MCSE sqrt(S^2 / n).
   const double mean = mean_of(est);
-  const double s2 = variance_of(est, mean);  // S^2, n - 1 denominator (NaN for n < 2)
+  const double s2 = variance_of(est);  // S^2, n - 1 denominator (NaN for n < 2)
   const double mean_mcse = std::sqrt(s2 / nd);
   out.push_back({"mean", mean, mean_mcse});
 
@@ -128,7 +139,7 @@ std::vector<Measure> score_coefficient(const CoefficientSample& s, double theta,
   // and n the number of replications with a model SE.
   const double nv = static_cast<double>(var_model.size());
   const double mean_var = mean_of(var_model);
-  const double var_var = variance_of(var_model, mean_var);  // Var(se^2)
+  const double var_var = variance_of(var_model);  // Var(se^2)
   const double model_se = std::sqrt(mean_var);
   out.push_back({"model_se", model_se, std::sqrt(divide_positive(var_var, 4.0 * nv * mean_var))});
 
@@ -153,7 +164,7 @@ std::vector<Measure> score_coefficient(const CoefficientSample& s, double theta,
   for (double e : est) sq.push_back((e - theta) * (e - theta));
   const double mse = mean_of(sq);
   const double rmse = std::sqrt(mse);
-  const double var_sq = variance_of(sq, mse);
+  const double var_sq = variance_of(sq);
   out.push_back({"rmse", rmse, divide_positive(std::sqrt(var_sq), 2.0 * rmse * std::sqrt(nd))});
 
   // Coverage: share of ci_low <= theta <= ci_high; MCSE sqrt(p (1 - p) / n).
@@ -194,7 +205,7 @@ Measure mean_measure(const std::string& name, const std::vector<double>& values)
     if (!std::isnan(v)) x.push_back(v);
   // Mean of the non-NaN values; MCSE sd / sqrt(n), sd the sample sd (n - 1).
   const double m = mean_of(x);
-  const double sd = std::sqrt(variance_of(x, m));
+  const double sd = std::sqrt(variance_of(x));
   return {name, m, sd / std::sqrt(static_cast<double>(x.size()))};
 }
 
