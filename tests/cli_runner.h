@@ -5,6 +5,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "collabzium/error.h"
+#include "collabzium/model/scenario.h"
 
 namespace collabzium::testing {
 
@@ -38,6 +42,16 @@ inline CliResult run_cli(const std::string& args, const std::filesystem::path& d
                           out.string() + "' 2>'" + err.string() + "'";
   const int raw = std::system(cmd.c_str());
   return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
+}
+
+// The one-line message of a scenario (named "s.toml") that parse_scenario refuses, or "no error".
+inline std::string error_of(const std::string& toml, const std::vector<std::string>& sets = {}) {
+  try {
+    parse_scenario(toml, "s.toml", sets);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 }  // namespace collabzium::testing

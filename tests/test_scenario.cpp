@@ -12,14 +12,6 @@ using namespace collabzium::testing;
 
 namespace {
 
-std::string error_of(const std::string& toml, const std::vector<std::string>& sets = {}) {
-  try {
-    parse_scenario(toml, "s.toml", sets);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 }  // namespace
 
