@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
@@ -12,6 +13,7 @@
 #include <iostream>
 #include <numeric>
 #include <stdexcept>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -723,9 +725,27 @@ void check_results_readable(const std::string& path) {
     }
     ::_exit(status);
   }
+  // libhdf5 can also loop on a damaged file: the child gets 20 s plus 1 s per 20 MB (HDF5 reads
+  // hundreds of MB per second), then counts as stuck.
+  std::error_code size_error;
+  const auto bytes = std::filesystem::file_size(path, size_error);
+  const double limit_s = 20.0 + (size_error ? 0.0 : static_cast<double>(bytes) / 20e6);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit_s);
   int status = 0;
-  while (::waitpid(child, &status, 0) < 0)
-    if (errno != EINTR) return;
+  for (;;) {
+    const pid_t done = ::waitpid(child, &status, WNOHANG);
+    if (done == child) break;
+    if (done < 0 && errno != EINTR) return;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(child, SIGKILL);
+      while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+      }
+      throw InputError(locate(path, 0, "",
+                              "damaged results file: the HDF5 library did not finish reading it within " +
+                                  std::to_string(static_cast<long>(limit_s)) + " s"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   if (WIFSIGNALED(status))
     throw InputError(locate(
         path, 0, "",
