@@ -1,6 +1,8 @@
 // CSV quoting and splitting; the rules are in include/collabzium/io/csv.h.
 #include "collabzium/io/csv.h"
 
+#include "collabzium/io/input_file.h"
+
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -168,22 +170,7 @@ CsvTable parse_csv_table(std::string_view text, const std::string& path) {
 }
 
 std::string read_csv_text(const std::string& path, const std::string& key) {
-  auto refuse = [&](const std::string& why) {
-    throw InputError(locate(path, 0, key, "expected a readable CSV file, got " + why));
-  };
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) refuse("a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    std::string why = err ? std::strerror(err) : "a file that cannot be opened";
-    if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
-    refuse(why);
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) refuse("a read error");
-  return buffer.str();
+  return read_input_file(path, key, "a readable CSV file", kMaxCohortBytes);
 }
 
 CsvTable read_csv_table(const std::string& path, const std::string& key) {

@@ -77,7 +77,8 @@ CsvTable parse_csv_table(std::string_view text, const std::string& path);
 // The same on a file; InputError("FILE: KEY: expected a readable CSV file, got ...") when it cannot be
 // read (KEY names what the file is for, e.g. "data").
 CsvTable read_csv_table(const std::string& path, const std::string& key = "csv");
-// A file's whole content, for parsers that work on text; the same InputError as read_csv_table.
+// A file's whole content (a regular file of at most 1 GiB, io/input_file.h), for parsers that work
+// on text; the same InputError as read_csv_table.
 std::string read_csv_text(const std::string& path, const std::string& key = "csv");
 
 }  // namespace collabzium
