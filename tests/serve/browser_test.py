@@ -20,6 +20,8 @@ import time
 import urllib.error
 import urllib.request
 
+import serving
+
 
 def free_port():
     with socket.socket() as s:
@@ -115,16 +117,17 @@ def main():
     ap.add_argument("--chromium", default=shutil.which("chromium") or "")
     a = ap.parse_args()
 
+    for tool in (a.chromedriver, a.chromium):
+        if not tool or not os.path.exists(tool):
+            sys.exit(f"chromium and chromedriver are needed (Debian: chromium chromium-driver; scripts/test "
+                     f"installs them); not found: {tool!r}")
     work = tempfile.mkdtemp(prefix="collabzium-browser-")
-    port, driver_port = free_port(), free_port()
-    server = subprocess.Popen([a.collabzium, "serve", "--port", str(port), "--threads", "2"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    driver_port = free_port()
+    server, page = serving.start(a.collabzium, "--threads", "2")
     driver = subprocess.Popen([a.chromedriver, f"--port={driver_port}"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     wd = WebDriver(f"http://127.0.0.1:{driver_port}")
     try:
-        page = f"http://127.0.0.1:{port}/"
-        wait_http(page + "api/scenario", 30)
         wait_http(f"http://127.0.0.1:{driver_port}/status", 30)
         wd.start(a.chromium, os.path.join(work, "profile"))
         wd.go(page)
@@ -162,17 +165,12 @@ def main():
     finally:
         wd.quit()
         driver.terminate()
-        server.terminate()
-        try:
-            out, err = server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            out, err = server.communicate()
+        status, _, err = serving.stop(server)
         driver.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
-    if server.returncode != 0:
-        print(err.decode(), file=sys.stderr)
-        sys.exit(f"serve exited with {server.returncode} after SIGTERM")
+    if status != 0:
+        print(err, file=sys.stderr)
+        sys.exit(f"serve exited with {status} after SIGTERM (0 expected)")
     print("browser test passed")
 
 
