@@ -1,8 +1,8 @@
 // `serve`: the sandbox's HTTP API, served in-process on a free loopback port and spoken to with
 // cpp-httplib's client. Every endpoint, every refusal (400 with the command line's message, 413,
 // 429), and that a study equals `run` on the scenario file the sandbox offers for download.
-#include <catch2/catch.hpp>
 #include <httplib.h>
+#include <catch2/catch.hpp>
 
 #include <atomic>
 #include <cstdio>
@@ -36,7 +36,8 @@ struct Running {
     client = std::make_unique<httplib::Client>("127.0.0.1", port);
     client->set_read_timeout(600);
     // listen() may not have started yet: wait for the first answer.
-    for (int i = 0; i < 500 && !client->Get("/api/scenario"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 500 && !client->Get("/api/scenario"); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ~Running() {
     server.stop();

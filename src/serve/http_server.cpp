@@ -14,8 +14,7 @@ namespace {
 
 void send(httplib::Response& res, const Reply& reply) {
   res.status = reply.status;
-  if (!reply.filename.empty())
-    res.set_header("Content-Disposition", "attachment; filename=\"" + reply.filename + "\"");
+  if (!reply.filename.empty()) res.set_header("Content-Disposition", "attachment; filename=\"" + reply.filename + "\"");
   res.set_content(reply.body, reply.content_type);
 }
 
@@ -50,7 +49,8 @@ struct SandboxServer::Impl {
         res.set_content(a.data.data(), a.data.size(), std::string(a.content_type).c_str());
       });
     }
-    server.Get("/api/scenario", [this](const httplib::Request&, httplib::Response& res) { send(res, sandbox.scenario()); });
+    server.Get("/api/scenario",
+               [this](const httplib::Request&, httplib::Response& res) { send(res, sandbox.scenario()); });
     server.Post("/api/cohort",
                 [this](const httplib::Request& req, httplib::Response& res) { send(res, sandbox.cohort(req.body)); });
     server.Post("/api/scenario.toml", [this](const httplib::Request& req, httplib::Response& res) {
@@ -61,9 +61,9 @@ struct SandboxServer::Impl {
     server.set_error_handler([this](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return;
       if (res.status == 413)
-        res.set_content(error_json("request: the body must be at most " +
-                                   std::to_string(sandbox.limits().body_bytes) + " bytes"),
-                        "application/json");
+        res.set_content(
+            error_json("request: the body must be at most " + std::to_string(sandbox.limits().body_bytes) + " bytes"),
+            "application/json");
       else if (res.status == 404) res.set_content(error_json("not found"), "application/json");
     });
     server.set_payload_max_length(sandbox.limits().body_bytes);
@@ -119,8 +119,9 @@ int SandboxServer::bind(const std::string& host, int port) {
   Impl& m = *impl_;
   const int bound = port == 0 ? m.server.bind_to_any_port(host) : (m.server.bind_to_port(host, port) ? port : -1);
   if (bound < 0)
-    throw InputError(locate("--port", 0, "", "cannot listen on " + host + ":" + std::to_string(port) +
-                                                 " (in use, or not an address of this machine)"));
+    throw InputError(locate(
+        "--port", 0, "",
+        "cannot listen on " + host + ":" + std::to_string(port) + " (in use, or not an address of this machine)"));
   // The library listens with a backlog of 5, too short for a class opening the page at once: the
   // kernel would drop connections and clients would retry after a second or more.
   if (m.listen_socket >= 0) ::listen(m.listen_socket, 512);

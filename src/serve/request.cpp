@@ -70,8 +70,7 @@ class Reader {
       throw InputError("--set: " + key + ": unknown key");
     if (key.rfind("sweep.", 0) == 0 || key == "sweep")
       throw InputError("--set: " + key + ": the sandbox studies one condition (no sweep); sweeps are for run");
-    if (std::find(seen.begin(), seen.end(), key) != seen.end())
-      throw InputError("request: " + key + ": given twice");
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) throw InputError("request: " + key + ": given twice");
   }
   char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
   void space() {

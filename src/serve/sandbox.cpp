@@ -36,7 +36,9 @@ std::string compact(const std::string& pretty) {
   return out;
 }
 
-Reply json_reply(int status, const std::string& pretty) { return Reply{status, "application/json", compact(pretty), {}}; }
+Reply json_reply(int status, const std::string& pretty) {
+  return Reply{status, "application/json", compact(pretty), {}};
+}
 
 Reply error_reply(int status, const std::string& message) {
   std::ostringstream os;
@@ -185,15 +187,15 @@ Sandbox::Sandbox(const ScenarioFile& start, int threads, SandboxLimits limits)
       limits_(limits),
       slots_(std::max(1, threads)) {
   if (start.conditions.size() != 1)
-    throw InputError(locate(start.path, 0, "sweep",
-                            "serve takes a scenario without a sweep (it has " +
-                                std::to_string(start.conditions.size()) + " conditions)"));
+    throw InputError(locate(
+        start.path, 0, "sweep",
+        "serve takes a scenario without a sweep (it has " + std::to_string(start.conditions.size()) + " conditions)"));
 }
 
 std::variant<Reply, ScenarioFile> Sandbox::resolve(std::string_view body) const {
   if (body.size() > limits_.body_bytes)
-    return error_reply(413, "request: the body must be at most " + std::to_string(limits_.body_bytes) +
-                                " bytes, got " + std::to_string(body.size()));
+    return error_reply(413, "request: the body must be at most " + std::to_string(limits_.body_bytes) + " bytes, got " +
+                                std::to_string(body.size()));
   ScenarioFile file;
   try {
     file = parse_scenario(start_toml_, label_, request_overrides(body.empty() ? std::string_view("{}") : body));
@@ -202,9 +204,8 @@ std::variant<Reply, ScenarioFile> Sandbox::resolve(std::string_view body) const 
   }
   const Scenario& s = file.base;
   auto over = [&](const std::string& key, std::int64_t limit, std::int64_t got, const std::string& what = "") {
-    return error_reply(413, key + ": " + (what.empty() ? "" : what + " ") + "must be at most " +
-                                std::to_string(limit) + " in the sandbox (use the command line for more), got " +
-                                std::to_string(got));
+    return error_reply(413, key + ": " + (what.empty() ? "" : what + " ") + "must be at most " + std::to_string(limit) +
+                                " in the sandbox (use the command line for more), got " + std::to_string(got));
   };
   if (s.run.replications > limits_.replications)
     return over("run.replications", limits_.replications, s.run.replications);
@@ -213,8 +214,9 @@ std::variant<Reply, ScenarioFile> Sandbox::resolve(std::string_view body) const 
     return over("design.patients", limits_.cohort_rows, s.design.patients * s.design.sessions.max,
                 "x design.sessions.max (the most rows of a cohort)");
   if (s.analysis.has_model(ModelKind::Dsem))
-    return error_reply(413, "analysis.models: \"dsem\" (about 0.3 s per replication) is not offered in the sandbox; "
-                            "use the command line");
+    return error_reply(413,
+                       "analysis.models: \"dsem\" (about 0.3 s per replication) is not offered in the sandbox; "
+                       "use the command line");
   return file;
 }
 
@@ -304,8 +306,9 @@ Reply Sandbox::scenario_toml(std::string_view body) const {
   auto resolved = resolve(body);
   if (auto* r = std::get_if<Reply>(&resolved)) return *r;
   const ScenarioFile& file = std::get<ScenarioFile>(resolved);
-  std::string text = "# Settings of the collabzium sandbox (`collabzium serve`). `collabzium run` on this file\n"
-                     "# reproduces the sandbox's study exactly (same seed and replications).\n";
+  std::string text =
+      "# Settings of the collabzium sandbox (`collabzium serve`). `collabzium run` on this file\n"
+      "# reproduces the sandbox's study exactly (same seed and replications).\n";
   text += to_toml(file);
   return Reply{200, "application/toml; charset=utf-8", text, file.base.name + ".toml"};
 }
@@ -341,7 +344,8 @@ std::optional<Reply> Sandbox::run_prepared(const StudyTicket& ticket, const Stud
     for (std::size_t next = 0; next < R;) {
       if (progress && !progress(next, R)) return std::nullopt;
       std::vector<std::pair<std::uint32_t, std::uint32_t>> tasks;
-      for (std::size_t r = next; r < std::min(R, next + batch); ++r) tasks.emplace_back(0, static_cast<std::uint32_t>(r));
+      for (std::size_t r = next; r < std::min(R, next + batch); ++r)
+        tasks.emplace_back(0, static_cast<std::uint32_t>(r));
       failures += compute_records(scenarios, layout, static_cast<std::uint64_t>(s.run.seed), tasks, ticket.threads,
                                   rows.data() + next * width);
       next += tasks.size();

@@ -20,13 +20,13 @@ bool is_loopback_host(const std::string& host) {
 }
 
 void command_serve(const ServeOptions& o, std::ostream& out, std::ostream& err) {
-  const ScenarioFile start = o.config.empty()
-                                 ? parse_scenario(std::string(embedded_seed_scenario()), "gidhagen2025.toml", o.overrides)
-                                 : load_scenario(o.config, o.overrides);
+  const ScenarioFile start =
+      o.config.empty() ? parse_scenario(std::string(embedded_seed_scenario()), "gidhagen2025.toml", o.overrides)
+                       : load_scenario(o.config, o.overrides);
   if (o.threads && (*o.threads < 0 || *o.threads > kMaxThreads))
-    throw InputError(locate("--threads", 0, "",
-                            "must be an integer in [0, " + std::to_string(kMaxThreads) + "], got " +
-                                std::to_string(*o.threads)));
+    throw InputError(
+        locate("--threads", 0, "",
+               "must be an integer in [0, " + std::to_string(kMaxThreads) + "], got " + std::to_string(*o.threads)));
   if (o.port < 0 || o.port > 65535)
     throw InputError(locate("--port", 0, "", "must be an integer in [0, 65535], got " + std::to_string(o.port)));
   const int threads = o.threads.value_or(0) > 0 ? static_cast<int>(*o.threads) : omp_get_num_procs();

@@ -65,8 +65,8 @@ class Sandbox {
   const SandboxLimits& limits() const { return limits_; }
   int threads() const { return threads_; }
 
-  Reply scenario() const;                          // GET /api/scenario
-  Reply cohort(std::string_view body) const;       // POST /api/cohort
+  Reply scenario() const;                            // GET /api/scenario
+  Reply cohort(std::string_view body) const;         // POST /api/cohort
   Reply scenario_toml(std::string_view body) const;  // POST /api/scenario.toml
   // POST /api/study in two steps, so that an HTTP layer can answer 400/413/429 before it starts a
   // streamed answer: prepare_study validates and takes a slot; study runs it (std::nullopt when the
