@@ -112,8 +112,11 @@ class Reader {
     const char c = peek();
     if (c == '"') return toml_string(string());
     if (c == '-' || (c >= '0' && c <= '9')) return number();
-    if (s_.substr(i_, 4) == "true") return i_ += 4, "true";
-    if (s_.substr(i_, 5) == "false") return i_ += 5, "false";
+    for (const std::string_view word : {"true", "false"})
+      if (s_.substr(i_, word.size()) == word) {
+        i_ += word.size();
+        return std::string(word);
+      }
     if (s_.substr(i_, 4) == "null")
       throw InputError("--set: " + key + ": expected a number, string, boolean or list, got null");
     if (c == '{') throw InputError("--set: " + key + ": expected a number, string, boolean or list, got an object");
