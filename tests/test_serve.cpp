@@ -353,3 +353,20 @@ TEST_CASE("serve: a study equals `run` on the downloaded scenario file, streamed
   CHECK(std::regex_replace(std::regex_replace(last, seconds, ""), threads, "") + "" ==
         std::regex_replace(std::regex_replace(study->body, seconds, ""), threads, "") + "\n");
 }
+
+TEST_CASE("serve refuses what it cannot serve with one line and exit status 2", "[serve]") {
+  const auto dir = scratch_dir("serve-refusals");
+  write_text(dir / "sweep.toml", "[sweep]\n\"design.patients\" = [30, 60]\n");
+  auto r = run_cli("serve sweep.toml --port 0", dir);
+  CHECK(r.status == 2);
+  CHECK(r.err == "sweep.toml: sweep: serve takes a scenario without a sweep (it has 2 conditions)\n");
+  r = run_cli("serve --port 0 --set design.patients=0", dir);
+  CHECK(r.status == 2);
+  CHECK(r.err == "--set: design.patients: must be an integer in [1, 100000000], got 0\n");
+  r = run_cli("serve --port 65536", dir);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--port: must be an integer in [0, 65535], got 65536") != std::string::npos);
+  r = run_cli("serve --host 203.0.113.7 --port 0", dir);  // TEST-NET-3: not an address of this machine
+  CHECK(r.status == 2);
+  CHECK(r.err == "--port: cannot listen on 203.0.113.7:0 (in use, or not an address of this machine)\n");
+}

@@ -1,5 +1,6 @@
 """Starting and stopping `collabzium serve` for the browser test and the load check (stdlib only)."""
 import re
+import signal
 import subprocess
 import urllib.request
 
@@ -17,10 +18,10 @@ def start(collabzium, *args):
     return proc, m.group(1)
 
 
-def stop(proc, timeout=60):
-    """SIGTERM; returns (exit status, stdout rest, stderr). A server that does not stop is killed
-    and reported with status None."""
-    proc.terminate()
+def stop(proc, timeout=60, sig=signal.SIGTERM):
+    """Sends `sig` (SIGTERM or SIGINT); returns (exit status, stdout rest, stderr). A server that
+    does not stop is killed and reported with status None."""
+    proc.send_signal(sig)
     try:
         out, err = proc.communicate(timeout=timeout)
         return proc.returncode, out, err
