@@ -217,6 +217,8 @@ TEST_CASE("serve: a bad value is 400 with the command line's one-line message", 
       {R"({"detection.rule": "largest_drop"})", "--set detection.rule='\"largest_drop\"'"},
       {R"({"no.such.key": 1})", "--set no.such.key=1"},
       {R"({"seed": -1})", "--set run.seed=-1"},
+      // A request cannot make the server read a file: `base` is refused as on the command line.
+      {R"({"base": "/etc/passwd"})", "--set base='\"/etc/passwd\"'"},
       {R"({"design.sessions.min": 30, "design.sessions.max": 10})",
        "--set design.sessions.min=30 --set design.sessions.max=10"},
   };
