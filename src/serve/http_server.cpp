@@ -43,8 +43,7 @@ struct SandboxServer::Impl {
 
   void routes() {
     for (const Asset& a : embedded_assets()) {
-      const std::string path = a.path == "/index.html" ? "/" : std::string(a.path);
-      server.Get(path, [&a](const httplib::Request&, httplib::Response& res) {
+      server.Get(std::string(a.path), [&a](const httplib::Request&, httplib::Response& res) {
         res.set_header("Cache-Control", "no-cache");
         res.set_content(a.data.data(), a.data.size(), std::string(a.content_type).c_str());
       });
