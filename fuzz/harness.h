@@ -18,6 +18,7 @@
 #include "collabzium/error.h"
 #include "collabzium/io/cohort_reader.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/serve/request.h"
 #include "collabzium/study/runner.h"
 
 namespace collabzium::fuzz {
@@ -150,6 +151,34 @@ inline void check_results_input(std::string_view data, const TempFile& file) {
     // Every failure while reading a results file, HDF5's included, is one line naming the file.
     const std::string what = e.what();
     if (what.rfind(file.path(), 0) != 0 || what.find('\n') != std::string::npos) throw;
+  }
+}
+
+// A sandbox request body (`serve`): request_overrides accepts or refuses with InputError; what it
+// accepts are KEY=VALUE overrides, and the scenario they make (from an empty file, as --set values)
+// is accepted or refused with InputError, has one condition (requests cannot sweep) and prints as
+// TOML that parses again.
+inline void check_request_input(std::string_view data) {
+  std::vector<std::string> overrides;
+  try {
+    overrides = request_overrides(data);
+  } catch (const InputError&) {
+    return;
+  }
+  for (const auto& o : overrides)
+    if (o.find('=') == std::string::npos || o.find('=') == 0) throw FuzzFinding("an override without KEY=: " + o);
+  ScenarioFile file;
+  try {
+    file = parse_scenario("", "sandbox.toml", overrides);
+  } catch (const InputError&) {
+    return;
+  }
+  if (file.conditions.size() != 1 || !file.sweep.empty()) throw FuzzFinding("a request made a sweep");
+  const std::string printed = to_toml(file);
+  try {
+    parse_scenario(printed, "printed.toml");
+  } catch (const InputError& e) {
+    throw FuzzFinding(std::string("to_toml output refused by parse_scenario: ") + e.what() + "\n" + printed);
   }
 }
 

@@ -71,6 +71,15 @@ TEST_CASE("fuzz inputs: results file seeds and regressions pass the summarize ch
   }
 }
 
+TEST_CASE("fuzz inputs: sandbox request seeds and regressions pass the request checks", "[fuzz]") {
+  const auto files = fuzz_inputs("request");
+  REQUIRE(files.size() >= 3);
+  for (const auto& f : files) {
+    INFO(f.string());
+    CHECK_NOTHROW(fuzz::check_request_input(file_bytes(f)));
+  }
+}
+
 TEST_CASE("the scenario fuzz input splits into TOML and --set overrides", "[fuzz]") {
   const auto in = fuzz::split_scenario_input("a = 1\n--set x=1\n--set y=[1,\n2]");
   CHECK(in.toml == "a = 1");

@@ -10,6 +10,7 @@
 #include "collabzium/cli/study_commands.h"
 #include "collabzium/error.h"
 #include "collabzium/model/scenario.h"
+#include "collabzium/serve/serve_command.h"
 #include "collabzium/study/cluster.h"
 #include "collabzium/study/runner.h"
 
@@ -135,6 +136,16 @@ int main(int argc, char** argv) {
   cb->add_option("--max-evaluations", calibrate.max_evaluations, "evaluations at most (default 100)")
       ->check(in_range(kNoMinimum, kIntMax));
 
+  ServeOptions serve;
+  auto* sr = app.add_subcommand("serve", "the sandbox: a local web page that reruns the study as its sliders move");
+  sr->add_option("CONFIG", serve.config, "scenario file (TOML; default: the calibrated seed scenario)");
+  sr->add_option("--set", serve.overrides, "override a key: KEY=VALUE (TOML value syntax), repeatable")
+      ->allow_extra_args(false);
+  sr->add_option("--host", serve.host, "address to listen on (default 127.0.0.1; others with a warning)");
+  sr->add_option("--port", serve.port, "port (default 8080; 0: any free port)")->check(in_range(0, 65535));
+  sr->add_option("--threads", serve.threads, "studies at once and the cores they share (default 0 = all cores)")
+      ->check(in_range(0, kMaxThreads));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -150,6 +161,7 @@ int main(int argc, char** argv) {
     else if (*m) command_summarize(results_path, summary_csv, out);
     else if (*sv) command_solve(solve, out);
     else if (*cb) command_calibrate(calibrate, out);
+    else if (*sr) command_serve(serve, out, err);
     return 0;
   } catch (const InputError& e) {
     err << e.what() << "\n";
