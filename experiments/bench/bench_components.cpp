@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
     line("record", t.record);
     line("total", t.total);
   } else {
-    std::printf("patients,sessions,rows_per_replication,ms_per_replication\n");
+    std::printf("patients,sessions,rows_per_replication,ms_per_replication,us_per_row\n");
     for (int patients : {30, 100, 300, 1000, 3000, 10000}) {
       Scenario v = s;
       v.design.patients = patients;
@@ -273,7 +273,8 @@ int main(int argc, char** argv) {
       simulate_cohort(v, seed, 1, 1, c);
       const int reps = std::max(2, R * 119 / patients);
       const Timings t = time_components(v, seed, reps);
-      std::printf("%d,%g,%zu,%.4f\n", patients, v.design.sessions.mean, c.rows(), 1000 * t.total / reps);
+      std::printf("%d,%g,%zu,%.4f,%.3f\n", patients, v.design.sessions.mean, c.rows(), 1000 * t.total / reps,
+                  1e6 * t.total / reps / static_cast<double>(c.rows()));
     }
     for (int sessions : {8, 15, 30, 60}) {
       Scenario v = s;
@@ -282,8 +283,8 @@ int main(int argc, char** argv) {
       simulate_cohort(v, seed, 1, 1, c);
       const int reps = std::max(2, R * 16 / sessions);
       const Timings t = time_components(v, seed, reps);
-      std::printf("%lld,%d,%zu,%.4f\n", static_cast<long long>(v.design.patients), sessions, c.rows(),
-                  1000 * t.total / reps);
+      std::printf("%lld,%d,%zu,%.4f,%.3f\n", static_cast<long long>(v.design.patients), sessions, c.rows(),
+                  1000 * t.total / reps, 1e6 * t.total / reps / static_cast<double>(c.rows()));
     }
   }
   return 0;
