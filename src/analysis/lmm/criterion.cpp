@@ -1,32 +1,13 @@
 // The profiled criterion: evaluators of M(θ) and log|L|², f(θ) from them. See criterion.h.
 #include "collabzium/analysis/lmm/criterion.h"
 
-#include <bit>
 #include <cmath>
-#include <cstdint>
 #include <numbers>
 
 namespace collabzium::lmm {
 namespace {
 
 const double kLog2Pi = std::log(2.0 * std::numbers::pi);
-
-// log1p(θ² n_k) of the random-intercept log-determinant. minimize_scalar's grid evaluates every fit
-// at the same θ values, and a replication's fits share their patient sizes, so about half of the
-// arguments recur, within a fit and across fits and replications. A per-thread table keyed by the
-// argument's bits returns the very value log1p gave for it (a zero entry is log1p(+0) = +0).
-double recurring_log1p(double x) {
-  struct Entry {
-    std::uint64_t key;
-    double value;
-  };
-  constexpr int kBits = 11;
-  thread_local Entry table[1 << kBits] = {};
-  const auto key = std::bit_cast<std::uint64_t>(x);
-  Entry& e = table[(key * 0x9E3779B97F4A7C15ULL) >> (64 - kBits)];
-  if (e.key != key) e = {key, std::log1p(x)};
-  return e.value;
-}
 
 }  // namespace
 
@@ -112,7 +93,7 @@ void InterceptModel::M_at(double th, MatrixXd& M, double& ld) const {
   const double t2 = th * th;
   for (size_t k = 0; k < size.size(); ++k) {
     M.noalias() -= (t2 / (1.0 + t2 * size[k])) * S[k];
-    ld += count[k] * recurring_log1p(t2 * size[k]);
+    ld += count[k] * std::log1p(t2 * size[k]);
   }
 }
 
