@@ -19,6 +19,6 @@ TEST_CASE("draw_normal gives boost::random::normal_distribution's numbers, bit f
     if (sd == 1.0 && std::fabs(a) > boost::random::detail::normal_table<double>::table_x[1]) ++tails;
   }
   CHECK(mismatches == 0);
-  CHECK(tails > 0);  // the tail path was taken
+  CHECK(tails > 0);                 // the tail path was taken
   CHECK(ours() == boost_engine());  // and the engines are at the same word
 }

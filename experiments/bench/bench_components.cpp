@@ -6,9 +6,9 @@
 //   build/collabzium_bench floor CONFIG REPLICATIONS   (issue 17: ns per normal draw, flops per fit)
 //   build/collabzium_bench dsem CONFIG REPLICATIONS    (one "dsem" fit per rater at the config's size)
 // Prints CSV on stdout.
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -163,8 +163,8 @@ void floor_report(const Scenario& s, std::uint64_t seed, int replications) {
     CohortAnalysis a;
     for (RaterId q : kObservers) detect_events(cohort, q, s.detection, s.detection.threshold(), a.events[index_of(q)]);
     for (const Fit& f : fits_of(s.analysis)) {
-      const LmmProblem p = build_model(f.model, cohort, f.rater,
-                                       f.rater == RaterId::Truth ? nullptr : &a.events[index_of(f.rater)], s);
+      const LmmProblem p =
+          build_model(f.model, cohort, f.rater, f.rater == RaterId::Truth ? nullptr : &a.events[index_of(f.rater)], s);
       const auto t1 = Clock::now();
       const LmmFit fit = fit_lmm(p, opt);
       const double dt = seconds_since(t1);

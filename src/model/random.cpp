@@ -24,7 +24,6 @@ std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t tag) {
   return mix64(mix64(seed) ^ tag) & ((std::uint64_t{1} << 62) - 1);
 }
 
-
 namespace detail {
 
 // Boost's loop (boost/random/normal_distribution.hpp, unit_normal_distribution::operator()) from
@@ -45,8 +44,7 @@ double unit_normal_rest(Engine& eng, int box, double x, int sign) {
       above_lower = (tx[box] - tx[box + 1]) * y01 - (tx[box] - x);
       above_upper = y - (ty[box] + (tx[box] - x) * ty[box] * tx[box]);
     }
-    if (above_upper < 0 &&
-        (above_lower < 0 || y < boost::random::detail::unit_normal_distribution<double>::f(x)))
+    if (above_upper < 0 && (above_lower < 0 || y < boost::random::detail::unit_normal_distribution<double>::f(x)))
       return x * sign;
     std::uint64_t u = eng();
     box = static_cast<int>(u & 0xFF);

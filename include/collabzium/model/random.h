@@ -51,7 +51,7 @@ namespace detail {
 
 // Boost's ziggurat (boost::random::normal_distribution, Boost 1.74 and later) once its first box
 // test failed: the wedge test of that box, the tail, and the further rounds. Out of line: it runs for
-// about 1 draw in 80.
+// about 3% of draws.
 double unit_normal_rest(Engine& eng, int box, double x, int sign);
 
 // The same numbers from the same engine words as boost::random::detail::unit_normal_distribution
