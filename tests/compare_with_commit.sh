@@ -41,10 +41,14 @@ for config in "${configs[@]}"; do
   stem=$(basename "$config" .toml)
   # The old binary runs the file as it was at COMMIT when it existed there: a scenario may since
   # have been rewritten in syntax the old binary does not know (e.g. `base`) for the same study.
+  # Under its own name in a folder of the commit's scenarios, so that a relative `base` resolves.
   old_config=$config
   if git cat-file -e "$commit:$config" 2>/dev/null; then
-    old_config="$work/old.$stem.toml"
-    git show "$commit:$config" >"$old_config"
+    mkdir -p "$work/old-configs"
+    for other in $(git ls-tree --name-only "$commit" "$(dirname "$config")/"); do
+      [[ $other == *.toml ]] && git show "$commit:$other" >"$work/old-configs/$(basename "$other")"
+    done
+    old_config="$work/old-configs/$stem.toml"
   fi
   for side in old new; do
     bin=$old_bin; cfg=$old_config; [ "$side" = new ] && { bin=$new_bin; cfg=$config; }

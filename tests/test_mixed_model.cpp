@@ -854,3 +854,20 @@ TEST_CASE("the shared derivative algebra: solving with A or multiplying by A^-1 
   const double h = 1e-4;
   CHECK(a.r2_1 == Approx((r2(0.9 + h) - r2(0.9 - h)) / (2.0 * h)).epsilon(1e-6));
 }
+
+TEST_CASE("a non-finite value anywhere in X or y is refused, not fitted", "[mixed_model]") {
+  const LmmProblem base = fixture_problem("balanced_reml");
+  const double bad[] = {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                        collabzium::kNaN};
+  for (double v : bad) {
+    for (Eigen::Index at : {Eigen::Index{0}, base.X.size() / 2, base.X.size() - 1}) {
+      LmmProblem pr = base;
+      pr.X.data()[at] = v;
+      CHECK(fit_lmm(pr).message.find("non-finite") != std::string::npos);
+    }
+    LmmProblem pr = base;
+    pr.y(pr.y.size() - 1) = v;
+    CHECK(fit_lmm(pr).message.find("non-finite") != std::string::npos);
+  }
+  CHECK(fit_lmm(base).message.find("non-finite") == std::string::npos);
+}

@@ -39,10 +39,39 @@ void InterceptModel::build(const MatrixXd& W, const std::vector<int>& g, int G) 
   WtW = WtW.selfadjointView<Eigen::Lower>();
   MatrixXd sums = MatrixXd::Zero(p1, G);  // column g: Σ over the rows of patient g of [x; e]
   std::vector<int> n(G, 0);
-  for (Eigen::Index i = 0; i < W.rows(); ++i) ++n[g[i]];
-  for (Eigen::Index c = 0; c < p1; ++c) {
-    const double* w = W.col(c).data();
-    for (Eigen::Index i = 0; i < W.rows(); ++i) sums(c, g[i]) += w[i];
+  // A patient's rows usually come together. Over such a run the running sums stay in registers,
+  // four columns at a time, instead of each row adding into memory (a store-to-load chain per
+  // addition): the same additions in the same order, several times faster.
+  const Eigen::Index rows = W.rows();
+  for (Eigen::Index i = 0; i < rows;) {
+    const int gi = g[i];
+    Eigen::Index end = i + 1;
+    while (end < rows && g[end] == gi) ++end;
+    n[gi] += static_cast<int>(end - i);
+    double* out = sums.col(gi).data();
+    Eigen::Index c = 0;
+    for (; c + 4 <= p1; c += 4) {
+      const double *w0 = W.col(c).data(), *w1 = W.col(c + 1).data(), *w2 = W.col(c + 2).data(),
+                   *w3 = W.col(c + 3).data();
+      double a0 = out[c], a1 = out[c + 1], a2 = out[c + 2], a3 = out[c + 3];
+      for (Eigen::Index r = i; r < end; ++r) {
+        a0 += w0[r];
+        a1 += w1[r];
+        a2 += w2[r];
+        a3 += w3[r];
+      }
+      out[c] = a0;
+      out[c + 1] = a1;
+      out[c + 2] = a2;
+      out[c + 3] = a3;
+    }
+    for (; c < p1; ++c) {
+      const double* w = W.col(c).data();
+      double a = out[c];
+      for (Eigen::Index r = i; r < end; ++r) a += w[r];
+      out[c] = a;
+    }
+    i = end;
   }
   std::vector<int> slot(W.rows() + 1, -1);  // patient size -> index into size/count/S
   for (int j = 0; j < G; ++j) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 
 namespace collabzium::lmm {
@@ -144,7 +145,10 @@ void working_response(const LmmProblem& pr, const FixedEffects& fe, VectorXd& be
   beta_ols = VectorXd::Zero(p);
   e = pr.y;
   if (p == 0) return;
-  const Eigen::HouseholderQR<MatrixXd> qr = p == pr.X.cols() ? fe.qr_all : Eigen::HouseholderQR<MatrixXd>(fe.X);
+  // A reference to the full-rank QR, not a copy of its n × p factor (the same solve either way).
+  std::optional<Eigen::HouseholderQR<MatrixXd>> reduced;
+  if (p != pr.X.cols()) reduced.emplace(fe.X);
+  const Eigen::HouseholderQR<MatrixXd>& qr = reduced ? *reduced : fe.qr_all;
   beta_ols = qr.solve(pr.y);
   e = pr.y - fe.X * beta_ols;
   // one step of iterative refinement
