@@ -296,7 +296,7 @@ TEST_CASE("[infer] is validated like every key, with one-line errors", "[infer][
         "s.toml:2: infer.prior.distress.effects.rupture_via: must be one of \"latent\", \"patient\", \"therapist\", "
         "\"either\", \"both\", got \"nobody\"");
   CHECK(prior("\"distress.effects.rupture_via\" = { choice = [\"latent\"], weights = [1, 2] }") ==
-        "s.toml:2: infer.prior.distress.effects.rupture_via: weights must be a list of 1 numbers, got [1, 2]");
+        "s.toml:2: infer.prior.distress.effects.rupture_via: weights must be a list of 1 numbers, got [ 1, 2 ]");
   CHECK(prior("\"distress.effects.rupture\" = { normal = [1.0, 0.0] }") ==
         "s.toml:2: infer.prior.distress.effects.rupture: normal needs sd > 0, got 0.0");
   CHECK(prior("\"distress.effects.rupture\" = { uniform = [0.0, 1.0], bounds = [0.0, 1.0] }") ==
@@ -354,4 +354,17 @@ TEST_CASE("[infer] is validated like every key, with one-line errors", "[infer][
   CHECK(r.status == 2);
   CHECK(r.err.find("[infer]") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "x.h5"));
+}
+
+TEST_CASE("the shipped seed inference is valid and fits only the lagged and growth models", "[infer][scenario]") {
+  const ScenarioFile f = load_scenario(std::string(COLLABZIUM_SOURCE_DIR) + "/configs/gidhagen2025_infer.toml");
+  REQUIRE(f.infer.present);
+  CHECK(f.infer.draws == 1000000);
+  CHECK(f.infer.prior.size() == 12);
+  CHECK(f.infer.observed.size() == 8);
+  const InferencePlan plan = plan_inference(f);
+  CHECK(plan.scenario.analysis.models == std::vector<ModelKind>{ModelKind::Lagged, ModelKind::Growth});
+  CHECK(plan.scenario.design.patients == 119);
+  CHECK(plan.quantities.size() == 14);  // 2 numbers + 6 findings x (estimate, p)
+  CHECK_FALSE(plan.layout_varies);
 }

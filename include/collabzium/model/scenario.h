@@ -253,7 +253,7 @@ struct Condition {
   Scenario scenario;
 };
 
-// [infer] (docs/model.md, "Inference"): approximate Bayesian computation over scenario keys. The
+// [infer] (docs/model.md section 8): approximate Bayesian computation over scenario keys. The
 // tables are validated with the scenario (each prior bound and value like the key itself); the
 // observed names are checked against the record by the `infer` verb, which knows the record.
 enum class PriorKind { Uniform, LogUniform, Normal, Choice };

@@ -1,5 +1,5 @@
 #pragma once
-// `infer`: approximate Bayesian computation by rejection (docs/model.md, "Inference"). Draw k
+// `infer`: approximate Bayesian computation by rejection (docs/model.md section 8). Draw k
 // takes the prior keys' values from streams of (infer.seed, k), simulates one study of the
 // scenario with those values from its own streams of (infer.seed, k), analyzes it as the study
 // did, and is accepted when every observed finding holds. Every draw is kept, so `summarize` can
