@@ -105,10 +105,11 @@ def main():
         post = [np.mean(idx[acc] == i) if n_acc else np.nan for i in pos]
         err = [1.96 * math.sqrt(p * (1 - p) / n_acc) if n_acc else np.nan for p in post]
         ax.bar(pos - 0.2, prior, 0.4, color="0.8", label="prior")
-        ax.bar(pos + 0.2, post, 0.4, color="C1", yerr=err, capsize=3, label="posterior ±1.96 MCSE")
-        for i, v in enumerate(values):
-            bf = summary.get((key, v, "bayes_factor"), (np.nan, np.nan))[0]
-            ax.text(i + 0.2, post[i] + err[i] + 0.02, f"BF {bf:.2f}", ha="center", fontsize=7)
+        if n_acc:  # no accepted draw: the prior alone (matplotlib refuses all-NaN bars)
+            ax.bar(pos + 0.2, post, 0.4, color="C1", yerr=err, capsize=3, label="posterior ±1.96 MCSE")
+            for i, v in enumerate(values):
+                bf = summary.get((key, v, "bayes_factor"), (np.nan, np.nan))[0]
+                ax.text(i + 0.2, post[i] + err[i] + 0.02, f"BF {bf:.2f}", ha="center", fontsize=7)
         ax.set_xticks(pos)
         ax.set_xticklabels(values, fontsize=8)
         ax.set_ylim(0, 1.15)
