@@ -94,8 +94,8 @@ TEST_CASE("prior draws follow their distributions, within their bounds", "[infer
   const std::size_t n = 4000;
   // Kolmogorov-Smirnov critical value at level 0.001 for n = 4000: 1.949 / sqrt(n) = 0.0308.
   const double critical = 1.949 / std::sqrt(static_cast<double>(n));
-  for (const char* key : {"rupture.onset_probability", "rupture.depth_mean", "distress.effects.rupture",
-                          "raters.patient.registration"}) {
+  for (const char* key :
+       {"rupture.onset_probability", "rupture.depth_mean", "distress.effects.rupture", "raters.patient.registration"}) {
     INFO(key);
     const Prior& p = prior_of(f, key);
     std::vector<double> x;
@@ -195,7 +195,8 @@ TEST_CASE("recovery: the posterior of a known scenario covers the truth and is n
   const auto rows = summary_of((dir / "r.h5").string());
   INFO(text.str());
   CHECK(row_value(rows, "(all)", "accepted") >= 100);
-  for (auto [key, value] : {std::pair{"rupture.onset_probability", 0.1}, std::pair{"raters.patient.registration", 0.5}}) {
+  for (auto [key, value] :
+       {std::pair{"rupture.onset_probability", 0.1}, std::pair{"raters.patient.registration", 0.5}}) {
     INFO(key);
     CHECK(row_value(rows, key, "q025") <= value);
     CHECK(row_value(rows, key, "q975") >= value);
@@ -275,7 +276,8 @@ TEST_CASE("summarize recomputes the posterior with other tolerances, without sim
 }
 
 TEST_CASE("[infer] is validated like every key, with one-line errors", "[infer][scenario]") {
-  const std::string observed = "[infer.observed]\n\"detection.patient.prevalence\" = { value = 0.5, tolerance = 0.1 }\n";
+  const std::string observed =
+      "[infer.observed]\n\"detection.patient.prevalence\" = { value = 0.5, tolerance = 0.1 }\n";
   auto prior = [&](const std::string& line) { return error_of("[infer.prior]\n" + line + "\n" + observed); };
   CHECK(prior("\"rupture.onset_probability\" = { uniform = [0.1, 1.3] }") ==
         "s.toml:2: infer.prior.rupture.onset_probability: must be a number in [0.0, 1.0], got 1.3");
@@ -287,8 +289,9 @@ TEST_CASE("[infer] is validated like every key, with one-line errors", "[infer][
         "s.toml:2: infer.prior.distress.effects.rupture: log_uniform needs lo > 0, got 0.0");
   CHECK(prior("\"rupture.nonsense\" = { uniform = [0.1, 0.3] }") ==
         "s.toml:2: infer.prior.rupture.nonsense: must name a scenario key, got unknown key \"rupture.nonsense\"");
-  CHECK(prior("\"run.alpha\" = { uniform = [0.01, 0.1] }").find("infer.prior.run.alpha: must name a model, design or "
-                                                                "detection key") != std::string::npos);
+  CHECK(prior("\"run.alpha\" = { uniform = [0.01, 0.1] }")
+            .find("infer.prior.run.alpha: must name a model, design or "
+                  "detection key") != std::string::npos);
   CHECK(prior("\"design.patients\" = { uniform = [60, 119] }") ==
         "s.toml:2: infer.prior.design.patients: uniform needs a real-valued key; give design.patients a choice = "
         "[...] prior");
@@ -337,9 +340,9 @@ TEST_CASE("[infer] is validated like every key, with one-line errors", "[infer][
   const ScenarioFile f = parse_scenario(kSmall, "small.toml");
   CHECK(to_toml(parse_scenario(to_toml(f), "again.toml")) == to_toml(f));
   CHECK(f.infer.seed == 5);
-  CHECK(parse_scenario("[run]\nseed = 77\n[infer.prior]\n\"rupture.onset_probability\" = { uniform = [0.1, 0.2] }\n" +
-                           observed,
-                       "s.toml")
+  CHECK(parse_scenario(
+            "[run]\nseed = 77\n[infer.prior]\n\"rupture.onset_probability\" = { uniform = [0.1, 0.2] }\n" + observed,
+            "s.toml")
             .infer.seed == 77);
 
   // On the command line: exit 2, one line, nothing written.

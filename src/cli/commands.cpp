@@ -8,8 +8,8 @@
 #include "collabzium/analysis/report.h"
 #include "collabzium/io/cohort_csv.h"
 #include "collabzium/io/cohort_reader.h"
-#include "collabzium/io/output_file.h"
 #include "collabzium/io/inference_file.h"
+#include "collabzium/io/output_file.h"
 #include "collabzium/study/infer.h"
 #include "collabzium/study/runner.h"
 
@@ -132,7 +132,8 @@ void command_summarize(const std::string& results, const std::string& csv, std::
     return;
   }
   if (!tolerances.empty())
-    throw InputError(locate("--tolerance", 0, "", "applies to inference files (of `infer`); " + results + " is not one"));
+    throw InputError(
+        locate("--tolerance", 0, "", "applies to inference files (of `infer`); " + results + " is not one"));
   summarize_results(results, csv, out);
 }
 

@@ -13,6 +13,7 @@
 #include <ostream>
 #include <sstream>
 
+#include <filesystem>
 #include "collabzium/error.h"
 #include "collabzium/io/output_file.h"
 #include "collabzium/io/results_file.h"
@@ -21,7 +22,6 @@
 #include "collabzium/study/infer.h"
 #include "collabzium/study/power_solver.h"
 #include "collabzium/study/runner.h"
-#include <filesystem>
 
 namespace collabzium {
 
@@ -188,7 +188,8 @@ void command_infer(const InferOptions& o, std::ostream& out) {
   if (o.draws) overrides.push_back("infer.draws=" + std::to_string(*o.draws));
   const ScenarioFile file = load_scenario(o.common.config, overrides);
   if (!file.infer.present)
-    throw InputError(locate(o.common.config, 0, "infer", "infer needs an [infer] table with [infer.prior] and [infer.observed]"));
+    throw InputError(
+        locate(o.common.config, 0, "infer", "infer needs an [infer] table with [infer.prior] and [infer.observed]"));
   InferenceRequest req;
   req.out = o.out.empty() ? "results/" + file.base.name + ".infer.h5" : o.out;
   refuse_same_files({{"config", o.common.config}}, {{"--out", req.out}, {"summary CSV", summary_csv_path(req.out)}});

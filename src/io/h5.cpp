@@ -350,6 +350,7 @@ template void write_dataset<int>(hid_t, const std::string&, const std::vector<in
 template std::vector<double> read_dataset<double>(hid_t, const std::string&, std::size_t, const std::string&);
 template std::vector<int> read_dataset<int>(hid_t, const std::string&, std::size_t, const std::string&);
 template std::vector<std::string> read_dataset<std::string>(hid_t, const std::string&, std::size_t, const std::string&);
-template std::vector<std::uint8_t> read_dataset<std::uint8_t>(hid_t, const std::string&, std::size_t, const std::string&);
+template std::vector<std::uint8_t> read_dataset<std::uint8_t>(hid_t, const std::string&, std::size_t,
+                                                              const std::string&);
 
 }  // namespace collabzium::h5

@@ -57,7 +57,8 @@ Handle open_inference(const std::string& path, unsigned flags) {
   const hid_t id = H5Fopen(path.c_str(), flags, fapl);
   if (id < 0)
     throw InputError(locate(path, 0, "",
-                            std::string("cannot open the inference file") + (flags == H5F_ACC_RDWR ? " for writing" : "") +
+                            std::string("cannot open the inference file") +
+                                (flags == H5F_ACC_RDWR ? " for writing" : "") +
                                 " (is a run still writing it?): " + h5::last_error()));
   Handle file(id, H5Fclose);
   std::string format;
@@ -116,7 +117,8 @@ void write_summary_group(hid_t file, const std::vector<PosteriorRow>& rows, cons
     for (std::size_t i = 0; i < rows.size(); ++i) text[i] = rows[i].*field;
     h5::write_dataset(g, name, text, path);
   }
-  for (auto [field, name] : {std::pair{&PosteriorRow::value_num, "value_num"}, std::pair{&PosteriorRow::mcse, "mcse"}}) {
+  for (auto [field, name] :
+       {std::pair{&PosteriorRow::value_num, "value_num"}, std::pair{&PosteriorRow::mcse, "mcse"}}) {
     for (std::size_t i = 0; i < rows.size(); ++i) num[i] = rows[i].*field;
     h5::write_dataset(g, name, num, path);
   }
@@ -169,7 +171,7 @@ InferenceFile read_unchecked(const std::string& path) {
 
 struct InferenceWriter::Impl {
   std::string path;
-  Handle file;  // declared first: closed last
+  Handle file;                  // declared first: closed last
   std::vector<Handle> columns;  // value columns, then accepted, invalid
   Handle done;
   std::size_t draws = 0;
@@ -234,7 +236,8 @@ InferenceWriter InferenceWriter::resume(const std::string& path, const RunMetada
   };
   if (existing.meta.config != meta.config || existing.meta.seed != meta.seed)
     refuse("holds another inference (a different configuration or seed)");
-  if (existing.draws != draws) refuse("holds " + std::to_string(existing.draws) + " draws, not " + std::to_string(draws));
+  if (existing.draws != draws)
+    refuse("holds " + std::to_string(existing.draws) + " draws, not " + std::to_string(draws));
   if (existing.columns.size() != columns.size()) refuse("holds other columns");
   for (std::size_t i = 0; i < columns.size(); ++i)
     if (existing.columns[i].name != columns[i].name) refuse("holds other columns");

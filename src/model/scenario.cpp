@@ -554,7 +554,8 @@ Prior read_prior(const std::string& key, const toml::table& t, const Origin& o) 
     }
   }
   if (kinds != 1)
-    fail(o, label, "must give exactly one of uniform = [lo, hi], log_uniform = [lo, hi], normal = [mean, sd], choice = [...]");
+    fail(o, label,
+         "must give exactly one of uniform = [lo, hi], log_uniform = [lo, hi], normal = [mean, sd], choice = [...]");
   if (t.contains("bounds") && p.kind != PriorKind::Normal) fail(o, label, "bounds belongs to a normal prior");
   if (t.contains("weights") && p.kind != PriorKind::Choice) fail(o, label, "weights belongs to a choice prior");
   const toml::node& spec_node = *t.get(name(p.kind));
@@ -624,7 +625,8 @@ Observed read_observed(const std::string& name, const toml::node& n, const Origi
     const auto f = parse<Finding>(s->get());
     if (!f || *f == Finding::Number)
       fail(o, label,
-           "must be \"positive\", \"negative\", \"null\", \"any\" or { value = X, tolerance = T }, got " + quote(s->get()));
+           "must be \"positive\", \"negative\", \"null\", \"any\" or { value = X, tolerance = T }, got " +
+               quote(s->get()));
     ob.finding = *f;
     return ob;
   }
@@ -671,7 +673,8 @@ InferSettings read_infer(const toml::node& node, const std::string& file, const 
           const Origin vo = origin(v, label + "." + key);
           if (field == "prior") {
             const toml::table* vt = v.as_table();
-            if (!vt) fail(vo, label + "." + key, "must be a distribution such as { uniform = [lo, hi] }, got " + node_text(v));
+            if (!vt)
+              fail(vo, label + "." + key, "must be a distribution such as { uniform = [lo, hi] }, got " + node_text(v));
             if (is_distribution(*vt)) out.prior.push_back(read_prior(key, *vt, vo));
             else walk(*vt, key);
           } else {
@@ -969,7 +972,12 @@ void set_key_value(Scenario& scenario, KeyHandle key, const KeyValue& value) {
 }
 
 void check_scenario(const Scenario& scenario, const std::string& context) {
-  check_consistency(scenario, [](const std::string&) { return Origin{"scenario", 0}; }, context);
+  check_consistency(
+      scenario,
+      [](const std::string&) {
+        return Origin{"scenario", 0};
+      },
+      context);
 }
 
 }  // namespace collabzium

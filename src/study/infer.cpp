@@ -169,8 +169,8 @@ InferencePlan plan_inference(const ScenarioFile& file) {
     plan.first.push_back(plan.quantities.size());
     for (const auto& c : cols) {
       plan.quantities.push_back(c);
-      plan.column.push_back(static_cast<int>(
-          std::find(plan.layout.columns.begin(), plan.layout.columns.end(), c) - plan.layout.columns.begin()));
+      plan.column.push_back(static_cast<int>(std::find(plan.layout.columns.begin(), plan.layout.columns.end(), c) -
+                                             plan.layout.columns.begin()));
     }
   }
   return plan;
@@ -197,7 +197,8 @@ void compute_draws(const InferencePlan& plan, const InferSettings& in, const std
       for (std::size_t p = 0; p < P; ++p) {
         const Prior& prior = in.prior[p];
         row[p] = draw_prior(prior, plan.seed, k);
-        if (prior.kind == PriorKind::Choice) set_key_value(s, plan.keys[p], prior.values[static_cast<std::size_t>(row[p])]);
+        if (prior.kind == PriorKind::Choice)
+          set_key_value(s, plan.keys[p], prior.values[static_cast<std::size_t>(row[p])]);
         else set_key_value(s, plan.keys[p], KeyValue(row[p]));
       }
       bool accepted = false;
@@ -216,7 +217,8 @@ void compute_draws(const InferencePlan& plan, const InferSettings& in, const std
         const CohortAnalysis analysis =
             analyze_cohort(cohort, s, ReplicationId{plan.study_seed, 1, static_cast<std::uint64_t>(replication)});
         fill_record(plan.layout_varies ? own : plan.layout, 0, s, cohort, analysis, record.data());
-        for (std::size_t q = 0; q < Q; ++q) row[P + q] = column[q] >= 0 ? record[static_cast<std::size_t>(column[q])] : kNaN;
+        for (std::size_t q = 0; q < Q; ++q)
+          row[P + q] = column[q] >= 0 ? record[static_cast<std::size_t>(column[q])] : kNaN;
         accepted = true;
         for (std::size_t o = 0; o < in.observed.size(); ++o)
           if (!meets(in.observed[o], row + P + plan.first[o], plan.alpha)) accepted = false;
@@ -296,11 +298,9 @@ std::pair<double, double> quantile(const std::vector<double>& sorted, double q) 
   const double value = sorted[lo] + (h - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
   const double half = 1.96 * std::sqrt(static_cast<double>(n) * q * (1 - q));
   const double nq = static_cast<double>(n) * q;
-  const auto rank = [&](double r) {
-    return static_cast<std::size_t>(std::clamp(r, 0.0, static_cast<double>(n - 1)));
-  };
-  const double mcse = n > 1 ? (sorted[rank(std::ceil(nq + half))] - sorted[rank(std::floor(nq - half))]) / (2 * 1.96)
-                            : kNaN;
+  const auto rank = [&](double r) { return static_cast<std::size_t>(std::clamp(r, 0.0, static_cast<double>(n - 1))); };
+  const double mcse =
+      n > 1 ? (sorted[rank(std::ceil(nq + half))] - sorted[rank(std::floor(nq - half))]) / (2 * 1.96) : kNaN;
   return {value, mcse};
 }
 
@@ -428,8 +428,8 @@ void print_posterior(const std::vector<PosteriorRow>& rows, std::ostream& out) {
   double rate_se = 0;
   const double draws = get(rows, "(all)", "", "draws"), acc = get(rows, "(all)", "", "accepted");
   const double rate = get(rows, "(all)", "", "acceptance_rate", &rate_se);
-  out << "accepted " << num(acc, 10) << " of " << num(draws, 10) << " draws: acceptance rate " << num(rate)
-      << " (MCSE " << num(rate_se, 2) << "); invalid draws " << num(get(rows, "(all)", "", "invalid"), 10) << "\n";
+  out << "accepted " << num(acc, 10) << " of " << num(draws, 10) << " draws: acceptance rate " << num(rate) << " (MCSE "
+      << num(rate_se, 2) << "); invalid draws " << num(get(rows, "(all)", "", "invalid"), 10) << "\n";
   out << "\nfinding                                   condition  met by (share of valid draws)\n";
   for (const auto& r : rows)
     if (r.measure == "met") {
@@ -445,10 +445,11 @@ void print_posterior(const std::vector<PosteriorRow>& rows, std::ostream& out) {
     if (r.measure != "prior_mean") continue;
     const std::string& p = r.parameter;
     char line[512];
-    std::snprintf(line, sizeof line, "%-35s %8s (%-8s)  %8s (%-8s)  [%s, %s]  %s\n", p.c_str(), num(r.value_num).c_str(),
-                  num(get(rows, p, "", "prior_sd")).c_str(), num(get(rows, p, "", "mean")).c_str(),
-                  num(get(rows, p, "", "sd")).c_str(), num(get(rows, p, "", "q025")).c_str(),
-                  num(get(rows, p, "", "q975")).c_str(), num(get(rows, p, "", "sd_ratio"), 3).c_str());
+    std::snprintf(line, sizeof line, "%-35s %8s (%-8s)  %8s (%-8s)  [%s, %s]  %s\n", p.c_str(),
+                  num(r.value_num).c_str(), num(get(rows, p, "", "prior_sd")).c_str(),
+                  num(get(rows, p, "", "mean")).c_str(), num(get(rows, p, "", "sd")).c_str(),
+                  num(get(rows, p, "", "q025")).c_str(), num(get(rows, p, "", "q975")).c_str(),
+                  num(get(rows, p, "", "sd_ratio"), 3).c_str());
     out << line;
   }
   bool header = false;
@@ -585,10 +586,11 @@ void run_inference(const ScenarioFile& file, const InferenceRequest& req, std::o
         else if (!req.force)
           throw InputError(locate(
               req.out, 0, "--out",
-              same ? (complete ? "already holds this complete inference; --resume (nothing to run) or --force to rerun"
-                               : "holds an incomplete run of this inference: continue it with --resume, or start anew "
-                                 "with --force")
-                   : "holds another file; use another --out, or --force to replace it once this inference is complete"));
+              same
+                  ? (complete ? "already holds this complete inference; --resume (nothing to run) or --force to rerun"
+                              : "holds an incomplete run of this inference: continue it with --resume, or start anew "
+                                "with --force")
+                  : "holds another file; use another --out, or --force to replace it once this inference is complete"));
         if (!resume) path = staging_path(req.out);
       }
       if (resume) writer.emplace(InferenceWriter::resume(req.out, meta, columns, K));
@@ -658,8 +660,8 @@ void run_inference(const ScenarioFile& file, const InferenceRequest& req, std::o
   {
     writer.reset();
     const InferenceFile f = read_inference(path);
-    summary = posterior_summary(input_of(in, plan.alpha, columns, [&](const std::string& c) { return f.column(c); },
-                                         f.done, f.invalid));
+    summary = posterior_summary(input_of(
+        in, plan.alpha, columns, [&](const std::string& c) { return f.column(c); }, f.done, f.invalid));
     writer.emplace(InferenceWriter::resume(path, meta, columns, K));
   }
   writer->write_summary(summary);
@@ -729,8 +731,8 @@ void summarize_inference(const std::string& path, const std::string& csv, const 
     write_posterior_csv(rows, file_out.stream());
     file_out.commit();
   }
-  out << "Inference " << path << ": " << (f.complete ? "complete" : "INCOMPLETE") << ", seed " << f.meta.seed << ", git "
-      << f.meta.git_sha << "\n";
+  out << "Inference " << path << ": " << (f.complete ? "complete" : "INCOMPLETE") << ", seed " << f.meta.seed
+      << ", git " << f.meta.git_sha << "\n";
   if (!tolerances.empty()) {
     out << "tolerances:";
     for (const auto& o : file.infer.observed)

@@ -295,8 +295,8 @@ inline constexpr std::int64_t kMaxInferDraws = static_cast<std::int64_t>(kMaxStu
 struct InferSettings {
   bool present = false;  // the file has an [infer] table
   std::int64_t draws = 20000;
-  std::int64_t seed = -1;      // -1 until resolved: run.seed
-  std::vector<Prior> prior;    // by key name
+  std::int64_t seed = -1;          // -1 until resolved: run.seed
+  std::vector<Prior> prior;        // by key name
   std::vector<Observed> observed;  // by name
 };
 
@@ -305,7 +305,7 @@ struct ScenarioFile {
   Scenario base;                 // the scenario with every key resolved, before the sweep
   std::vector<SweepAxis> sweep;  // in file order: the first key varies slowest
   std::vector<Condition> conditions;
-  InferSettings infer;           // [infer], when present (ignored by the other verbs)
+  InferSettings infer;  // [infer], when present (ignored by the other verbs)
 };
 
 // Parses TOML text (path names it in messages and is where a `base` file is resolved from; see

@@ -31,8 +31,8 @@ bool meets(const Observed& observed, const double* quantities, double alpha);
 
 // What the draws of an inference compute, fixed before the first.
 struct InferencePlan {
-  Scenario scenario;  // the base, its analysis narrowed to the models the observed findings name
-  std::vector<KeyHandle> keys;  // per prior
+  Scenario scenario;                    // the base, its analysis narrowed to the models the observed findings name
+  std::vector<KeyHandle> keys;          // per prior
   std::vector<std::string> quantities;  // /draws names of the observed quantities (record columns)
   std::vector<std::size_t> first;       // per observed: its first quantity (1 for numbers, 2 for findings)
   RecordLayout layout;
