@@ -16,7 +16,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 COLLABZIUM="$CLI" "$ROOT/experiments/run_all" --quick --out "$dir/results" --threads 2 > "$dir/run_all.out" 2>&1 \
   || { tail -30 "$dir/run_all.out" >&2; fail "experiments/run_all --quick failed"; }
 
-for f in power roc vigilance estimators null_mood trajectories calibration mechanisms; do
+for f in power roc vigilance estimators null_mood trajectories calibration mechanisms posterior rater_posterior; do
   [[ -s "$dir/results/figures/$f.png" ]] || fail "figure $f.png missing or empty"
   head -c 8 "$dir/results/figures/$f.png" | od -An -tx1 | grep -q "89 50 4e 47" || fail "$f.png is not a PNG"
 done
@@ -66,6 +66,7 @@ for case in missing text foreign v2 otherformat; do
   expect_fail "plot_estimators $case" "$PY" "$PLOTS/plot_estimators.py" "$f" --out "$dir/out.png"
   expect_fail "plot_mechanisms $case" "$PY" "$PLOTS/plot_mechanisms.py" "$f" --out "$dir/out.png"
   expect_fail "plot_null_mood $case" "$PY" "$PLOTS/plot_null_mood.py" "$f" --out "$dir/out.png"
+  expect_fail "plot_infer $case" "$PY" "$PLOTS/plot_infer.py" "$f" --out "$dir/out.png" --rater-out "$dir/out.png"
   expect_fail "make_calibration_csv $case" "$PY" "$PLOTS/make_calibration_csv.py" "$f" --out "$dir/out.csv"
   expect_fail "seed_report $case" "$PY" "$PLOTS/seed_report.py" --seed-results "$f" \
     --null-results "$dir/results/null_mood.h5" --out "$dir/out.md"

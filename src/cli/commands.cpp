@@ -8,7 +8,9 @@
 #include "collabzium/analysis/report.h"
 #include "collabzium/io/cohort_csv.h"
 #include "collabzium/io/cohort_reader.h"
+#include "collabzium/io/inference_file.h"
 #include "collabzium/io/output_file.h"
+#include "collabzium/study/infer.h"
 #include "collabzium/study/runner.h"
 
 #include <filesystem>
@@ -122,8 +124,16 @@ void command_run(const RunOptions& o, std::ostream& out) {
   run_study(file, req, out);
 }
 
-void command_summarize(const std::string& results, const std::string& csv, std::ostream& out) {
+void command_summarize(const std::string& results, const std::string& csv, std::ostream& out,
+                       const std::vector<std::string>& tolerances) {
   refuse_same_files({{"FILE", results}}, {{"--csv", csv}});
+  if (is_inference_file(results)) {
+    summarize_inference(results, csv, tolerances, out);
+    return;
+  }
+  if (!tolerances.empty())
+    throw InputError(
+        locate("--tolerance", 0, "", "applies to inference files (of `infer`); " + results + " is not one"));
   summarize_results(results, csv, out);
 }
 

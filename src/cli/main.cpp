@@ -94,9 +94,23 @@ int main(int argc, char** argv) {
               "replace an existing results file (of another study, or complete) once this run is complete");
 
   std::string results_path, summary_csv;
-  auto* m = app.add_subcommand("summarize", "print (and export) the summary of a finished or partial run");
-  m->add_option("FILE", results_path, "results file (.h5)")->required();
+  std::vector<std::string> tolerances;
+  auto* m = app.add_subcommand("summarize", "print (and export) the summary of a finished or partial run or inference");
+  m->add_option("FILE", results_path, "results file or inference file (.h5)")->required();
   m->add_option("--csv", summary_csv, "write the tidy summary CSV here");
+  m->add_option("--tolerance", tolerances, "inference files: NAME=VALUE, a new tolerance of an observed number")
+      ->allow_extra_args(false);
+
+  InferOptions infer;
+  auto* inf = app.add_subcommand("infer", "approximate Bayesian computation: which prior draws reproduce the findings");
+  add_common(inf, infer.common);
+  inf->add_option("--out", infer.out, "inference file (default results/<name>.infer.h5)");
+  inf->add_option("--draws", infer.draws, "prior draws (overrides infer.draws)")
+      ->check(in_range(kNoMinimum, kMaxInferDraws));
+  inf->add_option("--threads", infer.threads, "threads (default run.threads, 0 = all cores)")
+      ->check(in_range(0, kMaxThreads));
+  inf->add_flag("--resume", infer.resume, "continue a partial inference file of the same inference");
+  inf->add_flag("--force", infer.force, "replace an existing file once this inference is complete");
 
   SolveOptions solve;
   auto* sv = app.add_subcommand("solve", "smallest design value at which a coefficient's power reaches a target");
@@ -158,7 +172,8 @@ int main(int argc, char** argv) {
     else if (*s) command_simulate(simulate, out);
     else if (*a) command_analyze(analyze, out);
     else if (*r) command_run(run, out);
-    else if (*m) command_summarize(results_path, summary_csv, out);
+    else if (*m) command_summarize(results_path, summary_csv, out, tolerances);
+    else if (*inf) command_infer(infer, out);
     else if (*sv) command_solve(solve, out);
     else if (*cb) command_calibrate(calibrate, out);
     else if (*sr) command_serve(serve, out, err);

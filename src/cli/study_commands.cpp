@@ -13,12 +13,15 @@
 #include <ostream>
 #include <sstream>
 
+#include <filesystem>
 #include "collabzium/error.h"
 #include "collabzium/io/output_file.h"
 #include "collabzium/io/results_file.h"
 #include "collabzium/numeric.h"
 #include "collabzium/study/calibration.h"
+#include "collabzium/study/infer.h"
 #include "collabzium/study/power_solver.h"
+#include "collabzium/study/runner.h"
 
 namespace collabzium {
 
@@ -176,6 +179,26 @@ void command_solve(const SolveOptions& o, std::ostream& out) {
     json->commit();
     out << "wrote " << o.out << "\n";
   }
+}
+
+void command_infer(const InferOptions& o, std::ostream& out) {
+  // --draws is applied as --set infer.draws, so it is validated like the key and recorded in the
+  // resolved config of the inference file.
+  std::vector<std::string> overrides = o.common.overrides;
+  if (o.draws) overrides.push_back("infer.draws=" + std::to_string(*o.draws));
+  const ScenarioFile file = load_scenario(o.common.config, overrides);
+  if (!file.infer.present)
+    throw InputError(
+        locate(o.common.config, 0, "infer", "infer needs an [infer] table with [infer.prior] and [infer.observed]"));
+  InferenceRequest req;
+  req.out = o.out.empty() ? "results/" + file.base.name + ".infer.h5" : o.out;
+  refuse_same_files({{"config", o.common.config}}, {{"--out", req.out}, {"summary CSV", summary_csv_path(req.out)}});
+  plan_inference(file);  // observed names checked before anything is created
+  if (o.out.empty()) std::filesystem::create_directories("results");
+  req.threads = static_cast<int>(o.threads ? non_negative("--threads", *o.threads) : 0);
+  req.resume = o.resume;
+  req.force = o.force;
+  run_inference(file, req, out);
 }
 
 }  // namespace collabzium

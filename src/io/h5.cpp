@@ -260,6 +260,25 @@ std::string read_string_attribute(hid_t loc, const std::string& name, const std:
   return read_strings(t, s, 1, read, path, name)[0];
 }
 
+void write_string_list_attribute(hid_t loc, const std::string& name, const std::vector<std::string>& values,
+                                 const std::string& path) {
+  Handle t = vlen_string_type(path);
+  Handle s = simple_space({values.size()}, path);
+  Handle a = attribute(H5Acreate2(loc, name.c_str(), t, s, H5P_DEFAULT, H5P_DEFAULT), path, "create attribute " + name);
+  std::vector<const char*> p;
+  for (const auto& v : values) p.push_back(v.c_str());
+  if (!p.empty()) check(H5Awrite(a, t, p.data()), path, "write attribute " + name);
+}
+
+std::vector<std::string> read_string_list_attribute(hid_t loc, const std::string& name, const std::string& path) {
+  Handle a = attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), path, "open attribute " + name);
+  Handle t = type(H5Aget_type(a), path, "attribute " + name);
+  Handle s = space(H5Aget_space(a), path, "attribute " + name);
+  check_class<std::string>(t, path, name);
+  auto read = [&](hid_t mem, void* buf) { return H5Aread(a, mem, buf); };
+  return read_strings(t, s, attribute_points(a, path, name), read, path, name);
+}
+
 template <class T>
 std::vector<T> read_attribute(hid_t loc, const std::string& name, const std::string& path) {
   Handle a = attribute(H5Aopen(loc, name.c_str(), H5P_DEFAULT), path, "open attribute " + name);
@@ -331,5 +350,7 @@ template void write_dataset<int>(hid_t, const std::string&, const std::vector<in
 template std::vector<double> read_dataset<double>(hid_t, const std::string&, std::size_t, const std::string&);
 template std::vector<int> read_dataset<int>(hid_t, const std::string&, std::size_t, const std::string&);
 template std::vector<std::string> read_dataset<std::string>(hid_t, const std::string&, std::size_t, const std::string&);
+template std::vector<std::uint8_t> read_dataset<std::uint8_t>(hid_t, const std::string&, std::size_t,
+                                                              const std::string&);
 
 }  // namespace collabzium::h5

@@ -120,6 +120,11 @@ void write_attribute(hid_t loc, const std::string& name, const std::vector<T>& v
 template <class T>
 void update_attribute(hid_t loc, const std::string& name, T value, const std::string& path);
 
+// A one-dimensional attribute of variable-length UTF-8 strings, and its reading (any string type).
+void write_string_list_attribute(hid_t loc, const std::string& name, const std::vector<std::string>& values,
+                                 const std::string& path);
+std::vector<std::string> read_string_list_attribute(hid_t loc, const std::string& name, const std::string& path);
+
 // InputError unless the attribute is a single string (fixed or variable length).
 std::string read_string_attribute(hid_t loc, const std::string& name, const std::string& path);
 // All values of a numeric attribute converted to T; InputError unless it holds numbers (integer or

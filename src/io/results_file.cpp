@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <numeric>
 #include <stdexcept>
@@ -706,6 +707,14 @@ ResultsFile read_results_unchecked(const std::string& path) {
 }  // namespace
 
 void check_results_readable(const std::string& path) {
+  check_readable_in_child(path, [&] {
+    const ResultsFile rf = read_results(path);
+    const ResultsColumnReader reader(rf);
+    for (const auto& name : rf.columns) reader.column(name);
+  });
+}
+
+void check_readable_in_child(const std::string& path, const std::function<void()>& read_all) {
   std::cout.flush();
   std::cerr.flush();
   const pid_t child = ::fork();
@@ -717,9 +726,7 @@ void check_results_readable(const std::string& path) {
     for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(sig, SIG_DFL);
     int status = 0;
     try {
-      const ResultsFile rf = read_results(path);
-      const ResultsColumnReader reader(rf);
-      for (const auto& name : rf.columns) reader.column(name);
+      read_all();
     } catch (...) {
       status = 2;
     }

@@ -509,6 +509,227 @@ std::string apply_override(toml::table& root, const std::string& text) {
   return key;
 }
 
+// ---------------------------------------------------------------------------------------------
+// [infer]: the prior over scenario keys and the observed findings.
+
+using OriginOf = std::function<Origin(const toml::node&, const std::string&)>;
+
+bool is_distribution(const toml::table& t) {
+  for (std::string_view kind : choice_names(PriorKind{}))
+    if (t.contains(kind)) return true;
+  return false;
+}
+
+// [a, b] of numbers, each checked as a value of `spec` when one is given.
+std::pair<double, double> read_pair(const toml::node& n, const KeySpec* spec, const Origin& o, const std::string& label,
+                                    const std::string& what) {
+  auto a = n.as_array();
+  if (!a || a->size() != 2) fail(o, label, "must be " + what + ", got " + node_text(n));
+  KeySpec any;
+  any.kind = Kind::Real;
+  const KeySpec& k = spec ? *spec : any;
+  return {read_real(*a->get(0), k, o, label), read_real(*a->get(1), k, o, label)};
+}
+
+Prior read_prior(const std::string& key, const toml::table& t, const Origin& o) {
+  const std::string label = "infer.prior." + key;
+  const KeySpec* k = find_spec(key);
+  if (!k) fail(o, label, "must name a scenario key, got unknown key \"" + key + "\"");
+  if (key.rfind("run.", 0) == 0 || key.rfind("analysis.", 0) == 0 || key == "detection.roc_thresholds")
+    fail(o, label,
+         "must name a model, design or detection key (the run and the analysis are the study's own), got \"" + key +
+             "\"");
+  Prior p;
+  p.key = key;
+  p.file = o.file;
+  p.line = o.line;
+  int kinds = 0;
+  for (const auto& [name, node] : t) {
+    const std::string field(name.str());
+    if (auto kind = parse<PriorKind>(field)) {
+      p.kind = *kind;
+      ++kinds;
+    } else if (field != "bounds" && field != "weights") {
+      fail(o, label, "unknown field \"" + field + "\" (expected uniform, log_uniform, normal or choice)");
+    }
+  }
+  if (kinds != 1)
+    fail(o, label,
+         "must give exactly one of uniform = [lo, hi], log_uniform = [lo, hi], normal = [mean, sd], choice = [...]");
+  if (t.contains("bounds") && p.kind != PriorKind::Normal) fail(o, label, "bounds belongs to a normal prior");
+  if (t.contains("weights") && p.kind != PriorKind::Choice) fail(o, label, "weights belongs to a choice prior");
+  const toml::node& spec_node = *t.get(name(p.kind));
+  if (p.kind != PriorKind::Choice && k->kind != Kind::Real)
+    fail(o, label, std::string(name(p.kind)) + " needs a real-valued key; give " + key + " a choice = [...] prior");
+  switch (p.kind) {
+    case PriorKind::Uniform:
+    case PriorKind::LogUniform: {
+      std::tie(p.a, p.b) = read_pair(spec_node, k, o, label, "[lo, hi], two values of the key");
+      if (!(p.a < p.b)) fail(o, label, "needs lo < hi, got [" + format_double(p.a) + ", " + format_double(p.b) + "]");
+      if (p.kind == PriorKind::LogUniform && !(p.a > 0))
+        fail(o, label, "log_uniform needs lo > 0, got " + format_double(p.a));
+      break;
+    }
+    case PriorKind::Normal: {
+      std::tie(p.a, p.b) = read_pair(spec_node, nullptr, o, label, "[mean, sd]");
+      if (!(p.b > 0)) fail(o, label, "normal needs sd > 0, got " + format_double(p.b));
+      if (const toml::node* b = t.get("bounds")) {
+        std::tie(p.lo, p.hi) = read_pair(*b, k, o, label, "bounds = [lo, hi], two values of the key");
+        if (!(p.lo < p.hi))
+          fail(o, label, "needs bounds lo < hi, got [" + format_double(p.lo) + ", " + format_double(p.hi) + "]");
+        p.bounds_given = true;
+      } else {
+        p.lo = k->lo.value;
+        p.hi = k->hi.value;
+      }
+      break;
+    }
+    case PriorKind::Choice: {
+      if (k->kind == Kind::RealList || k->kind == Kind::ChoiceList)
+        fail(o, label, "a list-valued key cannot have a prior");
+      auto a = spec_node.as_array();
+      if (!a || a->empty()) fail(o, label, "choice must be a non-empty list of values, got " + node_text(spec_node));
+      for (const auto& e : *a) {
+        KeyValue v = read_value(e, *k, o, label);
+        for (const auto& seen : p.values)
+          if (format_value(seen) == format_value(v)) fail(o, label, "choice lists " + format_value(v) + " twice");
+        p.values.push_back(std::move(v));
+      }
+      if (const toml::node* w = t.get("weights")) {
+        auto wa = w->as_array();
+        if (!wa || wa->size() != p.values.size())
+          fail(o, label,
+               "weights must be a list of " + std::to_string(p.values.size()) + " numbers, got " + node_text(*w));
+        KeySpec weight;
+        weight.kind = Kind::Real;
+        weight.lo = {0, false};
+        double sum = 0;
+        for (const auto& e : *wa) sum += p.weights.emplace_back(read_real(e, weight, o, label + ".weights"));
+        if (!(sum > 0) || !std::isfinite(sum)) fail(o, label, "weights must have a positive finite sum");
+      } else {
+        p.weights.assign(p.values.size(), 1.0);
+      }
+      break;
+    }
+  }
+  return p;
+}
+
+Observed read_observed(const std::string& name, const toml::node& n, const Origin& o) {
+  const std::string label = "infer.observed." + name;
+  Observed ob;
+  ob.name = name;
+  ob.file = o.file;
+  ob.line = o.line;
+  if (auto s = n.as_string()) {
+    const auto f = parse<Finding>(s->get());
+    if (!f || *f == Finding::Number)
+      fail(o, label,
+           "must be \"positive\", \"negative\", \"null\", \"any\" or { value = X, tolerance = T }, got " +
+               quote(s->get()));
+    ob.finding = *f;
+    return ob;
+  }
+  const toml::table* t = n.as_table();
+  if (!t || !t->contains("value") || !t->contains("tolerance"))
+    fail(o, label, "must be { value = X, tolerance = T } or a finding (\"positive\", ...), got " + node_text(n));
+  for (const auto& [field, node] : *t)
+    if (field.str() != "value" && field.str() != "tolerance")
+      fail(o, label, "unknown field \"" + std::string(field.str()) + "\" (expected value and tolerance)");
+  KeySpec number;
+  number.kind = Kind::Real;
+  ob.value = read_real(*t->get("value"), number, o, label + ".value");
+  number.lo = {0, false};
+  ob.tolerance = read_real(*t->get("tolerance"), number, o, label + ".tolerance");
+  return ob;
+}
+
+InferSettings read_infer(const toml::node& node, const std::string& file, const OriginOf& origin) {
+  InferSettings out;
+  out.present = true;
+  const Origin top = origin(node, "infer");
+  const toml::table* t = node.as_table();
+  if (!t) fail(top, "infer", "must be a table, got " + node_text(node));
+  for (const auto& [name, n] : *t) {
+    const std::string field(name.str());
+    const std::string label = "infer." + field;
+    const Origin o = origin(n, label);
+    if (field == "draws") {
+      auto i = n.as_integer();
+      if (!i || i->get() < 1 || i->get() > kMaxInferDraws)
+        fail(o, label, "must be an integer in [1, " + std::to_string(kMaxInferDraws) + "], got " + node_text(n));
+      out.draws = i->get();
+    } else if (field == "seed") {
+      auto i = n.as_integer();
+      if (!i || i->get() < 0) fail(o, label, "must be an integer >= 0, got " + node_text(n));
+      out.seed = i->get();
+    } else if (field == "prior" || field == "observed") {
+      if (!n.is_table()) fail(o, label, "must be a table, got " + node_text(n));
+      // Dotted names may be quoted ("rupture.onset_probability" = ...) or written as nested tables.
+      std::function<void(const toml::table&, const std::string&)> walk = [&](const toml::table& tt,
+                                                                             const std::string& prefix) {
+        for (const auto& [leaf, v] : tt) {
+          const std::string key = join_path(prefix, std::string(leaf.str()));
+          const Origin vo = origin(v, label + "." + key);
+          if (field == "prior") {
+            const toml::table* vt = v.as_table();
+            if (!vt)
+              fail(vo, label + "." + key, "must be a distribution such as { uniform = [lo, hi] }, got " + node_text(v));
+            if (is_distribution(*vt)) out.prior.push_back(read_prior(key, *vt, vo));
+            else walk(*vt, key);
+          } else {
+            const toml::table* vt = v.as_table();
+            if (vt && !vt->contains("value") && !vt->contains("tolerance")) walk(*vt, key);
+            else out.observed.push_back(read_observed(key, v, vo));
+          }
+        }
+      };
+      walk(*n.as_table(), "");
+    } else {
+      fail(o, label, "unknown key (expected draws, seed, prior, observed)");
+    }
+  }
+  (void)file;
+  std::sort(out.prior.begin(), out.prior.end(), [](const Prior& x, const Prior& y) { return x.key < y.key; });
+  std::sort(out.observed.begin(), out.observed.end(),
+            [](const Observed& x, const Observed& y) { return x.name < y.name; });
+  if (out.prior.empty()) fail(top, "infer.prior", "must give a prior for at least one scenario key");
+  if (out.observed.empty()) fail(top, "infer.observed", "must give at least one observed finding");
+  return out;
+}
+
+std::string infer_toml(const InferSettings& in) {
+  std::ostringstream os;
+  os << "\n[infer]\ndraws = " << in.draws << "\nseed = " << in.seed << "\n\n[infer.prior]\n";
+  auto pair = [](double a, double b) { return "[" + format_double(a) + ", " + format_double(b) + "]"; };
+  for (const Prior& p : in.prior) {
+    os << quote(p.key) << " = { ";
+    switch (p.kind) {
+      case PriorKind::Uniform:
+      case PriorKind::LogUniform: os << name(p.kind) << " = " << pair(p.a, p.b); break;
+      case PriorKind::Normal:
+        os << "normal = " << pair(p.a, p.b);
+        if (p.bounds_given) os << ", bounds = " << pair(p.lo, p.hi);
+        break;
+      case PriorKind::Choice: {
+        os << "choice = [";
+        for (std::size_t i = 0; i < p.values.size(); ++i) os << (i ? ", " : "") << format_value(p.values[i]);
+        os << "], weights = " << format_value(KeyValue(p.weights));
+        break;
+      }
+    }
+    os << " }\n";
+  }
+  os << "\n[infer.observed]\n";
+  for (const Observed& ob : in.observed) {
+    os << quote(ob.name) << " = ";
+    if (ob.finding == Finding::Number)
+      os << "{ value = " << format_double(ob.value) << ", tolerance = " << format_double(ob.tolerance) << " }\n";
+    else os << quote(std::string(name(ob.finding))) << "\n";
+  }
+  return os.str();
+}
+
 }  // namespace
 
 std::vector<std::string> scenario_keys() {
@@ -624,7 +845,7 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
     for (const auto& [name, node] : t) {
       const std::string key = join_path(prefix, std::string(name.str()));
       const Origin o = origin(node, key);
-      if (key == "sweep") continue;
+      if (key == "sweep" || key == "infer") continue;  // read after the scenario's keys
       if (key == "name" || key == "description") {
         auto s = node.as_string();
         if (!s) fail(o, key, "must be a string, got " + node_text(node));
@@ -683,6 +904,10 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
   }
 
   expand_conditions(out, path, where);
+  if (const toml::node* infer = root.get("infer")) {
+    out.infer = read_infer(*infer, path, origin);
+    if (out.infer.seed < 0) out.infer.seed = out.base.run.seed;
+  }
   return out;
 }
 
@@ -731,7 +956,28 @@ std::string to_toml(const ScenarioFile& file) {
       os << "]\n";
     }
   }
+  if (file.infer.present) os << infer_toml(file.infer);
   return os.str();
+}
+
+KeyHandle find_key(const std::string& key) {
+  const auto& keys = key_specs();
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    if (keys[i].path == key) return KeyHandle{static_cast<int>(i)};
+  return KeyHandle{};
+}
+
+void set_key_value(Scenario& scenario, KeyHandle key, const KeyValue& value) {
+  key_specs().at(static_cast<std::size_t>(key.index)).set(scenario, value);
+}
+
+void check_scenario(const Scenario& scenario, const std::string& context) {
+  check_consistency(
+      scenario,
+      [](const std::string&) {
+        return Origin{"scenario", 0};
+      },
+      context);
 }
 
 }  // namespace collabzium

@@ -41,6 +41,9 @@ struct RunOptions {
 };
 void command_run(const RunOptions& options, std::ostream& out);
 
-void command_summarize(const std::string& results, const std::string& csv, std::ostream& out);
+// A results file of `run` or an inference file of `infer` (told apart by the root `format`
+// attribute); `tolerances` (NAME=VALUE) apply to inference files only.
+void command_summarize(const std::string& results, const std::string& csv, std::ostream& out,
+                       const std::vector<std::string>& tolerances = {});
 
 }  // namespace collabzium

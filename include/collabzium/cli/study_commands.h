@@ -31,4 +31,13 @@ struct SolveOptions {
 };
 void command_solve(const SolveOptions& options, std::ostream& out);
 
+struct InferOptions {
+  CommonOptions common;
+  std::string out;  // default results/<name>.infer.h5
+  std::optional<std::int64_t> draws, threads;
+  bool resume = false;
+  bool force = false;
+};
+void command_infer(const InferOptions& options, std::ostream& out);
+
 }  // namespace collabzium

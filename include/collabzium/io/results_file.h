@@ -24,6 +24,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -137,6 +138,9 @@ ResultsFile read_results(const std::string& path);
 // read can see. Call it before reading a file this program did not just write (summarize, run over
 // an existing file); other failures are left to the reads that follow, which report them.
 void check_results_readable(const std::string& path);
+// The same guard for any HDF5 file of this program: `read_all` (every read a reader makes) runs in
+// a child process first; a crash or a hang there is an InputError naming the file.
+void check_readable_in_child(const std::string& path, const std::function<void()>& read_all);
 
 // Reads the record columns of a ResultsFile through one read-only opening of its file, held while
 // the reader lives: `summarize` reads every column of every condition through a single one. Keep it

@@ -28,6 +28,9 @@ enum class StreamPurpose : std::uint64_t {
   PatientRegistration = 6,
   TherapistRegistration = 7,
   Dsem = 8,  // the DSEM sampler's chains (analysis model "dsem")
+  // `infer`'s prior draws: draw k of key K uses (infer.seed, 0, k + 1, InferPrior) with K's name
+  // hashed in, so adding a prior key leaves the other keys' draws unchanged.
+  InferPrior = 9,
 };
 
 std::uint64_t mix64(std::uint64_t x);

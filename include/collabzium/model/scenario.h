@@ -253,11 +253,59 @@ struct Condition {
   Scenario scenario;
 };
 
+// [infer] (docs/model.md section 8): approximate Bayesian computation over scenario keys. The
+// tables are validated with the scenario (each prior bound and value like the key itself); the
+// observed names are checked against the record by the `infer` verb, which knows the record.
+enum class PriorKind { Uniform, LogUniform, Normal, Choice };
+inline std::span<const std::string_view> choice_names(PriorKind) {
+  static constexpr std::string_view names[] = {"uniform", "log_uniform", "normal", "choice"};
+  return names;
+}
+
+struct Prior {
+  std::string key;  // a scenario key (real for uniform, log_uniform and normal; any for choice)
+  PriorKind kind = PriorKind::Uniform;
+  double a = 0, b = 0;  // uniform, log_uniform: [a, b]; normal: mean a, sd b
+  // normal: the truncation (the key's own range when `bounds` is not given)
+  bool bounds_given = false;
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  std::vector<KeyValue> values;  // choice: the values, each valid for the key
+  std::vector<double> weights;   // choice: normalized prior probabilities
+  std::string file;              // where it was written, for messages
+  long line = 0;
+};
+
+// A published finding: a number within a tolerance, or the sign/significance of a coefficient.
+enum class Finding { Number, Positive, Negative, Null, Any };
+inline std::span<const std::string_view> choice_names(Finding) {
+  static constexpr std::string_view names[] = {"number", "positive", "negative", "null", "any"};
+  return names;
+}
+
+struct Observed {
+  std::string name;  // MODEL.RATER.TERM (a coefficient) or another record column (a number)
+  Finding finding = Finding::Number;
+  double value = std::numeric_limits<double>::quiet_NaN(), tolerance = std::numeric_limits<double>::quiet_NaN();
+  std::string file;
+  long line = 0;
+};
+
+inline constexpr std::int64_t kMaxInferDraws = static_cast<std::int64_t>(kMaxStudyReplications);
+
+struct InferSettings {
+  bool present = false;  // the file has an [infer] table
+  std::int64_t draws = 20000;
+  std::int64_t seed = -1;          // -1 until resolved: run.seed
+  std::vector<Prior> prior;        // by key name
+  std::vector<Observed> observed;  // by name
+};
+
 struct ScenarioFile {
   std::string path;
   Scenario base;                 // the scenario with every key resolved, before the sweep
   std::vector<SweepAxis> sweep;  // in file order: the first key varies slowest
   std::vector<Condition> conditions;
+  InferSettings infer;  // [infer], when present (ignored by the other verbs)
 };
 
 // Parses TOML text (path names it in messages and is where a `base` file is resolved from; see
@@ -278,6 +326,17 @@ KeyValue get_key(const Scenario& scenario, const std::string& key);
 // Sets a key after checking type and range; throws InputError mentioning `where`.
 void set_key(Scenario& scenario, const std::string& key, const KeyValue& value, const std::string& where);
 std::string format_value(const KeyValue& value);  // TOML syntax
+
+// A key found once, then set many times without the TOML round trip of set_key (the prior draws of
+// `infer`): the value must already be valid for the key (of its type, within its range).
+struct KeyHandle {
+  int index = -1;
+};
+KeyHandle find_key(const std::string& key);  // index -1 for an unknown key
+void set_key_value(Scenario& scenario, KeyHandle key, const KeyValue& value);
+// The checks that involve several keys (sessions.min <= max, Gamma shapes, ...) on a scenario made
+// in code; throws InputError naming the key, with `context` before the reason.
+void check_scenario(const Scenario& scenario, const std::string& context);
 
 // A scenario file of this one scenario as its only condition (no sweep): an in-memory study of it.
 ScenarioFile single_condition(const Scenario& scenario);

@@ -1,0 +1,745 @@
+#include "collabzium/study/infer.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+#include <optional>
+#include <ostream>
+#include <sstream>
+
+#include "collabzium/analysis/analysis.h"
+#include "collabzium/error.h"
+#include "collabzium/io/input_file.h"
+#include "collabzium/io/output_file.h"
+#include "collabzium/model/random.h"
+#include "collabzium/model/simulator.h"
+#include "collabzium/numeric.h"
+#include "collabzium/study/cluster.h"
+#include "collabzium/study/runner.h"
+#include "git_sha.h"
+
+namespace collabzium {
+
+namespace {
+
+// FNV-1a of a key's name: the label hashed into its prior stream.
+std::uint64_t name_hash(const std::string& s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+}  // namespace
+
+double draw_prior(const Prior& p, std::uint64_t seed, std::uint64_t k) {
+  Engine eng(mix64(stream_seed(seed, 0, k + 1, StreamPurpose::InferPrior) ^ name_hash(p.key)));
+  const double u = draw_uniform(eng);
+  switch (p.kind) {
+    case PriorKind::Uniform: return p.a + (p.b - p.a) * u;
+    case PriorKind::LogUniform: return std::exp(std::log(p.a) + (std::log(p.b) - std::log(p.a)) * u);
+    case PriorKind::Normal: {
+      // Inversion within the truncation: one uniform per draw, whatever the bounds, so the draws of
+      // different bounds are monotone in each other (no rejection loop of variable length).
+      const double lo = std::isfinite(p.lo) ? normal_cdf((p.lo - p.a) / p.b) : 0.0;
+      const double hi = std::isfinite(p.hi) ? normal_cdf((p.hi - p.a) / p.b) : 1.0;
+      double q = lo + (hi - lo) * u;
+      q = std::clamp(q, 1e-300, 1.0 - 1e-16);
+      const double x = p.a + p.b * normal_quantile(q);
+      return std::clamp(x, p.lo, p.hi);
+    }
+    case PriorKind::Choice: {
+      const double total = std::accumulate(p.weights.begin(), p.weights.end(), 0.0);
+      double acc = 0;
+      for (std::size_t i = 0; i < p.weights.size(); ++i) {
+        acc += p.weights[i];
+        if (u * total < acc) return static_cast<double>(i);
+      }
+      // u * total rounded up to the total: the last value of positive weight.
+      for (std::size_t i = p.weights.size(); i-- > 0;)
+        if (p.weights[i] > 0) return static_cast<double>(i);
+      return 0;
+    }
+  }
+  return kNaN;
+}
+
+double prior_cdf(const Prior& p, double x) {
+  switch (p.kind) {
+    case PriorKind::Uniform: return std::clamp((x - p.a) / (p.b - p.a), 0.0, 1.0);
+    case PriorKind::LogUniform:
+      return x <= 0 ? 0.0 : std::clamp((std::log(x) - std::log(p.a)) / (std::log(p.b) - std::log(p.a)), 0.0, 1.0);
+    case PriorKind::Normal: {
+      const double lo = std::isfinite(p.lo) ? normal_cdf((p.lo - p.a) / p.b) : 0.0;
+      const double hi = std::isfinite(p.hi) ? normal_cdf((p.hi - p.a) / p.b) : 1.0;
+      return std::clamp((normal_cdf((x - p.a) / p.b) - lo) / (hi - lo), 0.0, 1.0);
+    }
+    case PriorKind::Choice: break;
+  }
+  return kNaN;
+}
+
+bool meets(const Observed& o, const double* q, double alpha) {
+  switch (o.finding) {
+    case Finding::Number: return std::fabs(q[0] - o.value) <= o.tolerance;  // false for NaN
+    case Finding::Positive: return q[1] < alpha && q[0] > 0;
+    case Finding::Negative: return q[1] < alpha && q[0] < 0;
+    case Finding::Null: return q[1] >= alpha;
+    case Finding::Any: return true;
+  }
+  return false;
+}
+
+namespace {
+
+std::size_t quantities_of(const Observed& o) { return o.finding == Finding::Number ? 1 : 2; }
+
+// The record column(s) of an observed name under `layout`, or empty when it names none.
+std::vector<std::string> columns_of(const Observed& o, const RecordLayout& layout) {
+  auto has = [&](const std::string& c) {
+    return std::find(layout.columns.begin(), layout.columns.end(), c) != layout.columns.end();
+  };
+  const bool coefficient = has(o.name + ".estimate") && has(o.name + ".p");
+  if (o.finding != Finding::Number) {
+    if (!coefficient) return {};
+    return {o.name + ".estimate", o.name + ".p"};
+  }
+  if (coefficient) return {o.name + ".estimate"};
+  if (has(o.name)) return {o.name};
+  return {};
+}
+
+// Keys whose values change the record's columns (terms of the truth fits, therapist dummies).
+bool changes_layout(const std::string& key) {
+  return key == "distress.effects.false_alarm" || key == "design.therapists";
+}
+
+}  // namespace
+
+InferencePlan plan_inference(const ScenarioFile& file) {
+  const InferSettings& in = file.infer;
+  if (!in.present) throw InputError(locate(file.path, 0, "infer", "the scenario has no [infer] table"));
+  if (file.conditions.size() != 1)
+    throw InputError(locate(file.path, 0, "sweep",
+                            "infer takes a scenario without a sweep (it has " + std::to_string(file.conditions.size()) +
+                                " conditions): the published study had one design"));
+  InferencePlan plan;
+  plan.scenario = file.conditions.front().scenario;
+  plan.alpha = plan.scenario.run.alpha;
+  plan.seed = static_cast<std::uint64_t>(in.seed);
+  plan.study_seed = derive_seed(plan.seed, kInferStudyTag);
+  for (const Prior& p : in.prior) {
+    plan.keys.push_back(find_key(p.key));
+    if (changes_layout(p.key)) plan.layout_varies = true;
+  }
+  // Only the models the findings name are fitted: each costs as much as simulating the cohort.
+  std::vector<ModelKind> needed;
+  for (const Observed& o : in.observed) {
+    const std::string first = o.name.substr(0, o.name.find('.'));
+    if (auto kind = parse<ModelKind>(first))
+      if (std::find(needed.begin(), needed.end(), *kind) == needed.end()) needed.push_back(*kind);
+  }
+  std::vector<ModelKind> models;
+  for (ModelKind m : plan.scenario.analysis.models)
+    if (std::find(needed.begin(), needed.end(), m) != needed.end()) models.push_back(m);
+  for (ModelKind m : needed)
+    if (std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
+  plan.scenario.analysis.models = models;
+  plan.layout = make_layout({plan.scenario});
+  for (const Observed& o : in.observed) {
+    const std::vector<std::string> cols = columns_of(o, plan.layout);
+    if (cols.empty()) {
+      const std::string what =
+          o.finding == Finding::Number
+              ? "unknown name: expected MODEL.RATER.TERM (e.g. lagged.patient.rupture) or a record column such as "
+                "detection.RATER.MEASURE (e.g. detection.patient.prevalence)"
+              : "a finding (\"" + std::string(name(o.finding)) +
+                    "\") needs a coefficient MODEL.RATER.TERM of the analysis, e.g. lagged.patient.rupture";
+      throw InputError(locate(o.file, o.line, "infer.observed." + o.name, what));
+    }
+    plan.first.push_back(plan.quantities.size());
+    for (const auto& c : cols) {
+      plan.quantities.push_back(c);
+      plan.column.push_back(static_cast<int>(std::find(plan.layout.columns.begin(), plan.layout.columns.end(), c) -
+                                             plan.layout.columns.begin()));
+    }
+  }
+  return plan;
+}
+
+void compute_draws(const InferencePlan& plan, const InferSettings& in, const std::vector<std::uint64_t>& draws,
+                   int threads, double* rows) {
+  const std::size_t width = plan.width(), P = plan.keys.size(), Q = plan.quantities.size();
+#pragma omp parallel num_threads(threads)
+  {
+    // Per thread, reused across its draws: every prior key is set anew in each draw, so the
+    // scenario needs no reset, and the cohort keeps its capacity.
+    Scenario s = plan.scenario;
+    Cohort cohort;
+    RecordLayout own = plan.layout;
+    std::vector<int> column = plan.column;
+    std::vector<double> record(plan.layout.columns.size());
+#pragma omp for schedule(dynamic, 1)
+    for (std::size_t i = 0; i < draws.size(); ++i) {
+      const std::uint64_t k = draws[i];
+      double* row = rows + i * width;
+      std::fill(row, row + width, kNaN);
+      bool invalid = false;
+      for (std::size_t p = 0; p < P; ++p) {
+        const Prior& prior = in.prior[p];
+        row[p] = draw_prior(prior, plan.seed, k);
+        if (prior.kind == PriorKind::Choice)
+          set_key_value(s, plan.keys[p], prior.values[static_cast<std::size_t>(row[p])]);
+        else set_key_value(s, plan.keys[p], KeyValue(row[p]));
+      }
+      bool accepted = false;
+      try {
+        check_scenario(s, "");
+        if (plan.layout_varies) {
+          own = make_layout({s});
+          record.resize(own.columns.size());
+          for (std::size_t q = 0; q < Q; ++q) {
+            const auto it = std::find(own.columns.begin(), own.columns.end(), plan.quantities[q]);
+            column[q] = it == own.columns.end() ? -1 : static_cast<int>(it - own.columns.begin());
+          }
+        }
+        const std::int64_t replication = static_cast<std::int64_t>(k) + 1;
+        simulate_cohort(s, plan.study_seed, 1, replication, cohort);
+        const CohortAnalysis analysis =
+            analyze_cohort(cohort, s, ReplicationId{plan.study_seed, 1, static_cast<std::uint64_t>(replication)});
+        fill_record(plan.layout_varies ? own : plan.layout, 0, s, cohort, analysis, record.data());
+        for (std::size_t q = 0; q < Q; ++q)
+          row[P + q] = column[q] >= 0 ? record[static_cast<std::size_t>(column[q])] : kNaN;
+        accepted = true;
+        for (std::size_t o = 0; o < in.observed.size(); ++o)
+          if (!meets(in.observed[o], row + P + plan.first[o], plan.alpha)) accepted = false;
+      } catch (const InputError&) {
+        // An inconsistent drawn scenario (check_scenario) or one the model cannot generate
+        // (GeneratorError): a rejected draw, counted as invalid.
+        invalid = true;
+      } catch (const std::exception&) {
+        // A failure of the analysis: the draw is kept with NaN quantities and rejected.
+      }
+      row[P + Q] = accepted && !invalid ? 1.0 : 0.0;
+      row[P + Q + 1] = invalid ? 1.0 : 0.0;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The posterior.
+
+std::vector<std::uint8_t> accepted_draws(const PosteriorInput& in) {
+  const InferSettings& inf = *in.infer;
+  const std::size_t K = in.done.size();
+  std::vector<std::uint8_t> acc(K, 0);
+  std::vector<const std::vector<double>*> cols;
+  for (const Observed& o : inf.observed) {
+    std::vector<std::string> names;
+    if (o.finding == Finding::Number) {
+      names.push_back(in.values.count(o.name + ".estimate") ? o.name + ".estimate" : o.name);
+    } else {
+      names = {o.name + ".estimate", o.name + ".p"};
+    }
+    for (const auto& n : names) {
+      const auto it = in.values.find(n);
+      if (it == in.values.end()) throw InputError(locate("inference file", 0, n, "no such column in /draws"));
+      cols.push_back(&it->second);
+    }
+  }
+  for (std::size_t k = 0; k < K; ++k) {
+    if (!in.done[k] || in.invalid[k]) continue;
+    bool ok = true;
+    std::size_t c = 0;
+    for (const Observed& o : inf.observed) {
+      double q[2] = {(*cols[c])[k], o.finding == Finding::Number ? kNaN : (*cols[c + 1])[k]};
+      c += quantities_of(o);
+      if (!meets(o, q, in.alpha)) ok = false;
+    }
+    acc[k] = ok ? 1 : 0;
+  }
+  return acc;
+}
+
+namespace {
+
+struct Moments {
+  double n = 0, mean = kNaN, sd = kNaN;
+};
+Moments moments(const std::vector<double>& x) {
+  Moments m;
+  m.n = static_cast<double>(x.size());
+  if (x.empty()) return m;
+  m.mean = std::accumulate(x.begin(), x.end(), 0.0) / m.n;
+  double ss = 0;
+  for (double v : x) ss += (v - m.mean) * (v - m.mean);
+  m.sd = x.size() > 1 ? std::sqrt(ss / (m.n - 1)) : kNaN;
+  return m;
+}
+
+// Type 7 (R's default) quantile of sorted x, and its Monte Carlo SE from the binomial
+// order-statistic interval: the ranks n·q ± 1.96·sqrt(n·q·(1 − q)) bracket the quantile with 95%
+// probability, so (x_upper − x_lower) / (2 · 1.96) is its SE.
+std::pair<double, double> quantile(const std::vector<double>& sorted, double q) {
+  const std::size_t n = sorted.size();
+  if (n == 0) return {kNaN, kNaN};
+  const double h = (static_cast<double>(n) - 1) * q;
+  const std::size_t lo = static_cast<std::size_t>(std::floor(h));
+  const std::size_t hi = std::min(lo + 1, n - 1);
+  const double value = sorted[lo] + (h - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+  const double half = 1.96 * std::sqrt(static_cast<double>(n) * q * (1 - q));
+  const double nq = static_cast<double>(n) * q;
+  const auto rank = [&](double r) { return static_cast<std::size_t>(std::clamp(r, 0.0, static_cast<double>(n - 1))); };
+  const double mcse =
+      n > 1 ? (sorted[rank(std::ceil(nq + half))] - sorted[rank(std::floor(nq - half))]) / (2 * 1.96) : kNaN;
+  return {value, mcse};
+}
+
+double binomial_se(double p, double n) { return n > 0 ? std::sqrt(p * (1 - p) / n) : kNaN; }
+
+std::string value_text(const KeyValue& v) {
+  if (auto s = std::get_if<std::string>(&v)) return *s;
+  return format_value(v);
+}
+
+}  // namespace
+
+std::vector<PosteriorRow> posterior_summary(const PosteriorInput& in) {
+  const InferSettings& inf = *in.infer;
+  const std::vector<std::uint8_t> acc = accepted_draws(in);
+  const std::size_t K = in.done.size();
+  double n_done = 0, n_acc = 0, n_invalid = 0;
+  for (std::size_t k = 0; k < K; ++k) {
+    n_done += in.done[k];
+    n_acc += acc[k];
+    n_invalid += in.done[k] && in.invalid[k];
+  }
+  std::vector<PosteriorRow> rows;
+  const std::string all = "(all)";
+  const double rate = n_done > 0 ? n_acc / n_done : kNaN;
+  rows.push_back({all, "", "draws", n_done, kNaN});
+  rows.push_back({all, "", "accepted", n_acc, kNaN});
+  rows.push_back({all, "", "acceptance_rate", rate, binomial_se(rate, n_done)});
+  rows.push_back({all, "", "invalid", n_invalid, kNaN});
+  // Each condition alone: the share of valid draws that meet it (which finding is hardest to match).
+  {
+    const double valid = n_done - n_invalid;
+    for (const Observed& o : inf.observed) {
+      InferSettings one = inf;
+      one.observed = {o};
+      PosteriorInput single{&one, in.alpha, {}, in.done, in.invalid};
+      for (const auto& [name, v] : in.values)
+        if (name == o.name || name.rfind(o.name + ".", 0) == 0) single.values[name] = v;
+      const auto met_by = accepted_draws(single);
+      const double met = std::accumulate(met_by.begin(), met_by.end(), 0.0);
+      const double share = valid > 0 ? met / valid : kNaN;
+      rows.push_back({o.name, o.finding == Finding::Number ? "" : std::string(name(o.finding)), "met", share,
+                      binomial_se(share, valid)});
+    }
+  }
+  for (const Prior& p : inf.prior) {
+    const auto it = in.values.find(p.key);
+    if (it == in.values.end()) throw InputError(locate("inference file", 0, p.key, "no such column in /draws"));
+    const std::vector<double>& x = it->second;
+    if (p.kind == PriorKind::Choice) {
+      const double total = std::accumulate(p.weights.begin(), p.weights.end(), 0.0);
+      for (std::size_t v = 0; v < p.values.size(); ++v) {
+        double nv = 0, av = 0;  // draws with this value; accepted ones
+        for (std::size_t k = 0; k < K; ++k)
+          if (in.done[k] && x[k] == static_cast<double>(v)) {
+            nv += 1;
+            av += acc[k];
+          }
+        const double prob = n_acc > 0 ? av / n_acc : kNaN;
+        // Bayes factor of "value" against "not value": the ratio of their acceptance rates, which
+        // equals posterior odds / prior odds; its MCSE by the delta method on the log.
+        const double r1 = nv > 0 ? av / nv : kNaN, r0 = (n_done - nv) > 0 ? (n_acc - av) / (n_done - nv) : kNaN;
+        const double bf = r1 / r0;
+        const double var_log = (1 - r1) / av + (1 - r0) / (n_acc - av);
+        const double bf_se = av > 0 && n_acc - av > 0 ? bf * std::sqrt(var_log) : kNaN;
+        const std::string value = value_text(p.values[v]);
+        rows.push_back({p.key, value, "prior_probability", p.weights[v] / total, kNaN});
+        rows.push_back({p.key, value, "probability", prob, binomial_se(prob, n_acc)});
+        rows.push_back({p.key, value, "bayes_factor", bf, bf_se});
+      }
+      continue;
+    }
+    std::vector<double> prior, post;
+    for (std::size_t k = 0; k < K; ++k)
+      if (in.done[k]) {
+        prior.push_back(x[k]);
+        if (acc[k]) post.push_back(x[k]);
+      }
+    const Moments pm = moments(prior), qm = moments(post);
+    // MCSE: a mean's sd/sqrt(n); an sd's sd/sqrt(2(n − 1)) (normal approximation).
+    auto sd_se = [](const Moments& m) { return m.n > 1 ? m.sd / std::sqrt(2 * (m.n - 1)) : kNaN; };
+    rows.push_back({p.key, "", "prior_mean", pm.mean, pm.sd / std::sqrt(pm.n)});
+    rows.push_back({p.key, "", "prior_sd", pm.sd, sd_se(pm)});
+    rows.push_back({p.key, "", "mean", qm.mean, qm.n > 0 ? qm.sd / std::sqrt(qm.n) : kNaN});
+    rows.push_back({p.key, "", "sd", qm.sd, sd_se(qm)});
+    std::sort(post.begin(), post.end());
+    for (auto [q, label] : {std::pair{0.025, "q025"}, std::pair{0.5, "q50"}, std::pair{0.975, "q975"}}) {
+      const auto [value, se] = quantile(post, q);
+      rows.push_back({p.key, "", label, value, se});
+    }
+    const double ratio = qm.sd / pm.sd;
+    const double ratio_se =
+        qm.n > 1 && pm.n > 1 ? ratio * std::sqrt(1 / (2 * (qm.n - 1)) + 1 / (2 * (pm.n - 1))) : kNaN;
+    rows.push_back({p.key, "", "sd_ratio", ratio, ratio_se});
+  }
+  return rows;
+}
+
+namespace {
+
+std::string num(double x, int digits = 4) {
+  if (std::isnan(x)) return "NA";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+  return buf;
+}
+
+const PosteriorRow* find_row(const std::vector<PosteriorRow>& rows, const std::string& parameter,
+                             const std::string& value, const std::string& measure) {
+  for (const auto& r : rows)
+    if (r.parameter == parameter && r.value == value && r.measure == measure) return &r;
+  return nullptr;
+}
+
+double get(const std::vector<PosteriorRow>& rows, const std::string& parameter, const std::string& value,
+           const std::string& measure, double* mcse = nullptr) {
+  const PosteriorRow* r = find_row(rows, parameter, value, measure);
+  if (mcse) *mcse = r ? r->mcse : kNaN;
+  return r ? r->value_num : kNaN;
+}
+
+}  // namespace
+
+void print_posterior(const std::vector<PosteriorRow>& rows, std::ostream& out) {
+  double rate_se = 0;
+  const double draws = get(rows, "(all)", "", "draws"), acc = get(rows, "(all)", "", "accepted");
+  const double rate = get(rows, "(all)", "", "acceptance_rate", &rate_se);
+  out << "accepted " << num(acc, 10) << " of " << num(draws, 10) << " draws: acceptance rate " << num(rate) << " (MCSE "
+      << num(rate_se, 2) << "); invalid draws " << num(get(rows, "(all)", "", "invalid"), 10) << "\n";
+  out << "\nfinding                                   condition  met by (share of valid draws)\n";
+  for (const auto& r : rows)
+    if (r.measure == "met") {
+      char line[256];
+      std::snprintf(line, sizeof line, "%-41s %-10s %s (MCSE %s)\n", r.parameter.c_str(),
+                    r.value.empty() ? "value" : r.value.c_str(), num(r.value_num).c_str(), num(r.mcse, 2).c_str());
+      out << line;
+    }
+  out << "\nparameter                           prior mean (sd)      posterior mean (sd)   95% interval          "
+         "sd ratio\n";
+  std::vector<std::string> done_params;
+  for (const auto& r : rows) {
+    if (r.measure != "prior_mean") continue;
+    const std::string& p = r.parameter;
+    char line[512];
+    std::snprintf(line, sizeof line, "%-35s %8s (%-8s)  %8s (%-8s)  [%s, %s]  %s\n", p.c_str(),
+                  num(r.value_num).c_str(), num(get(rows, p, "", "prior_sd")).c_str(),
+                  num(get(rows, p, "", "mean")).c_str(), num(get(rows, p, "", "sd")).c_str(),
+                  num(get(rows, p, "", "q025")).c_str(), num(get(rows, p, "", "q975")).c_str(),
+                  num(get(rows, p, "", "sd_ratio"), 3).c_str());
+    out << line;
+  }
+  bool header = false;
+  for (const auto& r : rows) {
+    if (r.measure != "probability") continue;
+    if (!header) {
+      out << "\nchoice                              value        prior   posterior (MCSE)   Bayes factor (MCSE)\n";
+      header = true;
+    }
+    double bf_se = 0;
+    const double bf = get(rows, r.parameter, r.value, "bayes_factor", &bf_se);
+    char line[512];
+    std::snprintf(line, sizeof line, "%-35s %-12s %5s   %6s (%-7s)    %s (%s)\n", r.parameter.c_str(), r.value.c_str(),
+                  num(get(rows, r.parameter, r.value, "prior_probability"), 3).c_str(), num(r.value_num, 3).c_str(),
+                  num(r.mcse, 2).c_str(), num(bf, 3).c_str(), num(bf_se, 2).c_str());
+    out << line;
+  }
+  if (acc < 200)
+    out << "\nwarning: only " << num(acc, 10)
+        << " draws were accepted (fewer than 200): the posterior figures are rough; run more draws or loosen the "
+           "tolerances\n";
+}
+
+void write_posterior_csv(const std::vector<PosteriorRow>& rows, std::ostream& out) {
+  auto field = [](const std::string& s) {
+    if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  auto number = [](double x) {
+    if (std::isnan(x)) return std::string("NA");
+    if (std::isinf(x)) return std::string(x > 0 ? "Inf" : "-Inf");
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.12g", x);
+    return std::string(buf);
+  };
+  out << "parameter,value,measure,value_num,mcse\n";
+  for (const auto& r : rows)
+    out << field(r.parameter) << "," << field(r.value) << "," << r.measure << "," << number(r.value_num) << ","
+        << number(r.mcse) << "\n";
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run: batches of draws over threads and ranks, flushed to the file.
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void request_infer_stop(int) { g_stop.store(true); }
+
+struct StopSignals {
+  struct sigaction old_int {
+  }, old_term{};
+  StopSignals() {
+    g_stop.store(false);
+    struct sigaction sa {};
+    sa.sa_handler = request_infer_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
+std::vector<InferenceColumn> file_columns(const InferSettings& in, const InferencePlan& plan) {
+  std::vector<InferenceColumn> cols;
+  for (const Prior& p : in.prior) {
+    InferenceColumn c{p.key, {}};
+    if (p.kind == PriorKind::Choice)
+      for (const auto& v : p.values) c.values.push_back(value_text(v));
+    cols.push_back(std::move(c));
+  }
+  for (const auto& q : plan.quantities) cols.push_back({q, {}});
+  return cols;
+}
+
+PosteriorInput input_of(const InferSettings& in, double alpha, const std::vector<InferenceColumn>& columns,
+                        const std::function<std::vector<double>(const std::string&)>& column,
+                        std::vector<std::uint8_t> done, std::vector<std::uint8_t> invalid) {
+  PosteriorInput pi;
+  pi.infer = &in;
+  pi.alpha = alpha;
+  for (const auto& c : columns) pi.values[c.name] = column(c.name);
+  pi.done = std::move(done);
+  pi.invalid = std::move(invalid);
+  return pi;
+}
+
+constexpr double kBatchSeconds = 2.0;
+constexpr std::size_t kMaxBatch = 20000;
+
+}  // namespace
+
+void run_inference(const ScenarioFile& file, const InferenceRequest& req, std::ostream& out) {
+  const InferSettings& in = file.infer;
+  const InferencePlan plan = plan_inference(file);
+  const std::size_t K = static_cast<std::size_t>(in.draws);
+  int threads = req.threads > 0 ? req.threads : static_cast<int>(file.base.run.threads);
+  if (threads <= 0) threads = omp_get_max_threads();
+  const Cluster* cluster = Cluster::current();
+  const int rank = cluster_rank(), ranks = cluster_size();
+  RunMetadata meta;
+  meta.program_version = COLLABZIUM_VERSION;
+  meta.git_sha = COLLABZIUM_GIT_SHA;
+  meta.config = to_toml(file);
+  meta.seed = in.seed;
+  const std::vector<InferenceColumn> columns = file_columns(in, plan);
+
+  StopSignals signals;
+  std::optional<InferenceWriter> writer;
+  std::vector<std::uint8_t> done;
+  std::string path = req.out, open_error;
+  if (rank == 0) {
+    try {
+      const std::filesystem::path parent = std::filesystem::path(req.out).parent_path();
+      if (!parent.empty() && !std::filesystem::is_directory(parent))
+        throw InputError(locate(req.out, 0, "--out", "the folder " + parent.string() + " does not exist"));
+      bool resume = false;
+      if (path_kind(req.out) != PathKind::Missing) {
+        check_regular_input(req.out, "--out", "an inference file (.h5) or a new path");
+        bool same = false, complete = false;
+        try {
+          if (!cluster) check_inference_readable(req.out);
+          const InferenceFile existing = read_inference(req.out);
+          same = existing.meta.config == meta.config && existing.meta.seed == meta.seed;
+          complete = existing.complete;
+        } catch (const InputError&) {
+        }
+        if (same && req.resume) resume = true;
+        else if (!req.force)
+          throw InputError(locate(
+              req.out, 0, "--out",
+              same
+                  ? (complete ? "already holds this complete inference; --resume (nothing to run) or --force to rerun"
+                              : "holds an incomplete run of this inference: continue it with --resume, or start anew "
+                                "with --force")
+                  : "holds another file; use another --out, or --force to replace it once this inference is complete"));
+        if (!resume) path = staging_path(req.out);
+      }
+      if (resume) writer.emplace(InferenceWriter::resume(req.out, meta, columns, K));
+      else writer.emplace(path, meta, columns, K);
+      done = writer->done();
+    } catch (const InputError& e) {
+      open_error = e.what();
+    }
+  }
+  if (cluster) {
+    cluster->broadcast(open_error);
+    cluster->broadcast(done);
+  }
+  if (!open_error.empty()) throw InputError(open_error);
+
+  std::vector<std::uint64_t> pending;
+  for (std::size_t k = 0; k < K; ++k)
+    if (!done[k]) pending.push_back(k);
+  const std::size_t width = plan.width();
+  const bool show = req.progress && rank == 0 && ::isatty(2);
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t batch = static_cast<std::size_t>(threads * ranks) * 4, next = 0, finished = K - pending.size();
+  std::vector<double> rows, gathered;
+  std::vector<std::uint64_t> mine, order;
+  for (;;) {
+    std::uint64_t n = std::min(batch, pending.size() - next);
+    if (req.stop_after > 0) n = std::min<std::uint64_t>(n, req.stop_after > next ? req.stop_after - next : 0);
+    if (g_stop.load()) n = 0;
+    if (cluster) cluster->broadcast(n);
+    if (n == 0) break;
+    const auto t0 = std::chrono::steady_clock::now();
+    mine.clear();
+    for (std::size_t i = static_cast<std::size_t>(rank); i < n; i += static_cast<std::size_t>(ranks))
+      mine.push_back(pending[next + i]);
+    rows.assign(mine.size() * width, 0.0);
+    compute_draws(plan, in, mine, threads, rows.data());
+    gathered = cluster ? cluster->gather(rows) : rows;
+    if (rank == 0) {
+      order.clear();  // gathered rows come rank by rank
+      for (std::size_t q = 0; q < static_cast<std::size_t>(ranks); ++q)
+        for (std::size_t i = q; i < n; i += static_cast<std::size_t>(ranks)) order.push_back(pending[next + i]);
+      writer->write(order, gathered);
+      for (auto k : order) done[k] = 1;
+      finished += n;
+      if (show) {
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double rate = secs > 0 ? static_cast<double>(next + n) / secs : 0;
+        std::fprintf(stderr, "\r%zu/%zu draws, %.1f/s, ETA %.0f s   ", finished, K, rate,
+                     rate > 0 ? static_cast<double>(K - finished) / rate : 0.0);
+        std::fflush(stderr);
+      }
+    }
+    next += n;
+    const double per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / n;
+    batch = std::clamp<std::size_t>(static_cast<std::size_t>(kBatchSeconds / std::max(per, 1e-6)),
+                                    static_cast<std::size_t>(threads * ranks), kMaxBatch);
+  }
+  if (show) std::fprintf(stderr, "\n");
+  std::uint64_t all = finished;
+  if (cluster) cluster->broadcast(all);
+  if (rank != 0) {
+    if (all < K) throw RunInterrupted("interrupted");
+    return;
+  }
+  // The posterior of whatever is done, read back from the file (what summarize will see).
+  std::vector<PosteriorRow> summary;
+  {
+    writer.reset();
+    const InferenceFile f = read_inference(path);
+    summary = posterior_summary(input_of(
+        in, plan.alpha, columns, [&](const std::string& c) { return f.column(c); }, f.done, f.invalid));
+    writer.emplace(InferenceWriter::resume(path, meta, columns, K));
+  }
+  writer->write_summary(summary);
+  if (all < K) {
+    if (path != req.out) {
+      writer.reset();
+      std::remove(path.c_str());
+      throw RunInterrupted("interrupted: " + std::to_string(all) + " of " + std::to_string(K) + " draws were run; " +
+                           req.out + " is unchanged (--force replaces it only with a complete inference)");
+    }
+    throw RunInterrupted("interrupted: " + std::to_string(all) + " of " + std::to_string(K) + " draws are in " +
+                         req.out + "; continue with --resume");
+  }
+  writer->mark_complete();
+  writer.reset();
+  if (path != req.out && std::rename(path.c_str(), req.out.c_str()) != 0) {
+    const int e = errno;
+    std::remove(path.c_str());
+    throw std::runtime_error(req.out + ": could not move the finished inference file into place: " + std::strerror(e));
+  }
+  {
+    AtomicFile csv(summary_csv_path(req.out));
+    write_posterior_csv(summary, csv.stream());
+    csv.commit();
+  }
+  out << "Inference " << file.base.name << ": " << K << " draws, seed " << in.seed << ", " << threads
+      << " thread(s); study seed " << plan.study_seed << "\n";
+  print_posterior(summary, out);
+  out << "wrote " << req.out << " and " << summary_csv_path(req.out) << "\n";
+}
+
+void summarize_inference(const std::string& path, const std::string& csv, const std::vector<std::string>& tolerances,
+                         std::ostream& out) {
+  check_inference_readable(path);
+  const InferenceFile f = read_inference(path);
+  ScenarioFile file = parse_scenario(f.meta.config, path + " (config attribute)");
+  if (!file.infer.present) throw InputError(locate(path, 0, "config", "damaged inference file: no [infer] table"));
+  for (const auto& t : tolerances) {
+    const auto eq = t.find('=');
+    const std::string key = eq == std::string::npos ? t : t.substr(0, eq);
+    auto it = std::find_if(file.infer.observed.begin(), file.infer.observed.end(),
+                           [&](const Observed& o) { return o.name == key; });
+    if (eq == std::string::npos || eq == 0)
+      throw InputError(locate("--tolerance", 0, t, "expected NAME=VALUE, e.g. detection.patient.prevalence=0.03"));
+    if (it == file.infer.observed.end())
+      throw InputError(locate("--tolerance", 0, key, "is not an observed finding of " + path));
+    if (it->finding != Finding::Number)
+      throw InputError(locate("--tolerance", 0, key,
+                              "is a finding (\"" + std::string(name(it->finding)) + "\"), which has no tolerance"));
+    const std::string v = t.substr(eq + 1);
+    char* end = nullptr;
+    errno = 0;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || end != v.c_str() + v.size() || errno == ERANGE || !std::isfinite(x) || x < 0)
+      throw InputError(locate("--tolerance", 0, key, "must be a finite number >= 0, got " + v));
+    it->tolerance = x;
+  }
+  PosteriorInput pi;
+  pi.infer = &file.infer;
+  pi.alpha = file.base.run.alpha;
+  for (const auto& c : f.columns) pi.values[c.name] = f.column(c.name);
+  pi.done = f.done;
+  pi.invalid = f.invalid;
+  const std::vector<PosteriorRow> rows = posterior_summary(pi);
+  if (!csv.empty()) {
+    AtomicFile file_out(csv);
+    write_posterior_csv(rows, file_out.stream());
+    file_out.commit();
+  }
+  out << "Inference " << path << ": " << (f.complete ? "complete" : "INCOMPLETE") << ", seed " << f.meta.seed
+      << ", git " << f.meta.git_sha << "\n";
+  if (!tolerances.empty()) {
+    out << "tolerances:";
+    for (const auto& o : file.infer.observed)
+      if (o.finding == Finding::Number) out << " " << o.name << "=" << num(o.tolerance);
+    out << "\n";
+  }
+  print_posterior(rows, out);
+}
+
+}  // namespace collabzium
