@@ -15,7 +15,10 @@ commit=${1:-c99c69d}
 reps=${2:-40}
 shift $(( $# < 2 ? $# : 2 ))
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(configs/*.toml)
+if [ ${#configs[@]} -eq 0 ]; then
+  # Every shipped study scenario; `infer` scenarios ([infer] table) are not studies that `run` takes.
+  for c in configs/*.toml; do grep -q '^\[infer' "$c" || configs+=("$c"); done
+fi
 
 work=$(mktemp -d /tmp/collabzium-compare.XXXXXX)
 trap 'rm -rf "$work"' EXIT
