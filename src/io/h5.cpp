@@ -217,6 +217,12 @@ Handle track_order_gcpl(const std::string& path) {
   return p;
 }
 
+Handle replace_group(hid_t loc, const std::string& name, const std::string& path) {
+  if (link_exists(loc, name)) check(H5Ldelete(loc, name.c_str(), H5P_DEFAULT), path, "delete /" + name);
+  return group(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path,
+               "create /" + name);
+}
+
 Handle plain_dcpl(const std::string& path) {
   Handle p = plist(H5Pcreate(H5P_DATASET_CREATE), path, "dataset properties");
   check(H5Pset_obj_track_times(p, false), path, "dataset properties");

@@ -82,6 +82,10 @@ Handle file_access_plist(const std::string& path);
 Handle track_order_gcpl(const std::string& path);
 Handle plain_dcpl(const std::string& path);
 
+// A group that is rewritten whole: `name` of `loc` deleted when it exists, then created anew with
+// tracked creation order.
+Handle replace_group(hid_t loc, const std::string& name, const std::string& path);
+
 // The HDF5 types of the numbers the layer reads and writes: the file type is little-endian and
 // fixed-size, the memory type native.
 template <class T>

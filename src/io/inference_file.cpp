@@ -8,6 +8,7 @@
 #include "collabzium/io/input_file.h"
 #include "collabzium/numeric.h"
 #include "h5.h"
+#include "h5_format.h"
 
 namespace collabzium {
 namespace {
@@ -16,6 +17,8 @@ using h5::check;
 using h5::dataset;
 using h5::Handle;
 
+// What the file is called in messages.
+constexpr const char* kNoun = "inference file";
 constexpr const char* kDraws = "draws";
 constexpr const char* kSummary = "summary";
 constexpr const char* kValues = "values";
@@ -29,48 +32,17 @@ constexpr hsize_t kMaxDraws = static_cast<hsize_t>(kMaxInferDraws);
   throw InputError(locate(path, 0, "", "damaged or unreadable inference file: " + what));
 }
 
-// Every failure of a read becomes a one-line InputError naming the file (HDF5's own included).
 template <class Read>
 auto reading(const std::string& path, Read read) -> decltype(read()) {
-  try {
-    return read();
-  } catch (const InputError&) {
-    throw;
-  } catch (const std::exception& e) {
-    std::string why = e.what();
-    if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
-    std::replace(why.begin(), why.end(), '\n', ' ');
-    damaged(path, why);
-  }
+  return h5::reading(path, kNoun, read);
 }
 
 Handle open_inference(const std::string& path, unsigned flags) {
-  h5::silence_errors();
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw InputError(locate(path, 0, "", "no such file"));
-  check_regular_input(path, "", "a collabzium inference file (.h5)");
-  if (H5Fis_hdf5(path.c_str()) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    throw InputError(locate(path, 0, "", "not an HDF5 file (expected a collabzium inference file)"));
-  }
-  const Handle fapl = h5::file_access_plist(path);
-  const hid_t id = H5Fopen(path.c_str(), flags, fapl);
-  if (id < 0)
-    throw InputError(locate(path, 0, "",
-                            std::string("cannot open the inference file") +
-                                (flags == H5F_ACC_RDWR ? " for writing" : "") +
-                                " (is a run still writing it?): " + h5::last_error()));
-  Handle file(id, H5Fclose);
-  std::string format;
-  std::vector<int> version;
-  try {
-    format = h5::read_string_attribute(file, "format", path);
-    version = h5::read_attribute<int>(file, "format_version", path);
-  } catch (const std::exception&) {
+  Handle file = h5::open_format_file(path, flags, kNoun);
+  const h5::FormatStamp stamp = h5::read_format_stamp(file, path, kNoun, kInferenceFormat);
+  if (!stamp.readable)
     throw InputError(locate(path, 0, "", "not a collabzium inference file (no readable 'format' attribute)"));
-  }
-  if (format != kInferenceFormat)
-    throw InputError(locate(path, 0, "", "not a collabzium inference file (format is '" + format + "')"));
+  const std::vector<int>& version = stamp.version;
   if (version.size() != 2 || version[0] != kInferenceFormatMajor)
     throw InputError(locate(path, 0, "", "inference format version not supported (this program reads 1.x)"));
   for (const char* g : {kDraws, kSummary})
@@ -107,9 +79,7 @@ std::vector<PosteriorRow> read_summary(hid_t file, const std::string& path) {
 }
 
 void write_summary_group(hid_t file, const std::vector<PosteriorRow>& rows, const std::string& path) {
-  if (h5::link_exists(file, kSummary)) check(H5Ldelete(file, kSummary, H5P_DEFAULT), path, "delete /summary");
-  Handle g = h5::group(H5Gcreate2(file, kSummary, H5P_DEFAULT, h5::track_order_gcpl(path), H5P_DEFAULT), path,
-                       "create /summary");
+  Handle g = h5::replace_group(file, kSummary, path);
   std::vector<std::string> text(rows.size());
   std::vector<double> num(rows.size());
   for (auto [field, name] : {std::pair{&PosteriorRow::parameter, "parameter"}, std::pair{&PosteriorRow::value, "value"},
@@ -124,23 +94,12 @@ void write_summary_group(hid_t file, const std::vector<PosteriorRow>& rows, cons
   }
 }
 
-RunMetadata read_meta(hid_t file, const std::string& path) {
-  RunMetadata m;
-  m.program_version = h5::read_string_attribute(file, "program_version", path);
-  m.git_sha = h5::read_string_attribute(file, "git_sha", path);
-  m.created = h5::read_string_attribute(file, "created", path);
-  m.config = h5::read_string_attribute(file, "config", path);
-  const auto seed = h5::read_attribute<long long>(file, "seed", path);
-  if (seed.size() != 1) damaged(path, "seed is not one integer");
-  m.seed = seed[0];
-  return m;
-}
-
 InferenceFile read_unchecked(const std::string& path) {
   InferenceFile out;
   out.path = path;
   Handle file = open_inference(path, H5F_ACC_RDONLY);
-  out.meta = read_meta(file, path);
+  out.meta = h5::read_run_metadata(
+      file, path, InputError(locate(path, 0, "", "damaged or unreadable inference file: seed is not one integer")));
   const auto complete = h5::read_attribute<int>(file, "complete", path);
   out.complete = complete.size() == 1 && complete[0] != 0;
   Handle g = h5::group(H5Gopen2(file, kDraws, H5P_DEFAULT), path, "open /draws");
@@ -193,14 +152,7 @@ InferenceWriter::InferenceWriter(const std::string& path, const RunMetadata& met
   const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   if (id < 0) throw InputError(locate(path, 0, "", "cannot create the inference file: " + h5::last_error()));
   m.file = Handle(id, H5Fclose);
-  h5::write_string_attribute(m.file, "format", kInferenceFormat, path);
-  h5::write_attribute(m.file, "format_version", std::vector<int>{kInferenceFormatMajor, kInferenceFormatMinor}, path);
-  h5::write_string_attribute(m.file, "program_version", meta.program_version, path);
-  h5::write_string_attribute(m.file, "git_sha", meta.git_sha, path);
-  h5::write_string_attribute(m.file, "created", meta.created.empty() ? iso8601_utc_now() : meta.created, path);
-  h5::write_attribute(m.file, "seed", static_cast<long long>(meta.seed), path);
-  h5::write_string_attribute(m.file, "config", meta.config, path);
-  h5::write_attribute(m.file, "complete", 0, path);
+  h5::write_root_attributes(m.file, kInferenceFormat, kInferenceFormatMajor, kInferenceFormatMinor, meta, path);
   Handle g = h5::group(H5Gcreate2(m.file, kDraws, H5P_DEFAULT, h5::track_order_gcpl(path), H5P_DEFAULT), path,
                        "create /draws");
   const hsize_t dims = draws;

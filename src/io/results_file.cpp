@@ -22,6 +22,7 @@
 #include "collabzium/io/input_file.h"
 #include "collabzium/numeric.h"
 #include "h5.h"
+#include "h5_format.h"
 
 namespace collabzium {
 namespace {
@@ -42,6 +43,8 @@ using h5::track_order_gcpl;
 // ---------------------------------------------------------------------------------------------
 // Layout constants and validation.
 
+// What the file is called in messages.
+constexpr const char* kNoun = "results file";
 constexpr const char* kConditions = "conditions";
 constexpr const char* kReplications = "replications";
 constexpr const char* kSummary = "summary";
@@ -77,38 +80,15 @@ void check_unique(std::vector<std::string> names, const char* what) {
 // Opens `path` (read-only or read-write) after checking it is a collabzium results file of a
 // readable major version; every problem is an InputError naming the file.
 Handle open_results_file(const std::string& path, unsigned flags) {
-  h5::silence_errors();
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw InputError(locate(path, 0, "", "no such file"));
   if (std::filesystem::is_directory(path, ec))
     throw InputError(locate(path, 0, "", "is a directory, expected a collabzium results file (.h5)"));
-  // A FIFO or device would block or be read as garbage by libhdf5.
-  check_regular_input(path, "", "a collabzium results file (.h5)");
-  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
-  if (is_hdf5 <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    throw InputError(locate(path, 0, "", "not an HDF5 file (expected a collabzium results file)"));
-  }
-  const Handle fapl = h5::file_access_plist(path);
-  const hid_t id = H5Fopen(path.c_str(), flags, fapl);  // the message is read before fapl is closed
-  if (id < 0)
-    throw InputError(locate(path, 0, "",
-                            std::string("cannot open the results file") +
-                                (flags == H5F_ACC_RDWR ? " for writing" : "") +
-                                " (is a run still writing it?): " + h5::last_error()));
-  Handle file(id, H5Fclose);
-  if (!h5::attribute_exists(file, "format") || !h5::attribute_exists(file, "format_version"))
-    throw InputError(locate(path, 0, "", "not a collabzium results file (no 'format' attribute)"));
-  std::string format;
-  std::vector<int> version;
-  try {
-    format = h5::read_string_attribute(file, "format", path);
-    version = h5::read_attribute<int>(file, "format_version", path);
-  } catch (const std::exception&) {
+  Handle file = h5::open_format_file(path, flags, kNoun);
+  const h5::FormatStamp stamp = h5::read_format_stamp(file, path, kNoun, kResultsFormat);
+  if (!stamp.present) throw InputError(locate(path, 0, "", "not a collabzium results file (no 'format' attribute)"));
+  if (!stamp.readable)
     throw InputError(locate(path, 0, "", "not a collabzium results file (unreadable 'format' attribute)"));
-  }
-  if (format != kResultsFormat)
-    throw InputError(locate(path, 0, "", "not a collabzium results file (format is '" + format + "')"));
+  const std::vector<int>& version = stamp.version;
   if (version.size() != 2) throw InputError(locate(path, 0, "format_version", "expected [major, minor]"));
   if (version[0] != kResultsFormatMajor)
     throw InputError(locate(path, 0, "",
@@ -121,15 +101,7 @@ Handle open_results_file(const std::string& path, unsigned flags) {
 }
 
 RunMetadata read_metadata(hid_t file, const std::string& path) {
-  RunMetadata m;
-  m.program_version = h5::read_string_attribute(file, "program_version", path);
-  m.git_sha = h5::read_string_attribute(file, "git_sha", path);
-  m.created = h5::read_string_attribute(file, "created", path);
-  m.config = h5::read_string_attribute(file, "config", path);
-  const auto seed = h5::read_attribute<long long>(file, "seed", path);
-  if (seed.size() != 1) throw InputError(locate(path, 0, "seed", "expected one integer"));
-  m.seed = seed[0];
-  return m;
+  return h5::read_run_metadata(file, path, InputError(locate(path, 0, "seed", "expected one integer")));
 }
 
 bool read_complete(hid_t file, const std::string& path) {
@@ -169,9 +141,7 @@ std::vector<std::string> read_columns(hid_t file, std::size_t C, std::size_t R, 
 }
 
 void write_summary_group(hid_t file, const std::vector<SummaryRow>& rows, const std::string& path) {
-  if (link_exists(file, kSummary)) check(H5Ldelete(file, kSummary, H5P_DEFAULT), path, "delete /summary");
-  Handle g =
-      group(H5Gcreate2(file, kSummary, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path, "create /summary");
+  Handle g = h5::replace_group(file, kSummary, path);
   const std::size_t n = rows.size();
   std::vector<int> condition(n);
   std::vector<std::string> text(n);
@@ -229,23 +199,9 @@ Handle uncached_dapl(const std::string& path) {
   return p;
 }
 
-// Runs `read`, a read of the results file `path`, so that every failure is an InputError (exit
-// status 2) of one line naming the file: HDF5's own failures on a damaged file (std::runtime_error
-// "PATH: HDF5: ..."), and anything else a damaged file can cause (absurd sizes: std::bad_alloc,
-// std::length_error).
 template <class Read>
 auto reading(const std::string& path, Read read) -> decltype(read()) {
-  try {
-    return read();
-  } catch (const InputError&) {
-    throw;
-  } catch (const std::exception& e) {
-    std::string why = e.what();
-    if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
-    for (char& ch : why)
-      if (ch == '\n' || ch == '\r') ch = ' ';
-    throw InputError(locate(path, 0, "", "damaged or unreadable results file: " + why));
-  }
+  return h5::reading(path, kNoun, read);
 }
 
 hsize_t chunk_replications(std::size_t n_replications) {
@@ -408,18 +364,6 @@ Handle create_results_file(const std::string& path) {
   return Handle(id, H5Fclose);
 }
 
-// Root attributes; complete = 0.
-void write_root_attributes(hid_t file, const RunMetadata& meta, const std::string& path) {
-  h5::write_string_attribute(file, "format", kResultsFormat, path);
-  h5::write_attribute(file, "format_version", std::vector<int>{kResultsFormatMajor, kResultsFormatMinor}, path);
-  h5::write_string_attribute(file, "program_version", meta.program_version, path);
-  h5::write_string_attribute(file, "git_sha", meta.git_sha, path);
-  h5::write_string_attribute(file, "created", meta.created.empty() ? iso8601_utc_now() : meta.created, path);
-  h5::write_attribute(file, "seed", static_cast<long long>(meta.seed), path);
-  h5::write_string_attribute(file, "config", meta.config, path);
-  h5::write_attribute(file, "complete", 0, path);
-}
-
 void write_conditions_group(hid_t file, const std::vector<ConditionColumn>& conditions, std::size_t n_conditions,
                             const std::string& path) {
   Handle g = group(H5Gcreate2(file, kConditions, H5P_DEFAULT, track_order_gcpl(path), H5P_DEFAULT), path,
@@ -448,7 +392,7 @@ ResultsWriter::ResultsWriter(const std::string& path, const RunMetadata& meta,
   m.R = n_replications;
   check_free_space(path, kSpareBytes);
   m.file = create_results_file(path);
-  write_root_attributes(m.file, meta, path);
+  h5::write_root_attributes(m.file, kResultsFormat, kResultsFormatMajor, kResultsFormatMinor, meta, path);
   m.known_incomplete = true;
   write_conditions_group(m.file, conditions, n_conditions, path);
 

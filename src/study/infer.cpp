@@ -4,11 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -26,6 +24,7 @@
 #include "collabzium/numeric.h"
 #include "collabzium/study/cluster.h"
 #include "collabzium/study/runner.h"
+#include "collabzium/study/stop_signals.h"
 #include "git_sha.h"
 
 namespace collabzium {
@@ -498,26 +497,6 @@ void write_posterior_csv(const std::vector<PosteriorRow>& rows, std::ostream& ou
 
 namespace {
 
-std::atomic<bool> g_stop{false};
-extern "C" void request_infer_stop(int) { g_stop.store(true); }
-
-struct StopSignals {
-  struct sigaction old_int {
-  }, old_term{};
-  StopSignals() {
-    g_stop.store(false);
-    struct sigaction sa {};
-    sa.sa_handler = request_infer_stop;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-  }
-  ~StopSignals() {
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-  }
-};
-
 std::vector<InferenceColumn> file_columns(const InferSettings& in, const InferencePlan& plan) {
   std::vector<InferenceColumn> cols;
   for (const Prior& p : in.prior) {
@@ -618,7 +597,7 @@ void run_inference(const ScenarioFile& file, const InferenceRequest& req, std::o
   for (;;) {
     std::uint64_t n = std::min(batch, pending.size() - next);
     if (req.stop_after > 0) n = std::min<std::uint64_t>(n, req.stop_after > next ? req.stop_after - next : 0);
-    if (g_stop.load()) n = 0;
+    if (stop_requested()) n = 0;
     if (cluster) cluster->broadcast(n);
     if (n == 0) break;
     const auto t0 = std::chrono::steady_clock::now();

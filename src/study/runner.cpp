@@ -4,10 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -24,33 +22,13 @@
 #include "collabzium/numeric.h"
 #include "collabzium/study/cluster.h"
 #include "collabzium/study/record.h"
+#include "collabzium/study/stop_signals.h"
 #include "collabzium/study/summary.h"
 #include "git_sha.h"
 
 namespace collabzium {
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void request_stop(int) { g_stop.store(true); }
-
-// Installs SIGINT/SIGTERM handlers for the run's lifetime and restores the previous ones.
-struct StopSignals {
-  struct sigaction old_int {
-  }, old_term{};
-  StopSignals() {
-    g_stop.store(false);
-    struct sigaction sa {};
-    sa.sa_handler = request_stop;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-  }
-  ~StopSignals() {
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-  }
-};
 
 std::vector<ConditionColumn> condition_columns(const ScenarioFile& file) {
   std::vector<ConditionColumn> out;
@@ -343,7 +321,7 @@ std::uint64_t batch_tasks(const RunPlan& plan, std::size_t batch, std::size_t pe
   std::uint64_t n = std::min(batch, pending - next);
   const std::size_t stop_after = plan.req.stop_after;
   if (stop_after > 0) n = std::min<std::uint64_t>(n, stop_after > next ? stop_after - next : 0);
-  if (g_stop.load()) n = 0;
+  if (stop_requested()) n = 0;
   if (plan.cluster) plan.cluster->broadcast(n);
   return n;
 }
