@@ -55,6 +55,9 @@ struct UsedReplications {
 UsedReplications gather(const CoefficientSample& s, double theta, double alpha) {
   UsedReplications u;
   const std::size_t total = s.estimate.size();
+  // Reserved up front: growing by doubling would briefly hold three columns' worth per vector.
+  u.est.reserve(total);
+  u.var_model.reserve(total);
   for (std::size_t i = 0; i < total; ++i) {
     if (!s.converged.empty() && s.converged[i] == 0) ++u.nonconverged;
     if (!s.singular.empty() && s.singular[i] != 0) ++u.singular;

@@ -55,11 +55,15 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
     const Scenario& s = file.conditions[c].scenario;
     const int cond = file.conditions[c].index;
     // Values of a column over this condition's finished replications.
+    // Compacted in place: a second, growing vector would hold up to three columns' worth of
+    // memory at once, which at 10^6 replications made this the peak of a whole run.
     auto finished = [&](const std::string& name) {
-      std::vector<double> all = column(name, c), out;
+      std::vector<double> values = column(name, c);
+      std::size_t kept = 0;
       for (std::size_t r = 0; r < R; ++r)
-        if (done[c * R + r]) out.push_back(all[r]);
-      return out;
+        if (done[c * R + r]) values[kept++] = values[r];
+      values.resize(kept);
+      return values;
     };
     auto flags = [&](const std::string& name) {
       std::vector<std::uint8_t> out;
