@@ -691,20 +691,14 @@ void summarize_inference(const std::string& path, const std::string& csv, const 
       throw InputError(locate("--tolerance", 0, key,
                               "is a finding (\"" + std::string(name(it->finding)) + "\"), which has no tolerance"));
     const std::string v = t.substr(eq + 1);
-    char* end = nullptr;
-    errno = 0;
-    const double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || end != v.c_str() + v.size() || errno == ERANGE || !std::isfinite(x) || x < 0)
+    double x = 0;
+    if (!parse_number(v, x) || x < 0)
       throw InputError(locate("--tolerance", 0, key, "must be a finite number >= 0, got " + v));
     it->tolerance = x;
   }
-  PosteriorInput pi;
-  pi.infer = &file.infer;
-  pi.alpha = file.base.run.alpha;
-  for (const auto& c : f.columns) pi.values[c.name] = f.column(c.name);
-  pi.done = f.done;
-  pi.invalid = f.invalid;
-  const std::vector<PosteriorRow> rows = posterior_summary(pi);
+  const std::vector<PosteriorRow> rows = posterior_summary(input_of(
+      file.infer, file.base.run.alpha, f.columns, [&](const std::string& c) { return f.column(c); }, f.done,
+      f.invalid));
   if (!csv.empty()) {
     AtomicFile file_out(csv);
     write_posterior_csv(rows, file_out.stream());
