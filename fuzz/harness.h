@@ -17,7 +17,7 @@
 
 #include "collabzium/error.h"
 #include "collabzium/io/cohort_reader.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/serve/request.h"
 #include "collabzium/study/runner.h"
 

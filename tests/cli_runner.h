@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "collabzium/error.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 
 namespace collabzium::testing {
 

@@ -8,7 +8,7 @@
 #include "cli_runner.h"
 #include "collabzium/error.h"
 #include "collabzium/model/random.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/study/calibration.h"
 #include "collabzium/study/runner.h"
 

@@ -13,7 +13,7 @@
 #include "collabzium/io/cohort_csv.h"
 #include "collabzium/io/cohort_reader.h"
 #include "collabzium/io/csv.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/model/simulator.h"
 
 using namespace collabzium;

@@ -10,7 +10,7 @@
 #include "cli_runner.h"
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/io/inference_file.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/model/simulator.h"
 #include "collabzium/study/infer.h"
 #include "collabzium/study/runner.h"

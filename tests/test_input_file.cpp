@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "collabzium/error.h"
-#include "collabzium/io/input_file.h"
+#include "collabzium/input_file.h"
 
 using namespace collabzium;
 namespace fs = std::filesystem;

@@ -7,7 +7,7 @@
 
 #include "cli_runner.h"
 #include "collabzium/error.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/model/simulator.h"
 #include "collabzium/study/summary.h"
 

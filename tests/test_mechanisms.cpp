@@ -9,7 +9,7 @@
 #include "collabzium/error.h"
 #include "collabzium/io/cohort_csv.h"
 #include "collabzium/io/cohort_reader.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/model/simulator.h"
 
 using namespace collabzium;

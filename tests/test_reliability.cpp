@@ -19,7 +19,7 @@
 #include "collabzium/error.h"
 #include "collabzium/io/cohort_reader.h"
 #include "collabzium/io/results_file.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/study/runner.h"
 
 using namespace collabzium;

@@ -10,7 +10,7 @@
 #include "cli_runner.h"
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/io/results_file.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/study/record.h"
 #include "collabzium/study/runner.h"
 #include "collabzium/study/summary.h"

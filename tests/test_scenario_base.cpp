@@ -6,7 +6,7 @@
 
 #include "cli_runner.h"
 #include "collabzium/error.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 
 using namespace collabzium;
 using namespace collabzium::testing;

@@ -3,7 +3,7 @@
 // alliance growth is clearly positive for both raters.
 #include <catch2/catch.hpp>
 
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/study/runner.h"
 
 using namespace collabzium;

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "collabzium/io/cohort_csv.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/model/simulator.h"
 
 using namespace collabzium;

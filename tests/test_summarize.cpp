@@ -9,7 +9,7 @@
 #include <string>
 
 #include "collabzium/io/results_file.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/study/runner.h"
 
 // The library keeps HDF5's include path private; the tests get it for the HDF5 layer's own tests.

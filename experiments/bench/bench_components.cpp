@@ -17,7 +17,7 @@
 
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/model/random.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/model/simulator.h"
 #include "collabzium/study/record.h"
 

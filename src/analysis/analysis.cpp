@@ -333,19 +333,11 @@ const std::vector<ModelKindInfo>& model_kinds() {
         {ModelKind::Dsem, "dsem", lagged_terms, FittedFor::EachObserver, nullptr, &fit_dsem_model, true},
     };
     for (std::size_t i = 0; i < k.size(); ++i)
-      if (k[i].kind != static_cast<ModelKind>(i)) throw std::logic_error("model_kinds: rows out of ModelKind order");
+      if (k[i].kind != static_cast<ModelKind>(i) || k[i].name != choice_names(ModelKind{})[i])
+        throw std::logic_error("model_kinds: rows out of ModelKind order, or names other than the configuration's");
     return k;
   }();
   return kinds;
-}
-
-std::span<const std::string_view> choice_names(ModelKind) {
-  static const std::vector<std::string_view> names = [] {
-    std::vector<std::string_view> n;
-    for (const auto& k : model_kinds()) n.push_back(k.name);
-    return n;
-  }();
-  return names;
 }
 
 const ModelKindInfo& model_kind(ModelKind kind) { return model_kinds().at(static_cast<std::size_t>(kind)); }

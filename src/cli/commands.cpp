@@ -15,7 +15,7 @@
 
 #include <filesystem>
 #include "collabzium/error.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/model/simulator.h"
 
 namespace collabzium {

@@ -9,7 +9,7 @@
 #include "collabzium/cli/commands.h"
 #include "collabzium/cli/study_commands.h"
 #include "collabzium/error.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/serve/serve_command.h"
 #include "collabzium/study/cluster.h"
 #include "collabzium/study/runner.h"

@@ -12,7 +12,7 @@
 
 #include "collabzium/error.h"
 #include "collabzium/io/csv.h"
-#include "collabzium/io/input_file.h"
+#include "collabzium/input_file.h"
 #include "collabzium/numeric.h"
 
 namespace collabzium {

@@ -1,7 +1,7 @@
 // CSV quoting and splitting; the rules are in include/collabzium/io/csv.h.
 #include "collabzium/io/csv.h"
 
-#include "collabzium/io/input_file.h"
+#include "collabzium/input_file.h"
 
 #include <cctype>
 #include <cerrno>

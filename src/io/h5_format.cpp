@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "collabzium/io/input_file.h"
+#include "collabzium/input_file.h"
 
 namespace collabzium::h5 {
 

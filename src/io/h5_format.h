@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "collabzium/error.h"
-#include "collabzium/io/results_file.h"  // RunMetadata
+#include "collabzium/io/run_metadata.h"
 #include "h5.h"
 
 namespace collabzium::h5 {

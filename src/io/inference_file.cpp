@@ -5,7 +5,9 @@
 #include <stdexcept>
 
 #include "collabzium/error.h"
-#include "collabzium/io/input_file.h"
+#include "collabzium/config/limits.h"
+#include "collabzium/input_file.h"
+#include "collabzium/io/results_file.h"
 #include "collabzium/numeric.h"
 #include "h5.h"
 #include "h5_format.h"

@@ -19,7 +19,7 @@
 #include <utility>
 
 #include "collabzium/error.h"
-#include "collabzium/io/input_file.h"
+#include "collabzium/input_file.h"
 #include "collabzium/numeric.h"
 #include "h5.h"
 #include "h5_format.h"

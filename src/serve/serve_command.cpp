@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "collabzium/error.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/serve/assets.h"
 #include "collabzium/serve/http_server.h"
 #include "collabzium/serve/sandbox.h"

@@ -15,7 +15,7 @@
 
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/error.h"
-#include "collabzium/io/input_file.h"
+#include "collabzium/input_file.h"
 #include "collabzium/io/output_file.h"
 #include "collabzium/io/results_file.h"
 #include "collabzium/model/simulator.h"

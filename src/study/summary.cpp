@@ -29,13 +29,6 @@ std::string plain_value(const KeyValue& v) {
 
 }  // namespace
 
-const SummaryRow* find_summary_row(const std::vector<SummaryRow>& rows, const std::string& model,
-                                   const std::string& rater, const std::string& term, const std::string& measure) {
-  for (const auto& r : rows)
-    if (r.model == model && r.rater == rater && r.term == term && r.measure == measure) return &r;
-  return nullptr;
-}
-
 double true_value(const Scenario& s, ModelKind model, const std::string& term) {
   if (model == ModelKind::Growth) return term == "growth" ? s.alliance.growth : kNaN;
   if (term == "rupture") return s.distress.effects.rupture;

@@ -11,7 +11,7 @@
 #include "collabzium/detection/detection.h"
 #include "collabzium/model/cohort.h"
 #include "collabzium/model/random.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/numeric.h"
 
 namespace collabzium {
@@ -44,7 +44,7 @@ struct FitRequest;
 using ModelFitter = void (*)(const FitRequest& request, ModelResult& out);
 
 // One analysis model kind. model_kinds() holds one per ModelKind, in the enum's order; the names
-// are the configuration and record names (choice_names(ModelKind) reads them from here).
+// are the configuration and record names (config/choices.h), which the table checks.
 struct ModelKindInfo {
   ModelKind kind;
   std::string_view name;

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "collabzium/model/cohort.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 
 namespace collabzium {
 

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "collabzium/io/results_file.h"  // RunMetadata
+#include "collabzium/io/run_metadata.h"
 
 namespace collabzium {
 

@@ -30,7 +30,8 @@
 #include <string>
 #include <vector>
 
-#include "collabzium/study/summary.h"  // SummaryRow
+#include "collabzium/io/run_metadata.h"
+#include "collabzium/io/summary_row.h"
 
 namespace collabzium {
 
@@ -47,20 +48,12 @@ class DiskFull : public std::runtime_error {
   std::uintmax_t free_bytes, needed_bytes;
 };
 
-struct RunMetadata {
-  std::string program_version, git_sha, created, config;
-  std::int64_t seed = 0;
-};
-
 // Exactly one of numbers/texts is filled, with one entry per condition.
 struct ConditionColumn {
   std::string key;
   std::vector<double> numbers;
   std::vector<std::string> texts;
 };
-
-// The current time as ISO 8601 UTC, e.g. "2025-03-01T12:34:56Z".
-std::string iso8601_utc_now();
 
 // Errors: bad input files are InputError (exit status 2) with a one-line message naming the file;
 // misuse (wrong sizes, indices out of range, invalid names) is std::invalid_argument / std::out_of_range;

@@ -4,7 +4,7 @@
 
 #include "collabzium/error.h"
 #include "collabzium/model/cohort.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 
 namespace collabzium {
 

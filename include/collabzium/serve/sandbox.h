@@ -13,7 +13,7 @@
 #include <string_view>
 #include <variant>
 
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 
 namespace collabzium {
 

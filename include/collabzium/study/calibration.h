@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/study/summary.h"
 
 namespace collabzium {

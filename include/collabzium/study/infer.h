@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "collabzium/io/inference_file.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/study/record.h"
 
 namespace collabzium {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "collabzium/io/results_file.h"
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 #include "collabzium/study/record.h"
 
 namespace collabzium {

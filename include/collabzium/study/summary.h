@@ -7,25 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
+#include "collabzium/io/summary_row.h"
 #include "collabzium/numeric.h"
 
 namespace collabzium {
-
-// One row of the tidy summary (the README, "Summary (CSV)").
-struct SummaryRow {
-  int condition = 0;
-  std::string model, rater, term, measure;
-  double value = 0, mcse = 0;
-  // Proportions (coverage, power): the count of replications that succeeded and the number it is
-  // out of, so pooling and fits use them directly rather than recovering them from value and mcse.
-  // NaN for other measures, and in rows read back from a results file (which keeps value and mcse).
-  double successes = kNaN, trials = kNaN;
-};
-
-// The row of `rows` with these names, or nullptr.
-const SummaryRow* find_summary_row(const std::vector<SummaryRow>& rows, const std::string& model,
-                                   const std::string& rater, const std::string& term, const std::string& measure);
 
 // The values of record column `name` in condition `c` (0-based), one per replication.
 using ColumnSource = std::function<std::vector<double>(const std::string& name, std::size_t c)>;

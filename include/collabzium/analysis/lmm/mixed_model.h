@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "collabzium/analysis/lmm/df_method.h"
+#include "collabzium/config/df_method.h"
 
 namespace collabzium {
 

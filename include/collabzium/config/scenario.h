@@ -14,46 +14,13 @@
 #include <variant>
 #include <vector>
 
-#include "collabzium/analysis/lmm/df_method.h"
 #include "collabzium/choice.h"
+#include "collabzium/config/choices.h"
+#include "collabzium/config/infer_settings.h"
+#include "collabzium/config/key_value.h"
+#include "collabzium/config/limits.h"
 
 namespace collabzium {
-
-// The choice keys' values. Each is parsed once, by the key registry, into its enum; its names (the
-// configuration strings, the README) are listed by choice_names in the enum's order.
-#define COLLABZIUM_CHOICE_NAMES(Enum, ...)                      \
-  inline std::span<const std::string_view> choice_names(Enum) { \
-    static constexpr std::string_view names[] = {__VA_ARGS__};  \
-    return names;                                               \
-  }
-
-enum class SessionDistribution { Fixed, Poisson, Uniform };
-COLLABZIUM_CHOICE_NAMES(SessionDistribution, "fixed", "poisson", "uniform")
-enum class Allocation { Balanced, Random };
-COLLABZIUM_CHOICE_NAMES(Allocation, "balanced", "random")
-enum class GrowthShape { Log, Linear };
-COLLABZIUM_CHOICE_NAMES(GrowthShape, "log", "linear")
-// How a questionnaire is answered: the mean of rounded items, or the continuous latent score.
-enum class Response { Items, Continuous };
-COLLABZIUM_CHOICE_NAMES(Response, "items", "continuous")
-enum class DetectionRule { AbsoluteDrop, SdDrop, Rci, PercentDrop, SuddenLoss };
-COLLABZIUM_CHOICE_NAMES(DetectionRule, "absolute_drop", "sd_drop", "rci", "percent_drop", "sudden_loss")
-enum class SdReference { Differences, Person, Baseline };
-COLLABZIUM_CHOICE_NAMES(SdReference, "differences", "person", "baseline")
-enum class RepairMode { Return, Rise };
-COLLABZIUM_CHOICE_NAMES(RepairMode, "return", "rise")
-enum class TherapistTerm { None, Fixed, Random };
-COLLABZIUM_CHOICE_NAMES(TherapistTerm, "none", "fixed", "random")
-// Which events move distress (mechanisms): every latent event, or those of episodes registered by
-// the patient, the therapist, at least one of them, or both.
-enum class EventVia { Latent, Patient, Therapist, Either, Both };
-COLLABZIUM_CHOICE_NAMES(EventVia, "latent", "patient", "therapist", "either", "both")
-#undef COLLABZIUM_CHOICE_NAMES
-
-// The analysis models. Their names, terms, raters and builders are one table in analysis.cpp
-// (model_kinds()); adding a kind is a value here and a row there.
-enum class ModelKind { Lagged, Within, Oracle, Growth, Initial, Dsem };
-std::span<const std::string_view> choice_names(ModelKind);
 
 struct SessionPlan {
   SessionDistribution distribution = SessionDistribution::Poisson;
@@ -227,21 +194,6 @@ struct Scenario {
   Analysis analysis;
 };
 
-// Limits checked while parsing, before anything is allocated (messages state them):
-//   conditions of the sweep (product of the axis lengths);
-//   conditions x run.replications, the replications of a study;
-//   design.patients x design.sessions.max, the most rows a cohort can have;
-//   the shape mean²/sd² of the Gamma depths (rupture.depth_*, raters.*.false_alarm_depth*).
-inline constexpr std::size_t kMaxConditions = 1000000;
-inline constexpr std::size_t kMaxStudyReplications = 100000000;
-inline constexpr std::int64_t kMaxCohortRows = 10000000;
-inline constexpr double kMinGammaShape = 1e-12, kMaxGammaShape = 1e12;
-// The most threads a run, solve or calibrate may ask for (run.threads and --threads).
-inline constexpr std::int64_t kMaxThreads = 4096;
-
-// A value a key can hold. Integers stay integers so that design.patients = 119.0 is refused.
-using KeyValue = std::variant<bool, std::int64_t, double, std::string, std::vector<double>, std::vector<std::string>>;
-
 struct SweepAxis {
   std::string key;  // dotted path, e.g. "design.patients"
   std::vector<KeyValue> values;
@@ -251,53 +203,6 @@ struct Condition {
   int index = 1;                       // 1-based, as in the summary CSV
   std::vector<KeyValue> swept_values;  // one per sweep axis, in axis order
   Scenario scenario;
-};
-
-// [infer] (docs/model.md section 8): approximate Bayesian computation over scenario keys. The
-// tables are validated with the scenario (each prior bound and value like the key itself); the
-// observed names are checked against the record by the `infer` verb, which knows the record.
-enum class PriorKind { Uniform, LogUniform, Normal, Choice };
-inline std::span<const std::string_view> choice_names(PriorKind) {
-  static constexpr std::string_view names[] = {"uniform", "log_uniform", "normal", "choice"};
-  return names;
-}
-
-struct Prior {
-  std::string key;  // a scenario key (real for uniform, log_uniform and normal; any for choice)
-  PriorKind kind = PriorKind::Uniform;
-  double a = 0, b = 0;  // uniform, log_uniform: [a, b]; normal: mean a, sd b
-  // normal: the truncation (the key's own range when `bounds` is not given)
-  bool bounds_given = false;
-  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
-  std::vector<KeyValue> values;  // choice: the values, each valid for the key
-  std::vector<double> weights;   // choice: normalized prior probabilities
-  std::string file;              // where it was written, for messages
-  long line = 0;
-};
-
-// A published finding: a number within a tolerance, or the sign/significance of a coefficient.
-enum class Finding { Number, Positive, Negative, Null, Any };
-inline std::span<const std::string_view> choice_names(Finding) {
-  static constexpr std::string_view names[] = {"number", "positive", "negative", "null", "any"};
-  return names;
-}
-
-struct Observed {
-  std::string name;  // MODEL.RATER.TERM (a coefficient) or another record column (a number)
-  Finding finding = Finding::Number;
-  double value = std::numeric_limits<double>::quiet_NaN(), tolerance = std::numeric_limits<double>::quiet_NaN();
-  std::string file;
-  long line = 0;
-};
-
-inline constexpr std::int64_t kMaxInferDraws = static_cast<std::int64_t>(kMaxStudyReplications);
-
-struct InferSettings {
-  bool present = false;  // the file has an [infer] table
-  std::int64_t draws = 20000;
-  std::int64_t seed = -1;          // -1 until resolved: run.seed
-  std::vector<Prior> prior;        // by key name
-  std::vector<Observed> observed;  // by name
 };
 
 struct ScenarioFile {
@@ -325,7 +230,6 @@ std::vector<std::string> scenario_keys();
 KeyValue get_key(const Scenario& scenario, const std::string& key);
 // Sets a key after checking type and range; throws InputError mentioning `where`.
 void set_key(Scenario& scenario, const std::string& key, const KeyValue& value, const std::string& where);
-std::string format_value(const KeyValue& value);  // TOML syntax
 
 // A key found once, then set many times without the TOML round trip of set_key (the prior draws of
 // `infer`): the value must already be valid for the key (of its type, within its range).

@@ -1,4 +1,4 @@
-#include "collabzium/io/input_file.h"
+#include "collabzium/input_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "collabzium/model/scenario.h"
+#include "collabzium/config/scenario.h"
 
 #include <toml++/toml.h>
 #include <algorithm>
@@ -16,7 +16,7 @@
 #include <type_traits>
 
 #include "collabzium/error.h"
-#include "collabzium/io/input_file.h"
+#include "collabzium/input_file.h"
 #include "scenario_base.h"
 
 namespace collabzium {
