@@ -207,8 +207,7 @@ class CohortSimulation {
       RaterState& rs = raters_[r];
       rs.therapist_leniency.assign(static_cast<std::size_t>(J), 0.0);
       if (rs.therapist_rates)
-        for (int j = 0; j < J; ++j)
-          rs.therapist_leniency[j] = draw_normal(streams_.rating[r], rs.params->leniency_sd);
+        for (int j = 0; j < J; ++j) rs.therapist_leniency[j] = draw_normal(streams_.rating[r], rs.params->leniency_sd);
     }
   }
 
