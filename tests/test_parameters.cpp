@@ -5,9 +5,9 @@
 #include <catch2/catch.hpp>
 #include <sstream>
 
+#include "collabzium/config/scenario.h"
 #include "collabzium/io/cohort_csv.h"
 #include "collabzium/model/parameters.h"
-#include "collabzium/model/scenario.h"
 #include "collabzium/model/simulator.h"
 
 using namespace collabzium;
