@@ -20,8 +20,6 @@ inline double round_item(double x) {
   return (x + magic) - magic;
 }
 
-double logit(double p) { return std::log(p / (1 - p)); }  // -inf at 0, +inf at 1
-
 // logistic(eta), exact 0 and 1 at eta = -inf and +inf.
 double logistic(double eta) { return 1.0 / (1.0 + std::exp(-eta)); }
 
@@ -45,16 +43,20 @@ bool felt(EventVia via, bool by_patient, bool by_therapist) {
   }
 }
 
-// A rater's per-replication state: leniency of each rating person, the episode being perceived.
+// A rater's person-level state in a replication: leniency of each rating person.
 struct RaterState {
-  const Rater* params;
-  Engine eng;
-  Engine registration;
+  const Rater* params;   // the structural keys; the session-level ones come from the table
   bool therapist_rates;  // leniency belongs to the therapist, dyad effect to the patient
   bool continuous;       // response = "continuous"
   std::vector<double> therapist_leniency;
   double patient_leniency = 0;
-  bool registered = false;  // registers the current rupture episode
+};
+
+// The engines of one replication after the design (docs/model.md, Random streams). Copied whole
+// when a patient's sessions are simulated a second time (see ParameterTable).
+struct Streams {
+  Engine latent, measure;
+  Engine rating[2], registration[2];  // per rater: patient, therapist
 };
 
 double observe_alliance(const Rater& r, bool continuous, double perceived, Engine& eng) {
@@ -77,15 +79,25 @@ double observe_distress(const Distress& d, bool continuous, double latent, Engin
   return sum;
 }
 
-// Therapist j's random effects (docs/model.md 2.2-2.4): u_j, c_j and the repair skill k_j.
+// Therapist j's random effects (docs/model.md 2.2-2.4): u_j, c_j and the repair skill k_j, the
+// last standardized (each table entry scales it by its own repair_skill_sd).
 struct TherapistEffects {
-  double alliance = 0, distress = 0, repair_skill = 0;
+  double alliance = 0, distress = 0, repair_skill_z = 0;
 };
 
-// Patient i's random effects and the stationary start of the two autoregressive parts.
+// Patient i's random effects and the stationary start of the two autoregressive parts; the
+// propensity standardized, as the skill.
 struct PatientEffects {
-  double alliance = 0, growth = 0, propensity = 0, distress = 0, trend = 0;
+  double alliance = 0, growth = 0, propensity_z = 0, distress = 0, trend = 0;
   double e = 0, a = 0;  // e_i1, a_i1
+};
+
+// What a patient's sessions take from a table entry and the person-level draws, computed again only
+// when the entry changes (once per patient without an arm).
+struct PatientConstants {
+  const SessionParameters* params = nullptr;
+  double propensity = 0, skill = 0;
+  double repair_p = 0;  // without responsiveness
 };
 
 // What one patient carries from session to session.
@@ -93,6 +105,7 @@ struct PatientState {
   double e = 0, a = 0;  // AR parts of alliance and distress in the current session
   bool ruptured = false;
   double depth = 0, bonus = 0;
+  bool registered[2] = {false, false};  // per rater: registers the current rupture episode
   // Events of the previous session that enter this session's distress (docs/model.md 2.4, 2.7): the
   // effective onset and repair, an unresolved rupture, the patient's false alarm.
   bool prev_onset = false, prev_repair = false, prev_unresolved = false, prev_false_alarm = false;
@@ -112,37 +125,35 @@ struct Rating {
   std::uint8_t false_alarm;  // F > 0 (docs/model.md 2.5)
 };
 
-// One replication's simulation: its streams, the per-replication constants (so the session loop
-// compares no strings and takes no extra logs) and one function per sub-model of docs/model.md 2.
+// Which entries a patient's sessions follow: the table's, or the base entry throughout.
+enum class Path { Table, Base };
+
+// One replication's simulation: its streams, the structural constants of the Scenario, the
+// session-level ones from the ParameterTable (so the session loop compares no strings and takes
+// no extra logs) and one function per sub-model of docs/model.md 2.
 class CohortSimulation {
  public:
-  CohortSimulation(const Scenario& s, std::uint64_t seed, int condition, std::int64_t replication)
+  CohortSimulation(const Scenario& s, const ParameterTable& table, std::uint64_t seed, int condition,
+                   std::int64_t replication)
       : s_(s),
+        table_(table),
         design_(stream(seed, condition, replication, StreamPurpose::Design)),
-        latent_(stream(seed, condition, replication, StreamPurpose::Latent)),
-        measure_(stream(seed, condition, replication, StreamPurpose::DistressMeasurement)),
-        raters_{{&s.raters.patient,
-                 stream(seed, condition, replication, StreamPurpose::PatientRater),
-                 stream(seed, condition, replication, StreamPurpose::PatientRegistration),
-                 false,
-                 s.raters.patient.response == Response::Continuous,
-                 {}},
-                {&s.raters.therapist,
-                 stream(seed, condition, replication, StreamPurpose::TherapistRater),
-                 stream(seed, condition, replication, StreamPurpose::TherapistRegistration),
-                 true,
-                 s.raters.therapist.response == Response::Continuous,
-                 {}}},
+        streams_{stream(seed, condition, replication, StreamPurpose::Latent),
+                 stream(seed, condition, replication, StreamPurpose::DistressMeasurement),
+                 {stream(seed, condition, replication, StreamPurpose::PatientRater),
+                  stream(seed, condition, replication, StreamPurpose::TherapistRater)},
+                 {stream(seed, condition, replication, StreamPurpose::PatientRegistration),
+                  stream(seed, condition, replication, StreamPurpose::TherapistRegistration)}},
+        raters_{{&s.raters.patient, false, s.raters.patient.response == Response::Continuous, {}},
+                {&s.raters.therapist, true, s.raters.therapist.response == Response::Continuous, {}}},
         growth_shape_(s.alliance.growth_shape),
         distress_continuous_(s.distress.response == Response::Continuous),
-        onset_logit_(logit(s.rupture.onset_probability)),
-        dropout_logit_(logit(s.design.dropout.base)),
         sd_e_(s.alliance.innovation_sd / std::sqrt(1 - s.alliance.ar * s.alliance.ar)),
-        sd_a_(s.distress.innovation_sd / std::sqrt(1 - s.distress.ar * s.distress.ar)),
-        rupture_via_(s.distress.effects.rupture_via),
-        repair_via_(s.distress.effects.repair_via) {}
+        sd_a_(s.distress.innovation_sd / std::sqrt(1 - s.distress.ar * s.distress.ar)) {}
 
-  void run(Cohort& out) {
+  // `reference`, when given, receives the world in which every patient follows the base entry,
+  // from the same person-level draws and streams.
+  void run(Cohort& out, Cohort* reference) {
     out.clear();
     simulate_design(out);
     draw_therapist_effects(static_cast<int>(s_.design.therapists));
@@ -153,9 +164,11 @@ class CohortSimulation {
     for (auto* v :
          {&out.distress, &out.alliance_patient, &out.alliance_therapist, &out.true_alliance, &out.true_distress})
       v->reserve(expected_rows);
+    if (reference) *reference = out;
     for (std::size_t i = 0; i < N; ++i) {
-      simulate_patient(i, out);
+      simulate_patient(i, out, reference);
       out.offset.push_back(out.session.size());
+      if (reference) reference->offset.push_back(reference->session.size());
     }
   }
 
@@ -184,131 +197,174 @@ class CohortSimulation {
   // stream), then each rater's leniency for the therapists (rater streams).
   void draw_therapist_effects(int J) {
     therapists_.resize(static_cast<std::size_t>(J));
+    const bool skill = table_.draws_repair_skill();
     for (auto& th : therapists_) {
-      th.alliance = draw_normal(latent_, s_.alliance.therapist_sd);
-      th.distress = draw_normal(latent_, s_.distress.therapist_sd);
-      th.repair_skill = draw_normal(latent_, s_.rupture.repair_skill_sd);
+      th.alliance = draw_normal(streams_.latent, s_.alliance.therapist_sd);
+      th.distress = draw_normal(streams_.latent, s_.distress.therapist_sd);
+      th.repair_skill_z = skill ? detail::unit_normal(streams_.latent) : 0.0;
     }
-    for (auto& rs : raters_) {
+    for (std::size_t r = 0; r < 2; ++r) {
+      RaterState& rs = raters_[r];
       rs.therapist_leniency.assign(static_cast<std::size_t>(J), 0.0);
       if (rs.therapist_rates)
-        for (int j = 0; j < J; ++j) rs.therapist_leniency[j] = draw_normal(rs.eng, rs.params->leniency_sd);
+        for (int j = 0; j < J; ++j) rs.therapist_leniency[j] = draw_normal(streams_.rating[r], rs.params->leniency_sd);
     }
   }
 
   // 2.2-2.4 and 2.5: patient i's random effects and stationary starts, then the patient's part
-  // of each rater's leniency; a new patient starts with no registered episode.
+  // of each rater's leniency. Nothing here reads the table's entries (see ParameterTable).
   PatientEffects draw_patient_effects() {
+    Engine& latent = streams_.latent;
     PatientEffects p;
-    p.alliance = draw_normal(latent_, s_.alliance.patient_sd);
-    p.growth = draw_normal(latent_, s_.alliance.growth_sd);
-    p.propensity = draw_normal(latent_, s_.rupture.propensity_sd);
-    p.distress = draw_normal(latent_, s_.distress.patient_sd);
-    p.trend = draw_normal(latent_, s_.distress.trend_sd);
-    p.e = draw_normal(latent_, sd_e_);
-    p.a = draw_normal(latent_, sd_a_);
-    for (auto& rs : raters_) {
-      rs.patient_leniency = draw_normal(rs.eng, rs.therapist_rates ? rs.params->dyad_sd : rs.params->leniency_sd);
-      if (!rs.therapist_rates) rs.patient_leniency += draw_normal(rs.eng, rs.params->dyad_sd);
-      rs.registered = false;
+    p.alliance = draw_normal(latent, s_.alliance.patient_sd);
+    p.growth = draw_normal(latent, s_.alliance.growth_sd);
+    p.propensity_z = table_.draws_propensity() ? detail::unit_normal(latent) : 0.0;
+    p.distress = draw_normal(latent, s_.distress.patient_sd);
+    p.trend = draw_normal(latent, s_.distress.trend_sd);
+    p.e = draw_normal(latent, sd_e_);
+    p.a = draw_normal(latent, sd_a_);
+    for (std::size_t r = 0; r < 2; ++r) {
+      RaterState& rs = raters_[r];
+      Engine& eng = streams_.rating[r];
+      rs.patient_leniency = draw_normal(eng, rs.therapist_rates ? rs.params->dyad_sd : rs.params->leniency_sd);
+      if (!rs.therapist_rates) rs.patient_leniency += draw_normal(eng, rs.params->dyad_sd);
     }
     return p;
   }
 
+  // The person-level draws scaled as `p` says, as draw_normal(eng, sd) would have drawn them.
+  static PatientConstants patient_constants(const SessionParameters& p, const PatientEffects& pe,
+                                            const TherapistEffects& th) {
+    PatientConstants pc;
+    pc.params = &p;
+    pc.propensity = pe.propensity_z * p.propensity_sd + 0.0;
+    pc.skill = th.repair_skill_z * p.repair_skill_sd + 0.0;
+    pc.repair_p = logistic(p.repair_logit + pc.skill);
+    return pc;
+  }
+
   // 2.2 and 2.4: the AR parts of alliance (e) and distress (a) at session t > 1; a takes the
-  // previous session's events.
-  void step_dynamics(PatientState& st) {
+  // previous session's events with the effects of that session's entry `p`.
+  void step_dynamics(PatientState& st, const SessionParameters& p) {
     const auto& al = s_.alliance;
     const auto& di = s_.distress;
-    const auto& fx = di.effects;
-    st.e = al.ar * st.prev_e + draw_normal(latent_, al.innovation_sd);
+    const auto& fx = p.effects;
+    st.e = al.ar * st.prev_e + draw_normal(streams_.latent, al.innovation_sd);
     double drive = di.ar * st.a + fx.rupture * st.prev_onset + fx.repair * st.prev_repair +
                    fx.unresolved * st.prev_unresolved + fx.alliance * st.prev_e;
     // Added only when set, so the default model's sums are the same floating-point operations.
     if (fx.false_alarm != 0) drive += fx.false_alarm * st.prev_false_alarm;
-    st.a = drive + draw_normal(latent_, di.innovation_sd);
+    st.a = drive + draw_normal(streams_.latent, di.innovation_sd);
   }
 
   // 2.7: the repair probability of the active episode, shifted when a rater registered it.
-  double repair_probability(double repair_p, double skill) const {
-    const auto& resp = s_.rupture.responsiveness;
-    const double shift = (raters_[0].registered ? resp.patient : 0.0) + (raters_[1].registered ? resp.therapist : 0.0);
-    if (shift == 0) return repair_p;
-    return logistic(logit(s_.rupture.repair_probability) + skill + shift);
+  static double repair_probability(const PatientState& st, const PatientConstants& pc) {
+    const auto& resp = pc.params->responsiveness;
+    const double shift = (st.registered[0] ? resp.patient : 0.0) + (st.registered[1] ? resp.therapist : 0.0);
+    if (shift == 0) return pc.repair_p;
+    return logistic(pc.params->repair_logit + pc.skill + shift);
   }
 
   // 2.3: a repair of an open rupture, or (while intact from before) an onset with its depth; each
   // rater registers a new episode at its onset, one draw of the rater's registration stream (2.5),
   // so the registrations are known to the repair process and to next-session distress (2.7).
-  SessionEvents step_rupture(PatientState& st, int t, double propensity, double repair_p, double skill, double zD) {
-    const auto& ru = s_.rupture;
+  SessionEvents step_rupture(PatientState& st, int t, const PatientConstants& pc, double zD) {
+    const SessionParameters& p = *pc.params;
+    Engine& latent = streams_.latent;
     SessionEvents ev;
     if (st.ruptured) {
-      if (draw_bernoulli(latent_, repair_probability(repair_p, skill))) {
+      if (draw_bernoulli(latent, repair_probability(st, pc))) {
         ev.repair = true;
         st.ruptured = false;
-        st.bonus += ru.repair_bonus;
-        ev.effective_repair = felt(repair_via_, raters_[0].registered, raters_[1].registered);
+        st.bonus += p.repair_bonus;
+        ev.effective_repair = felt(p.effects.repair_via, st.registered[0], st.registered[1]);
       }
     } else if (t >= 2) {
-      const double p = logistic(onset_logit_ + propensity + ru.distress_effect * zD);
-      if (draw_bernoulli(latent_, p)) {
+      if (draw_bernoulli(latent, logistic(p.onset_logit + pc.propensity + p.distress_effect * zD))) {
         ev.onset = true;
         st.ruptured = true;
-        st.depth = draw_gamma_mean_sd(latent_, ru.depth_mean, ru.depth_sd);
-        for (auto& rs : raters_) rs.registered = draw_bernoulli(rs.registration, rs.params->registration);
-        ev.effective_onset = felt(rupture_via_, raters_[0].registered, raters_[1].registered);
+        st.depth = draw_gamma_mean_sd(latent, p.depth_mean, p.depth_sd);
+        for (std::size_t r = 0; r < 2; ++r)
+          st.registered[r] = draw_bernoulli(streams_.registration[r], p.raters[r].registration);
+        ev.effective_onset = felt(p.effects.rupture_via, st.registered[0], st.registered[1]);
       }
     }
     return ev;
   }
 
-  // 2.5: a rater's rating after the session, given the stable alliance M.
-  Rating rate(RaterState& rs, bool ruptured, double depth, double M, double zD, int j) {
+  // 2.5: rater r's rating after the session, given the stable alliance M.
+  Rating rate(std::size_t r, const PatientState& st, const SessionParameters& p, double M, double zD, int j) {
+    const RaterState& rs = raters_[r];
     const Rater& rp = *rs.params;
-    const double kappa = ruptured && rs.registered ? rp.sensitivity : 0.0;
-    const double false_alarm = draw_bernoulli(rs.eng, rp.false_alarm_rate)
-                                   ? draw_gamma_mean_sd(rs.eng, rp.false_alarm_depth, rp.false_alarm_depth_sd)
+    const RaterSessionParameters& rsp = p.raters[r];
+    Engine& eng = streams_.rating[r];
+    const bool registered = st.ruptured && st.registered[r];
+    const double kappa = registered ? rsp.sensitivity : 0.0;
+    const double false_alarm = draw_bernoulli(eng, rsp.false_alarm_rate)
+                                   ? draw_gamma_mean_sd(eng, rp.false_alarm_depth, rp.false_alarm_depth_sd)
                                    : 0.0;
     const double leniency = rs.patient_leniency + (rs.therapist_rates ? rs.therapist_leniency[j] : 0.0);
-    const double perceived = M - kappa * depth + rp.offset + leniency + rp.mood_congruence * zD - false_alarm +
-                             draw_normal(rs.eng, rp.occasion_sd);
-    return {observe_alliance(rp, rs.continuous, perceived, rs.eng), ruptured && rs.registered, false_alarm > 0};
+    const double perceived = M - kappa * st.depth + rp.offset + leniency + rp.mood_congruence * zD - false_alarm +
+                             draw_normal(eng, rp.occasion_sd);
+    return {observe_alliance(rp, rs.continuous, perceived, eng), registered, false_alarm > 0};
   }
 
   // 2.1: whether the patient leaves after session t < T.
-  bool draw_dropout(bool ruptured, double zD) {
-    const auto& dr = s_.design.dropout;
-    return draw_bernoulli(latent_, logistic(dropout_logit_ + dr.unresolved_rupture * ruptured + dr.distress * zD));
+  bool draw_dropout(const SessionParameters& p, bool ruptured, double zD) {
+    return draw_bernoulli(streams_.latent,
+                          logistic(p.dropout_logit + p.dropout_unresolved * ruptured + p.dropout_distress * zD));
   }
 
-  void simulate_patient(std::size_t i, Cohort& out) {
+  // Patient i's person-level draws, then its sessions. A patient who leaves the base entry at
+  // some session (or every patient, when the base world is asked for too) has its sessions run
+  // twice from the same streams, the base path last, so that the streams go on to the next patient
+  // as if every patient had followed the base entry (ParameterTable explains why).
+  void simulate_patient(std::size_t i, Cohort& out, Cohort* reference) {
+    const int j = out.therapist[i];
+    const int T = static_cast<int>(out.planned_sessions[i]);
+    const PatientEffects pe = draw_patient_effects();
+    if (!reference && table_.base_throughout(i)) {
+      simulate_sessions(i, j, T, pe, Path::Table, out);
+      return;
+    }
+    const Streams start = streams_;
+    simulate_sessions(i, j, T, pe, Path::Table, out);
+    streams_ = start;
+    if (!reference) scratch_.clear();
+    simulate_sessions(i, j, T, pe, Path::Base, reference ? *reference : scratch_);
+  }
+
+  void simulate_sessions(std::size_t i, int j, int T, const PatientEffects& pe, Path path, Cohort& out) {
     const auto& al = s_.alliance;
     const auto& di = s_.distress;
-    const int j = out.therapist[i];
     const TherapistEffects& th = therapists_[static_cast<std::size_t>(j)];
-    const PatientEffects pe = draw_patient_effects();
-    const double repair_p = logistic(logit(s_.rupture.repair_probability) + th.repair_skill);
-
+    PatientConstants pc;
     PatientState st;
     st.e = pe.e;
     st.a = pe.a;
-    const int T = static_cast<int>(out.planned_sessions[i]);
+    const SessionParameters* before = nullptr;  // the entry of session t - 1
     for (int t = 1; t <= T; ++t) {
-      if (t > 1) step_dynamics(st);
+      const SessionParameters& now = path == Path::Base ? table_.base() : table_.at(i, t);
+      if (&now != pc.params) pc = patient_constants(now, pe, th);
+      // Distress before session t is the outcome of sessions before it: their entry's effects and
+      // slope.
+      const SessionParameters& step = t > 1 ? *before : now;
+      if (t > 1) step_dynamics(st, step);
       const double zD = sd_a_ > 0 ? st.a / sd_a_ : 0.0;
-      const double D = di.mean + th.distress + pe.distress + (di.trend + pe.trend) * (t - 1) + st.a;
-      const SessionEvents ev = step_rupture(st, t, pe.propensity, repair_p, th.repair_skill, zD);
+      double trend = (step.trend + pe.trend) * (t - 1);
+      if (step.trend_shift != 0) trend += step.trend_shift;
+      const double D = di.mean + th.distress + pe.distress + trend + st.a;
+      const SessionEvents ev = step_rupture(st, t, pc, zD);
       const double M = al.mean + th.alliance + pe.alliance + (al.growth + pe.growth) * growth_time(growth_shape_, t) +
                        st.e + st.bonus;
       const double A = M - (st.ruptured ? st.depth : 0.0);
 
-      const Rating patient = rate(raters_[0], st.ruptured, st.depth, M, zD, j);
-      const Rating therapist = rate(raters_[1], st.ruptured, st.depth, M, zD, j);
+      const Rating patient = rate(0, st, now, M, zD, j);
+      const Rating therapist = rate(1, st, now, M, zD, j);
 
       out.patient.push_back(static_cast<int>(i));
       out.session.push_back(t);
-      out.distress.push_back(observe_distress(di, distress_continuous_, D, measure_));
+      out.distress.push_back(observe_distress(di, distress_continuous_, D, streams_.measure));
       out.alliance_patient.push_back(patient.score);
       out.alliance_therapist.push_back(therapist.score);
       out.true_alliance.push_back(A);
@@ -323,7 +379,7 @@ class CohortSimulation {
       out.false_alarm_patient.push_back(patient.false_alarm);
       out.false_alarm_therapist.push_back(therapist.false_alarm);
 
-      const bool leaves = t < T && draw_dropout(st.ruptured, zD);
+      const bool leaves = t < T && draw_dropout(now, st.ruptured, zD);
       out.dropout.push_back(leaves);
       if (leaves) break;
 
@@ -332,18 +388,20 @@ class CohortSimulation {
       st.prev_false_alarm = patient.false_alarm;
       st.prev_unresolved = st.ruptured && !ev.onset;
       st.prev_e = st.e;
+      before = &now;
     }
   }
 
   const Scenario& s_;
-  Engine design_, latent_, measure_;
+  const ParameterTable& table_;
+  Engine design_;
+  Streams streams_;
   RaterState raters_[2];
   std::vector<TherapistEffects> therapists_;
+  Cohort scratch_;  // the base path of a patient whose own entries differ, when no reference is kept
   const GrowthShape growth_shape_;
   const bool distress_continuous_;
-  const double onset_logit_, dropout_logit_;
   const double sd_e_, sd_a_;  // stationary sds of e and a
-  const EventVia rupture_via_, repair_via_;
 };
 
 // The keys that enter each generated column (docs/model.md 2.2-2.5), named when a value overflows.
@@ -393,9 +451,15 @@ void check_finite(const Cohort& c, int condition, std::int64_t replication) {
 
 }  // namespace
 
-void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::int64_t replication, Cohort& out) {
-  CohortSimulation(s, seed, condition, replication).run(out);
+void simulate_cohort(const Scenario& s, const ParameterTable& table, std::uint64_t seed, int condition,
+                     std::int64_t replication, Cohort& out, Cohort* reference) {
+  CohortSimulation(s, table, seed, condition, replication).run(out, reference);
   check_finite(out, condition, replication);
+  if (reference) check_finite(*reference, condition, replication);
+}
+
+void simulate_cohort(const Scenario& s, std::uint64_t seed, int condition, std::int64_t replication, Cohort& out) {
+  simulate_cohort(s, ParameterTable(s), seed, condition, replication, out);
 }
 
 }  // namespace collabzium

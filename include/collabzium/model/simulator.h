@@ -2,9 +2,10 @@
 // The data-generating model of docs/model.md section 2: one cohort per (seed, condition, replication).
 #include <cstdint>
 
+#include "collabzium/config/scenario.h"
 #include "collabzium/error.h"
 #include "collabzium/model/cohort.h"
-#include "collabzium/config/scenario.h"
+#include "collabzium/model/parameters.h"
 
 namespace collabzium {
 
@@ -22,6 +23,14 @@ class GeneratorError : public InputError {
 // GeneratorError when a generated value is not finite.
 void simulate_cohort(const Scenario& scenario, std::uint64_t seed, int condition, std::int64_t replication,
                      Cohort& out);
+
+// The same with the session-level parameters of `table` (built from `scenario`, perhaps with an
+// arm); every other key comes from `scenario`. `reference`, when not null, receives the cohort in
+// which every patient follows the table's base entry, from the same person-level draws and streams
+// (the other world of a trial's potential outcomes). With ParameterTable(scenario) and no reference,
+// the same cohort as above.
+void simulate_cohort(const Scenario& scenario, const ParameterTable& table, std::uint64_t seed, int condition,
+                     std::int64_t replication, Cohort& out, Cohort* reference = nullptr);
 
 inline Cohort simulate_cohort(const Scenario& scenario, std::uint64_t seed, int condition, std::int64_t replication) {
   Cohort c;
