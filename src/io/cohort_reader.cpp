@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "collabzium/error.h"
-#include "collabzium/io/csv.h"
 #include "collabzium/input_file.h"
+#include "collabzium/io/csv.h"
 #include "collabzium/model/cohort_columns.h"
 #include "collabzium/numeric.h"
 
@@ -41,7 +41,7 @@ bool is_missing(std::string_view s) { return s.empty() || s == kMissingText; }
 struct CohortHeader {
   std::vector<std::string> names;   // every field of the header line
   std::array<int, kColumns> where;  // field index of each known column, -1 when absent
-  bool has_truth = false;  // every column marking the truth is present
+  bool has_truth = false;           // every column marking the truth is present
   bool has_effective = false;  // the events that entered distress (mechanisms), with the truth
 };
 

@@ -149,10 +149,9 @@ Pattern published_pattern(const std::vector<std::string>& columns, const std::ve
     o.finding = finding;
     return o;
   };
-  const Observed findings[] = {observed("lagged.patient.rupture", Finding::Positive),
-                               observed("lagged.therapist.rupture", Finding::Null),
-                               observed("lagged.patient.repair", Finding::Negative),
-                               observed("lagged.therapist.repair", Finding::Negative)};
+  const Observed findings[] = {
+      observed("lagged.patient.rupture", Finding::Positive), observed("lagged.therapist.rupture", Finding::Null),
+      observed("lagged.patient.repair", Finding::Negative), observed("lagged.therapist.repair", Finding::Negative)};
   std::size_t est[4], p[4];
   for (int j = 0; j < 4; ++j) {
     const auto e = at.find(findings[j].name + ".estimate"), q = at.find(findings[j].name + ".p");

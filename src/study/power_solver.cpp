@@ -113,7 +113,8 @@ void print_points(const std::vector<PowerPoint>& points, const PowerCurve& curve
   log << line;
   for (const auto& p : points) {
     std::snprintf(line, sizeof line, "  %14lld %12.0f %8.3f %8.3f %8s\n", static_cast<long long>(p.value), p.trials,
-                  p.power(), p.mcse(), curve.ok ? show(curve.predict(static_cast<double>(p.value)), 3).c_str() : kMissingText.data());
+                  p.power(), p.mcse(),
+                  curve.ok ? show(curve.predict(static_cast<double>(p.value)), 3).c_str() : kMissingText.data());
     log << line;
   }
 }

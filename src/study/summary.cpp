@@ -149,7 +149,8 @@ void write_summary_csv(const ScenarioFile& file, const std::vector<SummaryRow>& 
     const Condition& c = file.conditions[static_cast<std::size_t>(r.condition - 1)];
     for (const auto& v : c.swept_values) out << ',' << csv_field(plain_value(v));
     out << ',' << csv_field(r.model) << ',' << csv_field(r.rater) << ',' << csv_field(r.term) << ','
-        << csv_field(r.measure) << ',' << csv_number(r.value, kSummaryDigits) << ',' << csv_number(r.mcse, kSummaryDigits) << '\n';
+        << csv_field(r.measure) << ',' << csv_number(r.value, kSummaryDigits) << ','
+        << csv_number(r.mcse, kSummaryDigits) << '\n';
   }
 }
 
