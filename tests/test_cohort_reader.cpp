@@ -11,6 +11,7 @@
 #include "collabzium/error.h"
 #include "collabzium/io/cohort_csv.h"
 #include "collabzium/io/cohort_reader.h"
+#include "collabzium/model/cohort_columns.h"
 #include "collabzium/model/simulator.h"
 
 using namespace collabzium;
@@ -160,6 +161,57 @@ TEST_CASE("reader: round trip of a simulated cohort", "[reader]") {
     CHECK(c.alliance_patient[k] == Approx(sim.alliance_patient[k]).margin(1e-11));
     CHECK(c.alliance_therapist[k] == Approx(sim.alliance_therapist[k]).margin(1e-11));
   }
+}
+
+// The writer, the reader and Cohort::clear walk one table (model/cohort_columns.h): every column
+// of it is written under its name, in its order, and read back into the same vector.
+TEST_CASE("reader and writer agree on every column of the cohort table", "[reader]") {
+  Scenario sc;
+  sc.design.patients = 9;
+  const Cohort sim = simulate_cohort(sc, 11, 1, 1);
+  REQUIRE(sim.has_truth);
+  REQUIRE(sim.has_effective);
+  std::ostringstream out;
+  write_cohort_csv(sim, out);
+  const std::string text = out.str();
+  std::string header;
+  for (const CohortColumn& column : kCohortColumns) header += (header.empty() ? "" : ",") + std::string(column.name);
+  CHECK(text.substr(0, text.find('\n')) == header);
+  const Cohort c = parse(text);
+  CHECK(c.has_truth);
+  CHECK(c.has_effective);
+  CHECK(c.session == sim.session);
+  CHECK(c.patient == sim.patient);
+  for (const CohortColumn& column : kCohortColumns) {
+    INFO(column.name);
+    if (column.flags) CHECK(c.*column.flags == sim.*column.flags);
+    if (column.numbers) {
+      REQUIRE((c.*column.numbers).size() == (sim.*column.numbers).size());
+      for (std::size_t k = 0; k < c.rows(); ++k) {
+        const double a = (c.*column.numbers)[k], b = (sim.*column.numbers)[k];
+        CHECK((std::isnan(a) ? std::isnan(b) : a == Approx(b).margin(1e-9)));
+      }
+    }
+  }
+  // A column the table marks as required is refused when absent, under its name.
+  for (const CohortColumn& column : kCohortColumns) {
+    if (column.group != CohortColumnGroup::Observed) continue;
+    std::string without;
+    for (const CohortColumn& other : kCohortColumns)
+      if (other.group == CohortColumnGroup::Observed && &other != &column)
+        without += (without.empty() ? "" : ",") + std::string(other.name);
+    CHECK(error_of(without + "\n") ==
+          "data.csv:1: " + std::string(column.name) + ": expected a required column, got a header without it");
+  }
+  // clear() empties every column's vector.
+  Cohort cleared = c;
+  cleared.clear();
+  for (const CohortColumn& column : kCohortColumns) {
+    if (column.flags) CHECK((cleared.*column.flags).empty());
+    if (column.numbers) CHECK((cleared.*column.numbers).empty());
+  }
+  CHECK(cleared.rows() == 0);
+  CHECK(!cleared.has_truth);
 }
 
 TEST_CASE("reader: files", "[reader]") {

@@ -180,6 +180,32 @@ TEST_CASE("serve: /api/scenario is the starting scenario", "[serve]") {
   CHECK(r->body.find("\"rule_defaults\": {\"absolute_drop\": 0.5,\"sd_drop\": 1.5,") != std::string::npos);
 }
 
+// The page offers the values of each choice key that /api/scenario lists: the enums' names.
+TEST_CASE("serve: /api/scenario lists every choice key's values, as config/choices.h names them", "[serve]") {
+  Running s(1);
+  auto r = s.client->Get("/api/scenario");
+  REQUIRE(r);
+  auto listed = [](const std::string& key, std::span<const std::string_view> names) {
+    std::string text = "\"" + key + "\": [";
+    for (std::size_t i = 0; i < names.size(); ++i) (text += i ? ",\"" : "\"") += std::string(names[i]) + "\"";
+    return text + "]";
+  };
+  CHECK(r->body.find("\"choices\": {") != std::string::npos);
+  CHECK(r->body.find(listed("detection.rule", choice_names(DetectionRule{}))) != std::string::npos);
+  CHECK(r->body.find(listed("distress.effects.rupture_via", choice_names(EventVia{}))) != std::string::npos);
+  CHECK(r->body.find(listed("distress.effects.repair_via", choice_names(EventVia{}))) != std::string::npos);
+  CHECK(r->body.find(listed("analysis.models", choice_names(ModelKind{}))) != std::string::npos);
+  std::size_t choice_keys = 0;
+  for (const auto& key : scenario_keys()) {
+    const std::vector<std::string> values = key_choices(key);
+    if (values.empty()) continue;
+    ++choice_keys;
+    const std::vector<std::string_view> names(values.begin(), values.end());
+    CHECK(r->body.find(listed(key, names)) != std::string::npos);
+  }
+  CHECK(choice_keys >= 4);
+}
+
 TEST_CASE("serve: /api/cohort is the cohort `simulate --seed` writes, with its detected events", "[serve]") {
   Running s(1);
   const std::string body = R"({"design.patients": 40, "seed": 3, "raters.patient.registration": 0.9})";

@@ -5,7 +5,8 @@
 
 const RATER_COLORS = { patient: "#e08214", therapist: "#2166ac", truth: "#333333" };
 
-// Controls, in the order shown. kind: real, int (slider) | choice | number (free integer).
+// Controls, in the order shown. kind: real, int (slider) | choice (its values from /api/scenario) |
+// number (free integer).
 const CONTROLS = [
   { group: "Design" },
   { key: "design.patients", label: "patients", kind: "int", min: 10, max: 500, step: 1 },
@@ -25,24 +26,26 @@ const CONTROLS = [
   { group: "Effects on next-session distress" },
   { key: "distress.effects.rupture", label: "rupture (β_R)", kind: "real", min: -3, max: 5, step: 0.1 },
   { key: "distress.effects.repair", label: "repair (β_P)", kind: "real", min: -5, max: 3, step: 0.1 },
-  { key: "distress.effects.rupture_via", label: "ruptures that move distress", kind: "choice",
-    options: ["latent", "patient", "therapist", "either", "both"] },
-  { key: "distress.effects.repair_via", label: "repairs that move distress", kind: "choice",
-    options: ["latent", "patient", "therapist", "either", "both"] },
+  { key: "distress.effects.rupture_via", label: "ruptures that move distress", kind: "choice" },
+  { key: "distress.effects.repair_via", label: "repairs that move distress", kind: "choice" },
   { group: "Detection" },
-  { key: "detection.rule", label: "rule", kind: "choice",
-    options: ["absolute_drop", "sd_drop", "rci", "percent_drop", "sudden_loss"] },
+  { key: "detection.rule", label: "rule", kind: "choice" },
   { key: "detection.threshold", label: "threshold", kind: "real", min: 0, max: 2, step: 1 / 24 },
   { group: "Study" },
   { key: "seed", label: "seed", kind: "number", min: 0 },
   { key: "replications", label: "replications", kind: "int", min: 20, max: 2000, step: 20 },
 ];
 
-// Threshold slider ranges per rule (in the rule's own units).
+// Threshold slider ranges per rule (in the rule's own units). A rule without one (a rule the
+// server offers that this table does not know) gets a range around its default threshold.
 const THRESHOLD_RANGE = {
   absolute_drop: [1 / 12, 2, 1 / 24], sd_drop: [0.25, 4, 0.05], rci: [0.5, 4, 0.05],
   percent_drop: [0.02, 0.5, 0.01], sudden_loss: [1 / 12, 2, 1 / 24],
 };
+function thresholdRange(rule) {
+  const d = Number(state.ruleDefaults[rule]) || 1;
+  return THRESHOLD_RANGE[rule] || [d / 10, 4 * d, d / 20];
+}
 
 const state = { defaults: {}, values: {}, ruleDefaults: {}, generation: 0, charts: {}, pending: 0 };
 let studyAbort = null, cohortAbort = null, timer = null;
@@ -76,14 +79,15 @@ function body() {
 
 // A grid over the slider's range plus the current threshold, so that point is on the curve.
 function rocThresholds(rule, current) {
-  const [lo, hi] = THRESHOLD_RANGE[rule];
+  const [lo, hi] = thresholdRange(rule);
   const grid = [];
   for (let k = 0; k <= 16; ++k) grid.push(Number((lo + (hi - lo) * k / 16).toPrecision(6)));
   grid.push(current);
   return [...new Set(grid)].sort((a, b) => a - b);
 }
 
-function buildControls() {
+// `choices`: the admissible values of each choice key, as /api/scenario lists them.
+function buildControls(choices) {
   const aside = $("controls");
   let fieldset = null;
   for (const c of CONTROLS) {
@@ -106,7 +110,7 @@ function buildControls() {
     let input;
     if (c.kind === "choice") {
       input = document.createElement("select");
-      for (const o of c.options) {
+      for (const o of choices[c.key] || []) {
         const opt = document.createElement("option");
         opt.value = opt.textContent = o;
         input.appendChild(opt);
@@ -158,7 +162,7 @@ function onInput(c, input) {
 }
 
 function applyThresholdRange() {
-  const [lo, hi, step] = THRESHOLD_RANGE[state.values["detection.rule"]];
+  const [lo, hi, step] = thresholdRange(state.values["detection.rule"]);
   const input = $("ctl-detection-threshold");
   input.min = lo;
   input.max = hi;
@@ -400,8 +404,8 @@ function drawStudy(result) {
 }
 
 async function init() {
-  buildControls();
   const scenario = await (await fetch("/api/scenario")).json();
+  buildControls(scenario.choices);
   state.ruleDefaults = scenario.rule_defaults;
   for (const c of CONTROLS) {
     if (!c.key) continue;

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <string>
 
+#include "collabzium/detection/detection_measures.h"
+#include "collabzium/format.h"
 #include "collabzium/io/csv.h"
 #include "collabzium/io/json.h"
 
@@ -43,12 +45,7 @@ void json_model(JsonWriter& j, const ModelResult& m) {
   j.end_object();
 }
 
-std::string num(double x, int decimals = 3) {
-  if (std::isnan(x)) return "NA";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
-  return buf;
-}
+std::string num(double x, int decimals = 3) { return format_fixed(x, decimals); }
 
 std::string pad(const std::string& s, std::size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
 
@@ -65,12 +62,10 @@ void write_report_json(const Cohort& cohort, const CohortAnalysis& a, std::ostre
     const DetectionScore& d = a.detection[index_of(r)];
     j.key(rater_name(r)).begin_object();
     j.key("detection").begin_object();
-    j.field("ruptures", static_cast<long long>(d.ruptures)).field("repairs", static_cast<long long>(d.repairs));
-    j.field("prevalence", d.prevalence);
+    // Integer counts print as integers (%.17g).
+    for (const DetectionMeasure& m : kDetectionMeasures)
+      if (m.in_detection_object() && (cohort.has_truth || !m.needs_truth)) j.field(std::string(m.measure), m.value(d));
     if (cohort.has_truth) {
-      j.field("true_prevalence", d.true_prevalence);
-      j.field("sensitivity", d.rupture.sensitivity).field("specificity", d.rupture.specificity);
-      j.field("ppv", d.rupture.ppv).field("f1", d.rupture.f1);
       json_accuracy(j, "rupture", d.rupture);
       json_accuracy(j, "repair", d.repair);
       json_accuracy(j, "patients", d.rupture_patients);

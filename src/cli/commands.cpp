@@ -85,10 +85,7 @@ void command_simulate(const SimulateOptions& o, std::ostream& out) {
 void command_analyze(const AnalyzeOptions& o, std::ostream& out) {
   refuse_same_files({{"config", o.common.config}, {"--data", o.data}}, {{"--out", o.report}, {"--events", o.events}});
   const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
-  if (file.conditions.size() != 1)
-    throw InputError(locate(
-        o.common.config, 0, "sweep",
-        "analyze takes a scenario without a sweep (it has " + std::to_string(file.conditions.size()) + " conditions)"));
+  require_one_condition(file, "analyze");
   const Scenario& s = file.base;
   const Cohort cohort = read_cohort_csv(o.data);
   // Open every output before the work, so a bad path fails early; all are committed together.

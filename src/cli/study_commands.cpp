@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include "collabzium/error.h"
+#include "collabzium/format.h"
 #include "collabzium/io/output_file.h"
 #include "collabzium/io/results_file.h"
 #include "collabzium/numeric.h"
@@ -27,12 +28,7 @@ namespace collabzium {
 
 namespace {
 
-std::string show(double x, int digits) {
-  if (std::isnan(x)) return "NA";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-  return buf;
-}
+std::string show(double x, int digits) { return format_significant(x, digits); }
 
 std::int64_t non_negative(const char* flag, std::int64_t v) {
   if (v < 0) throw InputError(locate(flag, 0, "", "must be an integer >= 0, got " + std::to_string(v)));
@@ -56,10 +52,7 @@ bool parse_int(const std::string& text, std::int64_t& out) {
 void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
   refuse_same_files({{"config", o.common.config}}, {{"--out", o.out}});
   const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
-  if (file.conditions.size() != 1)
-    throw InputError(locate(o.common.config, 0, "sweep",
-                            "calibrate takes a scenario without a sweep (it has " +
-                                std::to_string(file.conditions.size()) + " conditions)"));
+  require_one_condition(file, "calibrate");
   // A sweep of single values is one condition: calibrate that condition's scenario.
   const Scenario& base = file.conditions.front().scenario;
   // Settings and lists are checked by calibrate(); here only what is the command line's own.
@@ -137,10 +130,7 @@ void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
 void command_solve(const SolveOptions& o, std::ostream& out) {
   refuse_same_files({{"config", o.common.config}}, {{"--out", o.out}});
   const ScenarioFile file = load_scenario(o.common.config, o.common.overrides);
-  if (file.conditions.size() != 1)
-    throw InputError(locate(
-        o.common.config, 0, "sweep",
-        "solve takes a scenario without a sweep (it has " + std::to_string(file.conditions.size()) + " conditions)"));
+  require_one_condition(file, "solve");
   const Scenario& base = file.conditions.front().scenario;
   const PowerTarget target = parse_power_target(o.target);
   if (!o.power) throw InputError(locate("--power", 0, "", "is required"));

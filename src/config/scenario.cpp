@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "collabzium/error.h"
+#include "collabzium/format.h"
 #include "collabzium/input_file.h"
 #include "scenario_base.h"
 
@@ -293,9 +294,7 @@ std::string quote(const std::string& s) {
 std::string format_double(double x) {
   if (std::isnan(x)) return "nan";
   if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, x);
-  std::string s(buf, res.ptr);
+  std::string s = format_shortest(x);
   if (s.find_first_of(".eE") == std::string::npos) s += ".0";
   return s;
 }
@@ -738,6 +737,11 @@ std::vector<std::string> scenario_keys() {
   return out;
 }
 
+std::vector<std::string> key_choices(const std::string& key) {
+  const KeySpec* k = find_spec(key);
+  return k ? k->choices : std::vector<std::string>{};
+}
+
 KeyValue get_key(const Scenario& scenario, const std::string& key) {
   const KeySpec* k = find_spec(key);
   if (!k) throw InputError(locate("scenario", 0, key, "unknown key"));
@@ -909,6 +913,13 @@ ScenarioFile parse_scenario(const std::string& toml_text, const std::string& pat
     if (out.infer.seed < 0) out.infer.seed = out.base.run.seed;
   }
   return out;
+}
+
+void require_one_condition(const ScenarioFile& file, std::string_view verb, std::string_view why) {
+  if (file.conditions.size() == 1) return;
+  throw InputError(locate(file.path, 0, "sweep",
+                          std::string(verb) + " takes a scenario without a sweep (it has " +
+                              std::to_string(file.conditions.size()) + " conditions)" + std::string(why)));
 }
 
 ScenarioFile single_condition(const Scenario& scenario) {

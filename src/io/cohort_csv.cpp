@@ -1,55 +1,37 @@
 #include "collabzium/io/cohort_csv.h"
 
-#include <cmath>
-#include <cstdio>
+#include <vector>
 
 #include "collabzium/io/csv.h"
 #include "collabzium/io/output_file.h"
+#include "collabzium/model/cohort_columns.h"
 
 namespace collabzium {
 
-namespace {
-
-void put_number(std::ostream& out, double x) {
-  if (std::isnan(x)) {
-    out << "NA";
-    return;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.12g", x);
-  out << buf;
-}
-
-}  // namespace
+// Item means keep their exact grid (k/items) when read back (cohort_csv.h).
+constexpr int kCohortDigits = 12;
 
 void write_cohort_csv(const Cohort& c, std::ostream& out) {
-  out << "patient,therapist,session,distress,alliance_patient,alliance_therapist";
-  if (c.has_truth)
-    out << ",true_alliance,true_distress,true_ruptured,true_onset,true_repair,registered_patient,"
-           "registered_therapist,dropout";
-  if (c.has_effective) out << ",effective_onset,effective_repair,false_alarm_patient,false_alarm_therapist";
+  // The columns of the groups this cohort holds, in the table's order.
+  std::vector<std::size_t> columns;
+  for (std::size_t j = 0; j < kCohortColumns.size(); ++j)
+    if (has_group(c, kCohortColumns[j].group)) columns.push_back(j);
+  for (std::size_t j = 0; j < columns.size(); ++j) out << (j ? "," : "") << kCohortColumns[columns[j]].name;
   out << "\n";
   for (std::size_t i = 0; i < c.patients(); ++i) {
     // Labels are free text (a real study's "Smith, J."): quoted when they must be.
     const std::string p = csv_field(c.patient_label(i)), t = csv_field(c.therapist_label(c.therapist[i]));
     for (std::size_t k = c.offset[i]; k < c.offset[i + 1]; ++k) {
-      out << p << ',' << t << ',' << c.session[k] << ',';
-      put_number(out, c.distress[k]);
-      out << ',';
-      put_number(out, c.alliance_patient[k]);
-      out << ',';
-      put_number(out, c.alliance_therapist[k]);
-      if (c.has_truth) {
-        out << ',';
-        put_number(out, c.true_alliance[k]);
-        out << ',';
-        put_number(out, c.true_distress[k]);
-        out << ',' << int(c.true_ruptured[k]) << ',' << int(c.true_onset[k]) << ',' << int(c.true_repair[k]) << ','
-            << int(c.registered_patient[k]) << ',' << int(c.registered_therapist[k]) << ',' << int(c.dropout[k]);
+      for (std::size_t j = 0; j < columns.size(); ++j) {
+        const CohortColumn& column = kCohortColumns[columns[j]];
+        if (j) out << ',';
+        switch (column.kind) {
+          case CohortColumnKind::Label: out << (columns[j] == kPatientColumn ? p : t); break;
+          case CohortColumnKind::Session: out << c.session[k]; break;
+          case CohortColumnKind::Measure: out << csv_number((c.*column.numbers)[k], kCohortDigits); break;
+          case CohortColumnKind::Flag: out << int((c.*column.flags)[k]); break;
+        }
       }
-      if (c.has_effective)
-        out << ',' << int(c.effective_onset[k]) << ',' << int(c.effective_repair[k]) << ','
-            << int(c.false_alarm_patient[k]) << ',' << int(c.false_alarm_therapist[k]);
       out << '\n';
     }
   }

@@ -11,54 +11,18 @@
 #include <vector>
 
 #include "collabzium/error.h"
-#include "collabzium/io/csv.h"
 #include "collabzium/input_file.h"
+#include "collabzium/io/csv.h"
+#include "collabzium/model/cohort_columns.h"
 #include "collabzium/numeric.h"
 
 namespace collabzium {
 
 namespace {
 
-enum Col {
-  kPatient,
-  kTherapist,
-  kSession,
-  kDistress,
-  kAlliancePatient,
-  kAllianceTherapist,
-  kTrueAlliance,
-  kTrueDistress,
-  kTrueRuptured,
-  kTrueOnset,
-  kTrueRepair,
-  kRegisteredPatient,
-  kRegisteredTherapist,
-  kDropout,
-  kEffectiveOnset,
-  kEffectiveRepair,
-  kFalseAlarmPatient,
-  kFalseAlarmTherapist,
-  kColumns
-};
-constexpr int kRequired = 6;
-constexpr std::array<const char*, kColumns> kNames = {"patient",
-                                                      "therapist",
-                                                      "session",
-                                                      "distress",
-                                                      "alliance_patient",
-                                                      "alliance_therapist",
-                                                      "true_alliance",
-                                                      "true_distress",
-                                                      "true_ruptured",
-                                                      "true_onset",
-                                                      "true_repair",
-                                                      "registered_patient",
-                                                      "registered_therapist",
-                                                      "dropout",
-                                                      "effective_onset",
-                                                      "effective_repair",
-                                                      "false_alarm_patient",
-                                                      "false_alarm_therapist"};
+// Columns are the entries of kCohortColumns (model/cohort_columns.h), by index.
+constexpr std::size_t kColumns = kCohortColumns.size();
+const std::string_view& column_name(std::size_t c) { return kCohortColumns[c].name; }
 
 std::string shown(std::string_view s) {
   std::string out = "'";
@@ -67,7 +31,7 @@ std::string shown(std::string_view s) {
   return out + "'";
 }
 
-bool is_missing(std::string_view s) { return s.empty() || s == "NA"; }
+bool is_missing(std::string_view s) { return s.empty() || s == kMissingText; }
 
 [[noreturn]] void fail(const std::string& path, long line, const std::string& key, const std::string& what) {
   throw InputError(locate(path, line, key, what));
@@ -77,7 +41,7 @@ bool is_missing(std::string_view s) { return s.empty() || s == "NA"; }
 struct CohortHeader {
   std::vector<std::string> names;   // every field of the header line
   std::array<int, kColumns> where;  // field index of each known column, -1 when absent
-  bool has_truth = false;
+  bool has_truth = false;           // every column marking the truth is present
   bool has_effective = false;  // the events that entered distress (mechanisms), with the truth
 };
 
@@ -89,18 +53,24 @@ CohortHeader read_header(CsvReader& reader, const std::string& path) {
   const long line = reader.record_line();
   h.where.fill(-1);
   for (std::size_t f = 0; f < h.names.size(); ++f)
-    for (int c = 0; c < kColumns; ++c)
-      if (h.names[f] == kNames[c]) {
+    for (std::size_t c = 0; c < kColumns; ++c)
+      if (h.names[f] == column_name(c)) {
         if (h.where[c] >= 0)
-          fail(path, line, kNames[c],
+          fail(path, line, std::string(column_name(c)),
                "expected each column once, got it twice (fields " + std::to_string(h.where[c] + 1) + " and " +
                    std::to_string(f + 1) + ")");
         h.where[c] = static_cast<int>(f);
       }
-  for (int c = 0; c < kRequired; ++c)
-    if (h.where[c] < 0) fail(path, line, kNames[c], "expected a required column, got a header without it");
-  h.has_truth = h.where[kTrueOnset] >= 0 && h.where[kTrueRepair] >= 0;
-  h.has_effective = h.has_truth && h.where[kEffectiveOnset] >= 0 && h.where[kEffectiveRepair] >= 0;
+  for (std::size_t c = 0; c < kColumns; ++c)
+    if (kCohortColumns[c].group == CohortColumnGroup::Observed && h.where[c] < 0)
+      fail(path, line, std::string(column_name(c)), "expected a required column, got a header without it");
+  auto marked = [&](CohortColumnGroup g) {
+    for (std::size_t c = 0; c < kColumns; ++c)
+      if (kCohortColumns[c].group == g && kCohortColumns[c].marks_group && h.where[c] < 0) return false;
+    return true;
+  };
+  h.has_truth = marked(CohortColumnGroup::Truth);
+  h.has_effective = h.has_truth && marked(CohortColumnGroup::Effective);
   reader.name_columns(h.names);
   return h;
 }
@@ -137,26 +107,32 @@ void check_field_count(const std::vector<std::string>& fields, const CohortHeade
 // The numeric columns of one row: session, measures (number or missing), flags (0/1).
 void read_values(const std::vector<std::string>& fields, const CohortHeader& h, const std::string& path, Record& r) {
   r.value.fill(kNaN);
-  for (int c = kSession; c < kColumns; ++c) {
-    if (h.where[c] < 0) continue;
+  for (std::size_t c = 0; c < kColumns; ++c) {
+    const CohortColumn& column = kCohortColumns[c];
+    if (h.where[c] < 0 || column.kind == CohortColumnKind::Label) continue;
     const std::string& s = fields[h.where[c]];
+    const std::string key(column.name);
     double v = kNaN;
-    if (c == kSession) {
-      if (!parse_number(s, v) || v != std::floor(v) || v < 1 || v > 1e9)
-        fail(path, r.line, kNames[c], "expected a whole session number >= 1, got " + shown(s));
-    } else if (c <= kTrueDistress) {
-      if (is_missing(s)) continue;
-      if (!parse_number(s, v)) fail(path, r.line, kNames[c], "expected a finite number or NA, got " + shown(s));
-    } else {
-      const bool may_miss = c >= kRegisteredPatient;
-      if (may_miss && is_missing(s)) continue;
-      if (!parse_number(s, v) || (v != 0 && v != 1))
-        fail(path, r.line, kNames[c],
-             std::string("expected 0 or 1") + (may_miss ? " or NA" : "") + ", got " + shown(s));
+    switch (column.kind) {
+      case CohortColumnKind::Label: break;
+      case CohortColumnKind::Session:
+        if (!parse_number(s, v) || v != std::floor(v) || v < 1 || v > 1e9)
+          fail(path, r.line, key, "expected a whole session number >= 1, got " + shown(s));
+        break;
+      case CohortColumnKind::Measure:
+        if (is_missing(s)) continue;
+        if (!parse_number(s, v)) fail(path, r.line, key, "expected a finite number or NA, got " + shown(s));
+        break;
+      case CohortColumnKind::Flag:
+        if (column.may_be_missing && is_missing(s)) continue;
+        if (!parse_number(s, v) || (v != 0 && v != 1))
+          fail(path, r.line, key,
+               std::string("expected 0 or 1") + (column.may_be_missing ? " or NA" : "") + ", got " + shown(s));
+        break;
     }
     r.value[c] = v;
   }
-  r.session = static_cast<int>(r.value[kSession]);
+  r.session = static_cast<int>(r.value[kSessionColumn]);
 }
 
 // Numbers the row's patient and therapist; a patient keeps the therapist of its first row.
@@ -186,8 +162,8 @@ CohortRows read_rows(CsvReader& reader, const CohortHeader& h, const std::string
     Record r;
     r.line = reader.record_line();
     check_field_count(fields, h, path, r.line);
-    const std::string& plabel = fields[h.where[kPatient]];
-    const std::string& tlabel = fields[h.where[kTherapist]];
+    const std::string& plabel = fields[h.where[kPatientColumn]];
+    const std::string& tlabel = fields[h.where[kTherapistColumn]];
     if (is_missing(plabel)) fail(path, r.line, "patient", "expected a patient label, got " + shown(plabel));
     if (is_missing(tlabel)) fail(path, r.line, "therapist", "expected a therapist label, got " + shown(tlabel));
     read_values(fields, h, path, r);
@@ -273,21 +249,11 @@ void assemble(CohortRows& rows, const CohortHeader& header, const std::string& p
     ++out.offset[r.patient + 1];
     out.patient.push_back(r.patient);
     out.session.push_back(r.session);
-    out.distress.push_back(r.value[kDistress]);
-    out.alliance_patient.push_back(r.value[kAlliancePatient]);
-    out.alliance_therapist.push_back(r.value[kAllianceTherapist]);
-    out.true_alliance.push_back(r.value[kTrueAlliance]);
-    out.true_distress.push_back(r.value[kTrueDistress]);
-    out.true_ruptured.push_back(flag(r.value[kTrueRuptured]));
-    out.true_onset.push_back(flag(r.value[kTrueOnset]));
-    out.true_repair.push_back(flag(r.value[kTrueRepair]));
-    out.registered_patient.push_back(flag(r.value[kRegisteredPatient]));
-    out.registered_therapist.push_back(flag(r.value[kRegisteredTherapist]));
-    out.dropout.push_back(flag(r.value[kDropout]));
-    out.effective_onset.push_back(flag(r.value[kEffectiveOnset]));
-    out.effective_repair.push_back(flag(r.value[kEffectiveRepair]));
-    out.false_alarm_patient.push_back(flag(r.value[kFalseAlarmPatient]));
-    out.false_alarm_therapist.push_back(flag(r.value[kFalseAlarmTherapist]));
+    for (std::size_t c = 0; c < kColumns; ++c) {
+      const CohortColumn& column = kCohortColumns[c];
+      if (column.numbers) (out.*column.numbers).push_back(r.value[c]);
+      if (column.flags) (out.*column.flags).push_back(flag(r.value[c]));
+    }
   }
   for (std::size_t i = 0; i < np; ++i) out.offset[i + 1] += out.offset[i];
 }

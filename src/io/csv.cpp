@@ -36,27 +36,6 @@ std::string shown_char(char c) {
 
 }  // namespace
 
-std::string csv_field(std::string_view text) {
-  const bool must_quote = text.find_first_of(",\"\r\n") != std::string_view::npos ||
-                          (!text.empty() && (is_blank(text.front()) || is_blank(text.back())));
-  if (!must_quote) return std::string(text);
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + '"';
-}
-
-std::string csv_record(const std::vector<std::string>& fields) {
-  std::string out;
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (i) out += ',';
-    out += csv_field(fields[i]);
-  }
-  return out;
-}
-
 CsvReader::CsvReader(std::string_view text, std::string path, long first_line)
     : text_(text), path_(std::move(path)), lines_read_(first_line - 1) {
   if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "collabzium/format.h"
+
 namespace collabzium {
 
 void JsonWriter::separate() {
@@ -45,9 +47,7 @@ JsonWriter& JsonWriter::value(double x) {
   if (!std::isfinite(x)) {
     out_ << "null";
   } else {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", x);
-    out_ << buf;
+    out_ << format_exact(x);
   }
   return *this;
 }

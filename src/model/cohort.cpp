@@ -1,5 +1,7 @@
 #include "collabzium/model/cohort.h"
 
+#include "collabzium/model/cohort_columns.h"
+
 namespace collabzium {
 
 std::string Cohort::patient_label(std::size_t i) const {
@@ -11,6 +13,7 @@ std::string Cohort::therapist_label(int j) const {
 }
 
 void Cohort::clear() {
+  // Per patient, and the per-row vectors that are not a column's values.
   therapist.clear();
   offset.clear();
   planned_sessions.clear();
@@ -19,23 +22,13 @@ void Cohort::clear() {
   n_therapists = 0;
   patient.clear();
   session.clear();
-  distress.clear();
-  alliance_patient.clear();
-  alliance_therapist.clear();
   has_truth = false;
-  true_alliance.clear();
-  true_distress.clear();
-  true_ruptured.clear();
-  true_onset.clear();
-  true_repair.clear();
-  registered_patient.clear();
-  registered_therapist.clear();
-  dropout.clear();
   has_effective = false;
-  effective_onset.clear();
-  effective_repair.clear();
-  false_alarm_patient.clear();
-  false_alarm_therapist.clear();
+  // The columns' values.
+  for (const CohortColumn& column : kCohortColumns) {
+    if (column.numbers) (this->*column.numbers).clear();
+    if (column.flags) (this->*column.flags).clear();
+  }
 }
 
 }  // namespace collabzium

@@ -9,10 +9,12 @@
 #include <unordered_map>
 
 #include "collabzium/analysis/analysis.h"
+#include "collabzium/detection/detection_measures.h"
 #include "collabzium/error.h"
 #include "collabzium/io/json.h"
 #include "collabzium/model/simulator.h"
 #include "collabzium/serve/request.h"
+#include "collabzium/study/infer.h"
 #include "collabzium/study/record.h"
 #include "collabzium/study/runner.h"
 #include "collabzium/study/summary.h"
@@ -62,17 +64,12 @@ void write_value(JsonWriter& w, const KeyValue& v) {
       v);
 }
 
+// The rater's detection object of the report JSON (detection/detection_measures.h), truth included.
 void write_accuracy(JsonWriter& w, const DetectionScore& d) {
-  w.begin_object()
-      .field("ruptures", static_cast<long long>(d.ruptures))
-      .field("repairs", static_cast<long long>(d.repairs))
-      .field("prevalence", d.prevalence)
-      .field("true_prevalence", d.true_prevalence)
-      .field("sensitivity", d.rupture.sensitivity)
-      .field("specificity", d.rupture.specificity)
-      .field("ppv", d.rupture.ppv)
-      .field("f1", d.rupture.f1)
-      .end_object();
+  w.begin_object();
+  for (const DetectionMeasure& m : kDetectionMeasures)
+    if (m.in_detection_object()) w.field(std::string(m.measure), m.value(d));
+  w.end_object();
 }
 
 template <class T>
@@ -137,6 +134,7 @@ std::vector<std::pair<std::size_t, std::string>> example_patients(const Cohort& 
 // The published pattern (experiments/plots/seed_report.py): patient ruptures significant and
 // positive, therapist ruptures not significant, patient and therapist repairs significant and
 // negative, all in the lagged model; counted over replications where all four p-values exist.
+// Each finding is tested as infer tests its [infer.observed] findings (study/infer.h, meets).
 struct Pattern {
   std::size_t hits = 0, n = 0;
 };
@@ -145,11 +143,18 @@ Pattern published_pattern(const std::vector<std::string>& columns, const std::ve
                           double alpha) {
   std::unordered_map<std::string, std::size_t> at;
   for (std::size_t k = 0; k < columns.size(); ++k) at[columns[k]] = k;
-  const char* names[] = {"lagged.patient.rupture", "lagged.therapist.rupture", "lagged.patient.repair",
-                         "lagged.therapist.repair"};
+  auto observed = [](const char* name, Finding finding) {
+    Observed o;
+    o.name = name;
+    o.finding = finding;
+    return o;
+  };
+  const Observed findings[] = {
+      observed("lagged.patient.rupture", Finding::Positive), observed("lagged.therapist.rupture", Finding::Null),
+      observed("lagged.patient.repair", Finding::Negative), observed("lagged.therapist.repair", Finding::Negative)};
   std::size_t est[4], p[4];
   for (int j = 0; j < 4; ++j) {
-    const auto e = at.find(std::string(names[j]) + ".estimate"), q = at.find(std::string(names[j]) + ".p");
+    const auto e = at.find(findings[j].name + ".estimate"), q = at.find(findings[j].name + ".p");
     if (e == at.end() || q == at.end()) return {};
     est[j] = e->second;
     p[j] = q->second;
@@ -162,8 +167,11 @@ Pattern published_pattern(const std::vector<std::string>& columns, const std::ve
     for (int j = 0; j < 4; ++j) finite = finite && std::isfinite(row[p[j]]) && std::isfinite(row[est[j]]);
     if (!finite) continue;
     ++out.n;
-    const bool hit = row[p[0]] < alpha && row[est[0]] > 0 && row[p[1]] >= alpha && row[p[2]] < alpha &&
-                     row[est[2]] < 0 && row[p[3]] < alpha && row[est[3]] < 0;
+    bool hit = true;
+    for (int j = 0; j < 4; ++j) {
+      const double quantities[2] = {row[est[j]], row[p[j]]};
+      hit = hit && meets(findings[j], quantities, alpha);
+    }
     out.hits += hit;
   }
   return out;
@@ -186,10 +194,7 @@ Sandbox::Sandbox(const ScenarioFile& start, int threads, SandboxLimits limits)
       threads_(std::max(1, threads)),
       limits_(limits),
       slots_(std::max(1, threads)) {
-  if (start.conditions.size() != 1)
-    throw InputError(locate(
-        start.path, 0, "sweep",
-        "serve takes a scenario without a sweep (it has " + std::to_string(start.conditions.size()) + " conditions)"));
+  require_one_condition(start, "serve");
 }
 
 std::variant<Reply, ScenarioFile> Sandbox::resolve(std::string_view body) const {
@@ -229,6 +234,17 @@ Reply Sandbox::scenario() const {
   for (const auto& key : scenario_keys()) {
     w.key(key);
     write_value(w, get_key(file.base, key));
+  }
+  w.end_object();
+  // The admissible values of every choice key, from the enums' names (config/choices.h): the page
+  // offers these and no list of its own.
+  w.key("choices").begin_object();
+  for (const auto& key : scenario_keys()) {
+    const std::vector<std::string> choices = key_choices(key);
+    if (choices.empty()) continue;
+    w.key(key).begin_array();
+    for (const auto& c : choices) w.value(c);
+    w.end_array();
   }
   w.end_object();
   w.key("rule_defaults").begin_object();

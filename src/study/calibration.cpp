@@ -9,9 +9,11 @@
 #include <set>
 
 #include "collabzium/error.h"
+#include "collabzium/format.h"
 #include "collabzium/model/random.h"
 #include "collabzium/numeric.h"
 #include "collabzium/study/runner.h"
+#include "collabzium/study/search.h"
 
 namespace collabzium {
 
@@ -27,12 +29,7 @@ std::string trim(const std::string& s) {
 // A finite number taking the whole text, spaces around it allowed.
 bool parse_trimmed_number(const std::string& text, double& out) { return parse_number(trim(text), out); }
 
-std::string show(double x, int digits = 6) {
-  if (std::isnan(x)) return "NA";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-  return buf;
-}
+std::string show(double x, int digits = 6) { return format_significant(x, digits); }
 
 double round_significant(double x, int digits) {
   if (x == 0 || !std::isfinite(x)) return x;
@@ -56,29 +53,14 @@ std::string join(const std::vector<std::string>& v, const std::string& sep = ", 
   return s;
 }
 
-// The scenario a study of these targets runs: only the models the targets name, in canonical order
-// (the oracle, one fit per replication, when they name none), so evaluations do not fit models
-// nobody looks at.
-Scenario restricted_models(Scenario s, const std::vector<CalibrationTarget>& targets) {
-  std::vector<ModelKind> keep;
-  for (const auto& k : model_kinds())
-    for (const auto& t : targets)
-      if (parse<ModelKind>(t.model) == k.kind && std::find(keep.begin(), keep.end(), k.kind) == keep.end())
-        keep.push_back(k.kind);
-  if (keep.empty()) keep.push_back(ModelKind::Oracle);
-  s.analysis.models = keep;
+// The scenario a study of these targets runs: only the models the targets name (the oracle, one
+// fit per replication, when they name none), so evaluations do not fit models nobody looks at.
+Scenario restricted_models(const Scenario& scenario, const std::vector<CalibrationTarget>& targets) {
+  std::vector<std::string> names;
+  for (const auto& t : targets) names.push_back(t.model);
+  Scenario s = fitting_only_named_models(scenario, names);
+  if (s.analysis.models.empty()) s.analysis.models = {ModelKind::Oracle};
   return s;
-}
-
-// The in-memory summary of `replications` replications of `s` with `seed`.
-std::vector<SummaryRow> summary_at(Scenario s, std::int64_t replications, std::uint64_t seed, int threads) {
-  s.run.replications = replications;
-  s.run.seed = static_cast<std::int64_t>(seed);
-  return study_summary(single_condition(s), threads);
-}
-
-[[noreturn]] void fail_at_least(const char* flag, std::int64_t v, std::int64_t min) {
-  throw InputError(locate(flag, 0, "", "must be an integer >= " + std::to_string(min) + ", got " + std::to_string(v)));
 }
 
 // Every check of calibrate's input, in one place: the command line only parses.

@@ -17,6 +17,7 @@
 
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/error.h"
+#include "collabzium/format.h"
 #include "collabzium/input_file.h"
 #include "collabzium/io/output_file.h"
 #include "collabzium/model/random.h"
@@ -24,6 +25,7 @@
 #include "collabzium/numeric.h"
 #include "collabzium/study/cluster.h"
 #include "collabzium/study/runner.h"
+#include "collabzium/study/search.h"
 #include "collabzium/study/stop_signals.h"
 #include "git_sha.h"
 
@@ -127,10 +129,7 @@ bool changes_layout(const std::string& key) {
 InferencePlan plan_inference(const ScenarioFile& file) {
   const InferSettings& in = file.infer;
   if (!in.present) throw InputError(locate(file.path, 0, "infer", "the scenario has no [infer] table"));
-  if (file.conditions.size() != 1)
-    throw InputError(locate(file.path, 0, "sweep",
-                            "infer takes a scenario without a sweep (it has " + std::to_string(file.conditions.size()) +
-                                " conditions): the published study had one design"));
+  require_one_condition(file, "infer", ": the published study had one design");
   InferencePlan plan;
   plan.scenario = file.conditions.front().scenario;
   plan.alpha = plan.scenario.run.alpha;
@@ -140,19 +139,10 @@ InferencePlan plan_inference(const ScenarioFile& file) {
     plan.keys.push_back(find_key(p.key));
     if (changes_layout(p.key)) plan.layout_varies = true;
   }
-  // Only the models the findings name are fitted: each costs as much as simulating the cohort.
-  std::vector<ModelKind> needed;
-  for (const Observed& o : in.observed) {
-    const std::string first = o.name.substr(0, o.name.find('.'));
-    if (auto kind = parse<ModelKind>(first))
-      if (std::find(needed.begin(), needed.end(), *kind) == needed.end()) needed.push_back(*kind);
-  }
-  std::vector<ModelKind> models;
-  for (ModelKind m : plan.scenario.analysis.models)
-    if (std::find(needed.begin(), needed.end(), m) != needed.end()) models.push_back(m);
-  for (ModelKind m : needed)
-    if (std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
-  plan.scenario.analysis.models = models;
+  // Only the models the findings name are fitted.
+  std::vector<std::string> findings;
+  for (const Observed& o : in.observed) findings.push_back(o.name);
+  plan.scenario = fitting_only_named_models(plan.scenario, findings);
   plan.layout = make_layout({plan.scenario});
   for (const Observed& o : in.observed) {
     const std::vector<std::string> cols = columns_of(o, plan.layout);
@@ -400,12 +390,7 @@ std::vector<PosteriorRow> posterior_summary(const PosteriorInput& in) {
 
 namespace {
 
-std::string num(double x, int digits = 4) {
-  if (std::isnan(x)) return "NA";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-  return buf;
-}
+std::string num(double x, int digits = 4) { return format_significant(x, digits); }
 
 const PosteriorRow* find_row(const std::vector<PosteriorRow>& rows, const std::string& parameter,
                              const std::string& value, const std::string& measure) {
@@ -473,23 +458,11 @@ void print_posterior(const std::vector<PosteriorRow>& rows, std::ostream& out) {
 }
 
 void write_posterior_csv(const std::vector<PosteriorRow>& rows, std::ostream& out) {
-  auto field = [](const std::string& s) {
-    if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  };
-  auto number = [](double x) {
-    if (std::isnan(x)) return std::string("NA");
-    if (std::isinf(x)) return std::string(x > 0 ? "Inf" : "-Inf");
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.12g", x);
-    return std::string(buf);
-  };
+  constexpr int digits = 12;
   out << "parameter,value,measure,value_num,mcse\n";
   for (const auto& r : rows)
-    out << field(r.parameter) << "," << field(r.value) << "," << r.measure << "," << number(r.value_num) << ","
-        << number(r.mcse) << "\n";
+    out << csv_field(r.parameter) << "," << csv_field(r.value) << "," << r.measure << ","
+        << csv_number(r.value_num, digits) << "," << csv_number(r.mcse, digits) << "\n";
 }
 
 // ---------------------------------------------------------------------------------------------

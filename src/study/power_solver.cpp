@@ -10,10 +10,12 @@
 
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/error.h"
+#include "collabzium/format.h"
 #include "collabzium/io/json.h"
 #include "collabzium/model/random.h"
 #include "collabzium/numeric.h"
 #include "collabzium/study/runner.h"
+#include "collabzium/study/search.h"
 #include "collabzium/study/summary.h"
 
 namespace collabzium {
@@ -49,12 +51,7 @@ constexpr int kLocalPasses = 2;
 // The answer is ceil(x*); a crossing within this of an integer (rounding in exp/log) is that integer.
 constexpr double kCeilSlack = 1e-9;
 
-std::string show(double x, int digits = 4) {
-  if (std::isnan(x)) return "NA";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-  return buf;
-}
+std::string show(double x, int digits = 4) { return format_significant(x, digits); }
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
@@ -66,13 +63,6 @@ Scenario with_value(Scenario s, const std::string& key, std::int64_t v) {
   if (key == "design.sessions.mean") set_key(s, key, KeyValue(static_cast<double>(v)), "--vary");
   else set_key(s, key, KeyValue(v), "--vary");
   return s;
-}
-
-// The in-memory summary of `replications` replications of `s` with `seed`.
-std::vector<SummaryRow> summary_at(Scenario s, std::int64_t replications, std::uint64_t seed, int threads) {
-  s.run.replications = replications;
-  s.run.seed = static_cast<std::int64_t>(seed);
-  return study_summary(single_condition(s), threads);
 }
 
 const SummaryRow* power_row(const std::vector<SummaryRow>& rows, const PowerTarget& t) {
@@ -88,10 +78,6 @@ std::optional<PowerPoint> point_of(const std::vector<SummaryRow>& rows, const Po
   pt.trials = std::isfinite(p->trials) ? p->trials : 0;
   pt.rejections = std::isfinite(p->successes) ? p->successes : 0;
   return pt;
-}
-
-[[noreturn]] void fail_at_least(const char* flag, std::int64_t v, std::int64_t min) {
-  throw InputError(locate(flag, 0, "", "must be an integer >= " + std::to_string(min) + ", got " + std::to_string(v)));
 }
 
 // The points used for a local fit around x: within a factor 3, and at least the 3 nearest values.
@@ -127,7 +113,8 @@ void print_points(const std::vector<PowerPoint>& points, const PowerCurve& curve
   log << line;
   for (const auto& p : points) {
     std::snprintf(line, sizeof line, "  %14lld %12.0f %8.3f %8.3f %8s\n", static_cast<long long>(p.value), p.trials,
-                  p.power(), p.mcse(), curve.ok ? show(curve.predict(static_cast<double>(p.value)), 3).c_str() : "NA");
+                  p.power(), p.mcse(),
+                  curve.ok ? show(curve.predict(static_cast<double>(p.value)), 3).c_str() : kMissingText.data());
     log << line;
   }
 }
@@ -465,8 +452,8 @@ void check_target_has_power(const Scenario& work, const std::string& key, const 
 SolveResult solve_power(const Scenario& scenario, const std::string& key, const PowerTarget& target, double power,
                         std::int64_t lo, std::int64_t hi, const SolveSettings& settings, std::ostream& log) {
   check_solve_input(scenario, key, power, lo, hi, settings);
-  Scenario work = scenario;
-  work.analysis.models = {target.model};  // only the model whose power is solved for
+  // Only the model whose power is solved for.
+  const Scenario work = fitting_only_named_models(scenario, {std::string(name(target.model))});
   check_target_has_power(work, key, target, lo, settings);
 
   SolveResult res;

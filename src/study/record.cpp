@@ -16,12 +16,6 @@ std::span<const std::string_view> choice_names(FitField) {
                                                "iterations", "observations", "rhat",      "ess"};
   return names;
 }
-std::span<const std::string_view> choice_names(DetectionField) {
-  static constexpr std::string_view names[] = {
-      "ruptures", "repairs", "prevalence",         "true_prevalence",    "sensitivity", "specificity",
-      "ppv",      "f1",      "repair_sensitivity", "repair_specificity", "repair_ppv",  "repair_f1"};
-  return names;
-}
 std::span<const std::string_view> choice_names(RocField) {
   static constexpr std::string_view names[] = {"sensitivity", "specificity"};
   return names;
@@ -92,12 +86,7 @@ void emit_record(const Scenario& s, const Cohort* c, const CohortAnalysis* a, Em
   emit_models(s, a, emit);
   for (RaterId r : kObservers) {
     const DetectionScore* d = a ? &a->detection[index_of(r)] : nullptr;
-    const double values[12] = {
-        d ? double(d->ruptures) : kNaN,   d ? double(d->repairs) : kNaN,     d ? d->prevalence : kNaN,
-        d ? d->true_prevalence : kNaN,    d ? d->rupture.sensitivity : kNaN, d ? d->rupture.specificity : kNaN,
-        d ? d->rupture.ppv : kNaN,        d ? d->rupture.f1 : kNaN,          d ? d->repair.sensitivity : kNaN,
-        d ? d->repair.specificity : kNaN, d ? d->repair.ppv : kNaN,          d ? d->repair.f1 : kNaN};
-    for (int f = 0; f < 12; ++f) emit(detection_parts(r, static_cast<DetectionField>(f)), values[f]);
+    for (const DetectionMeasure& m : kDetectionMeasures) emit(detection_parts(r, m.field), d ? m.value(*d) : kNaN);
   }
   emit(kappa_parts(), a ? a->kappa : kNaN);
   const std::size_t thresholds = s.detection.roc_thresholds.size();

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "collabzium/analysis/analysis.h"
+#include "collabzium/format.h"
 #include "collabzium/io/csv.h"
 #include "collabzium/study/record.h"
 #include "collabzium/study/scoring.h"
@@ -15,16 +16,22 @@ namespace collabzium {
 
 namespace {
 
-std::string csv_number(double x) {
-  if (std::isnan(x)) return "NA";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", x);
-  return buf;
-}
+// Significant digits of the summary CSV's numbers (and of the ROC thresholds in its terms).
+constexpr int kSummaryDigits = 10;
 
 std::string plain_value(const KeyValue& v) {
   if (auto s = std::get_if<std::string>(&v)) return *s;
   return format_value(v);
+}
+
+// The detection measures with a summary row for `event`, in the summary's order.
+std::vector<const DetectionMeasure*> summarised_measures(DetectedEvent event) {
+  std::vector<const DetectionMeasure*> out;
+  for (const DetectionMeasure& m : kDetectionMeasures)
+    if (m.event == event && !m.is_count()) out.push_back(&m);
+  std::sort(out.begin(), out.end(),
+            [](const DetectionMeasure* a, const DetectionMeasure* b) { return a->summary_rank < b->summary_rank; });
+  return out;
 }
 
 }  // namespace
@@ -106,35 +113,24 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
     }
 
     // Detection measures: means over replications of per-replication figures.
-    const std::pair<const char*, DetectionField> rupture_measures[] = {
-        {"sensitivity", DetectionField::Sensitivity},
-        {"specificity", DetectionField::Specificity},
-        {"ppv", DetectionField::Ppv},
-        {"f1", DetectionField::F1},
-        {"prevalence", DetectionField::Prevalence},
-        {"true_prevalence", DetectionField::TruePrevalence}};
-    const std::pair<const char*, DetectionField> repair_measures[] = {
-        {"sensitivity", DetectionField::RepairSensitivity},
-        {"specificity", DetectionField::RepairSpecificity},
-        {"ppv", DetectionField::RepairPpv},
-        {"f1", DetectionField::RepairF1}};
     // Each detection measure is followed by its n, "<measure>_n": the replications where it is
     // defined (sensitivity needs true events, PPV detections, ...), which differ by measure.
-    auto add_detection = [&](RaterId r, const std::string& term, const char* m, const std::vector<double>& values) {
-      add("detection", name(r), term, mean_measure(m, values));
+    auto add_detection = [&](RaterId r, std::string_view term, std::string_view m, const std::vector<double>& values) {
+      add("detection", name(r), std::string(term), mean_measure(std::string(m), values));
       const auto n = std::count_if(values.begin(), values.end(), [](double x) { return !std::isnan(x); });
-      add("detection", name(r), term, Measure{std::string(m) + "_n", static_cast<double>(n), kNaN});
+      add("detection", name(r), std::string(term), Measure{std::string(m) + "_n", static_cast<double>(n), kNaN});
     };
     for (RaterId r : kObservers) {
-      for (const auto& [m, field] : rupture_measures)
-        add_detection(r, "rupture", m, finished(detection_column(r, field)));
-      add_detection(r, "rupture", "kappa", finished(kappa_column()));
-      for (const auto& [m, field] : repair_measures)
-        add_detection(r, "repair", m, finished(detection_column(r, field)));
+      for (const DetectedEvent event : {DetectedEvent::Rupture, DetectedEvent::Repair}) {
+        for (const DetectionMeasure* m : summarised_measures(event))
+          add_detection(r, name(event), m->measure, finished(detection_column(r, m->field)));
+        // Agreement between the raters, with each rater's rupture measures.
+        if (event == DetectedEvent::Rupture) add_detection(r, name(event), "kappa", finished(kappa_column()));
+      }
       if (have.count(roc_auc_column(r))) {
         add("roc", name(r), "rupture", mean_measure("auc", finished(roc_auc_column(r))));
         for (std::size_t k = 0; k < s.detection.roc_thresholds.size(); ++k) {
-          const std::string term = "threshold=" + csv_number(s.detection.roc_thresholds[k]);
+          const std::string term = "threshold=" + csv_number(s.detection.roc_thresholds[k], kSummaryDigits);
           add("roc", name(r), term, mean_measure("sensitivity", finished(roc_column(r, k, RocField::Sensitivity))));
           add("roc", name(r), term, mean_measure("specificity", finished(roc_column(r, k, RocField::Specificity))));
         }
@@ -153,17 +149,15 @@ void write_summary_csv(const ScenarioFile& file, const std::vector<SummaryRow>& 
     const Condition& c = file.conditions[static_cast<std::size_t>(r.condition - 1)];
     for (const auto& v : c.swept_values) out << ',' << csv_field(plain_value(v));
     out << ',' << csv_field(r.model) << ',' << csv_field(r.rater) << ',' << csv_field(r.term) << ','
-        << csv_field(r.measure) << ',' << csv_number(r.value) << ',' << csv_number(r.mcse) << '\n';
+        << csv_field(r.measure) << ',' << csv_number(r.value, kSummaryDigits) << ','
+        << csv_number(r.mcse, kSummaryDigits) << '\n';
   }
 }
 
 void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows, std::ostream& out) {
   auto fmt = [](double v, double se, int d) {
-    char buf[64];
-    if (std::isnan(v)) return std::string("NA");
-    if (std::isnan(se)) std::snprintf(buf, sizeof buf, "%.*f", d, v);
-    else std::snprintf(buf, sizeof buf, "%.*f (%.*f)", d, v, d, se);
-    return std::string(buf);
+    if (std::isnan(v) || std::isnan(se)) return format_fixed(v, d);
+    return format_fixed(v, d) + " (" + format_fixed(se, d) + ")";
   };
   for (const auto& cond : file.conditions) {
     out << "\nCondition " << cond.index;
@@ -194,7 +188,7 @@ void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows
         auto v = [&, &model = model, &rater = rater](const char* m) { return find(model, rater, term, m); };
         auto show = [&](const char* m, int d) {
           const SummaryRow* r = v(m);
-          return r ? fmt(r->value, r->mcse, d) : std::string("NA");
+          return r ? fmt(r->value, r->mcse, d) : std::string(kMissingText);
         };
         // Failures: fits that did not converge and converged fits without this coefficient.
         const SummaryRow* nc = v("nonconverged");
@@ -213,7 +207,7 @@ void print_summary(const ScenarioFile& file, const std::vector<SummaryRow>& rows
       const char* rater = rater_name(observer);
       auto show = [&](const char* m) {
         const SummaryRow* r = find("detection", rater, "rupture", m);
-        return r ? fmt(r->value, r->mcse, 3) : std::string("NA");
+        return r ? fmt(r->value, r->mcse, 3) : std::string(kMissingText);
       };
       std::snprintf(line, sizeof line, "  %-10s %17s %17s %17s %17s %17s %17s\n", rater, show("prevalence").c_str(),
                     show("true_prevalence").c_str(), show("sensitivity").c_str(), show("specificity").c_str(),

@@ -227,6 +227,9 @@ std::string to_toml(const ScenarioFile& file);
 
 // Every dotted key the scenario knows, in canonical order.
 std::vector<std::string> scenario_keys();
+// The admissible values of a choice key (or a list of choices), in the order of its enum's
+// choice_names (config/choices.h); empty for every other key.
+std::vector<std::string> key_choices(const std::string& key);
 KeyValue get_key(const Scenario& scenario, const std::string& key);
 // Sets a key after checking type and range; throws InputError mentioning `where`.
 void set_key(Scenario& scenario, const std::string& key, const KeyValue& value, const std::string& where);
@@ -244,5 +247,10 @@ void check_scenario(const Scenario& scenario, const std::string& context);
 
 // A scenario file of this one scenario as its only condition (no sweep): an in-memory study of it.
 ScenarioFile single_condition(const Scenario& scenario);
+
+// For a verb that studies one design (analyze, calibrate, solve, infer, serve): InputError("PATH:
+// sweep: VERB takes a scenario without a sweep (it has N conditions)WHY") unless `file` has exactly
+// one condition (a sweep of single values is one).
+void require_one_condition(const ScenarioFile& file, std::string_view verb, std::string_view why = {});
 
 }  // namespace collabzium

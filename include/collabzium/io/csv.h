@@ -1,7 +1,8 @@
 #pragma once
-// The one CSV module: every CSV the project writes goes through csv_field / csv_record, and every
-// CSV it reads through CsvReader (or read_csv_table on top of it), so what is written reads back
-// with the same fields, here and in R's read.csv.
+// The one CSV module: every CSV the project writes goes through csv_field / csv_record / csv_number
+// (declared in the base layer's format.h, included here), and every CSV it reads through CsvReader
+// (or read_csv_table on top of it), so what is written reads back with the same fields, here and in
+// R's read.csv.
 //
 // Reading (RFC 4180 with two leniencies that real exports need):
 //   - fields are separated by commas; records end at LF or CRLF; a UTF-8 byte-order mark at the
@@ -14,19 +15,15 @@
 // Errors are InputError("FILE:LINE: KEY: expected ..."), LINE being the line the offending field
 // starts on and KEY the column's name from the header when known.
 //
-// Writing: a field is quoted when it holds a comma, a double quote, CR or LF, or starts or ends with
-// a space or tab (the reader above would trim those); quotes inside are doubled.
+// Writing: format.h.
 #include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace collabzium {
+#include "collabzium/format.h"
 
-// `text` as one CSV field, quoted only when it must be.
-std::string csv_field(std::string_view text);
-// The fields as one record (no line end): csv_field of each, joined by commas.
-std::string csv_record(const std::vector<std::string>& fields);
+namespace collabzium {
 
 // Reads records one by one from CSV text held by the caller (which must outlive the reader).
 class CsvReader {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "collabzium/analysis/analysis.h"
+#include "collabzium/detection/detection_measures.h"
 
 namespace collabzium {
 
@@ -26,24 +27,10 @@ enum class CoefficientField { Estimate, Se, Df, P, CiLow, CiHigh };
 // Rhat and Ess are columns of sampled models only (ModelKindInfo::sampled): the REML models'
 // records keep their columns.
 enum class FitField { Sigma2, Tau2, Criterion, Converged, Singular, Iterations, Observations, Rhat, Ess };
-enum class DetectionField {
-  Ruptures,
-  Repairs,
-  Prevalence,
-  TruePrevalence,
-  Sensitivity,
-  Specificity,
-  Ppv,
-  F1,
-  RepairSensitivity,
-  RepairSpecificity,
-  RepairPpv,
-  RepairF1
-};
+// DetectionField and its names: detection/detection_measures.h.
 enum class RocField { Sensitivity, Specificity };
 std::span<const std::string_view> choice_names(CoefficientField);
 std::span<const std::string_view> choice_names(FitField);
-std::span<const std::string_view> choice_names(DetectionField);
 std::span<const std::string_view> choice_names(RocField);
 
 std::string coefficient_column(const Fit& fit, const std::string& term, CoefficientField field);  // MODEL.RATER.TERM.F
