@@ -117,11 +117,6 @@ std::vector<std::string> columns_of(const Observed& o, const RecordLayout& layou
   return {};
 }
 
-// Keys whose values change the record's columns (terms of the truth fits, therapist dummies).
-bool changes_layout(const std::string& key) {
-  return key == "distress.effects.false_alarm" || key == "design.therapists";
-}
-
 }  // namespace
 
 InferencePlan plan_inference(const ScenarioFile& file) {
@@ -136,10 +131,7 @@ InferencePlan plan_inference(const ScenarioFile& file) {
   plan.alpha = plan.scenario.run.alpha;
   plan.seed = static_cast<std::uint64_t>(in.seed);
   plan.study_seed = derive_seed(plan.seed, kInferStudyTag);
-  for (const Prior& p : in.prior) {
-    plan.keys.push_back(find_key(p.key));
-    if (changes_layout(p.key)) plan.layout_varies = true;
-  }
+  for (const Prior& p : in.prior) plan.keys.push_back(find_key(p.key));
   // Only the models the findings name are fitted: each costs as much as simulating the cohort.
   std::vector<ModelKind> needed;
   for (const Observed& o : in.observed) {
@@ -153,6 +145,9 @@ InferencePlan plan_inference(const ScenarioFile& file) {
   for (ModelKind m : needed)
     if (std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
   plan.scenario.analysis.models = models;
+  // A prior key that changes the terms of a fitted kind (its model-kind entry's layout_keys).
+  for (const Prior& p : in.prior)
+    if (changes_layout(models, p.key)) plan.layout_varies = true;
   plan.layout = make_layout({plan.scenario});
   for (const Observed& o : in.observed) {
     const std::vector<std::string> cols = columns_of(o, plan.layout);
