@@ -153,8 +153,8 @@ void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario&
     }
     if (model_kind(m.model).sampled)
       out << ", Gibbs " << s.analysis.dsem.chains << " x " << s.analysis.dsem.iterations << " iterations, R-hat "
-          << num(f.diagnostic("rhat")) << ", ESS " << num(f.diagnostic("ess"), 0) << ", sigma2 " << num(f.sigma2) << ", tau2 "
-          << num(f.tau2);
+          << num(f.diagnostic("rhat")) << ", ESS " << num(f.diagnostic("ess"), 0) << ", sigma2 " << num(f.sigma2)
+          << ", tau2 " << num(f.tau2);
     else
       out << ", " << (s.analysis.reml ? "REML" : "ML") << " criterion " << num(f.criterion, 2) << ", sigma2 "
           << num(f.sigma2) << ", tau2 " << num(f.tau2);

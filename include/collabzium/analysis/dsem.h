@@ -3,8 +3,8 @@
 // person means (dynamic structural equation modelling; Asparouhov, Hamaker & Muthén 2018, SEM
 // 25:359), fitted by blocked Gibbs sampling. A standalone fitter: it takes its own DsemData (one
 // entry per row: patient, session, distress, the rater's rupture and repair indicators, therapist)
-// and returns the analysis's neutral ModelFit (model_fit.h) inside a DsemFit. docs/dsem.md states the model, the priors,
-// the sampler, the diagnostics and every choice made at the edges.
+// and returns the analysis's neutral ModelFit (model_fit.h) inside a DsemFit. docs/dsem.md states the model, the
+// priors, the sampler, the diagnostics and every choice made at the edges.
 //
 //   D_it     = μ_i + β_s·(t − 1) + w_it                      (t the session number)
 //   w_i,t+1  = φ·w_it + β_R·rupture_it + β_P·repair_it + ε_i,t+1,   ε ~ N(0, σ²)
