@@ -212,8 +212,8 @@ TEST_CASE("DSEM: terms, counts and the series edges", "[dsem]") {
   o.chains = 1;
   Engine engine = make_stream(1, 1, 1, StreamPurpose::Dsem);
   const DsemFit f = fit_dsem(small, rough_start(), o, engine);
-  CHECK(f.fit.groups == 19);
-  CHECK(f.fit.nobs == 151 - 1 - 1 - 1);
+  CHECK(f.groups == 19);
+  CHECK(f.observations == 151 - 1 - 1 - 1);
   CHECK(f.fit.iterations == 10);
 
   // Reported p when every draw has the same sign: 2 / (draws + 1).
@@ -252,7 +252,7 @@ TEST_CASE("DSEM: inconsistent input is refused", "[dsem]") {
 }
 
 TEST_CASE("DSEM: starting values from the REML lagged fit", "[dsem]") {
-  LmmFit lagged;
+  ModelFit lagged;
   lagged.coefficients = {{"(Intercept)", 10.5, 0, 0, 0, 0, 0, 0}, {"rupture", 1.25, 0, 0, 0, 0, 0, 0},
                          {"repair", -1.5, 0, 0, 0, 0, 0, 0},      {"distress", 0.5, 0, 0, 0, 0, 0, 0},
                          {"session", -0.25, 0, 0, 0, 0, 0, 0},    {"therapist[2]", 1.0, 0, 0, 0, 0, 0, 0}};

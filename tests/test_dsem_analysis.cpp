@@ -32,8 +32,8 @@ void check_same_fit(const ModelResult& a, const ModelResult& b) {
     CHECK(same_bits(a.fit.coefficients[t].ci_low, b.fit.coefficients[t].ci_low));
   }
   CHECK(same_bits(a.fit.sigma2, b.fit.sigma2));
-  CHECK(same_bits(a.rhat_max, b.rhat_max));
-  CHECK(same_bits(a.ess_min, b.ess_min));
+  CHECK(same_bits(a.fit.diagnostic("rhat"), b.fit.diagnostic("rhat")));
+  CHECK(same_bits(a.fit.diagnostic("ess"), b.fit.diagnostic("ess")));
 }
 
 const ModelResult& result_of(const CohortAnalysis& a, ModelKind model, RaterId rater) {
@@ -84,9 +84,9 @@ TEST_CASE("analyze_cohort fits dsem per observer in the order of fits_of, with f
       CHECK(co.estimate < co.ci_high);
       CHECK(std::isnan(co.df));  // a posterior has no degrees of freedom
     }
-    CHECK(std::isfinite(m.rhat_max));
-    CHECK(m.ess_min > 0);
-    CHECK(m.fit.converged == (m.rhat_max < 1.1));
+    CHECK(std::isfinite(m.fit.diagnostic("rhat")));
+    CHECK(m.fit.diagnostic("ess") > 0);
+    CHECK(m.fit.converged == (m.fit.diagnostic("rhat") < 1.1));
     CHECK(m.fit.iterations == 2 * 1000);  // 2 chains, the second half of 2000 each
     CHECK(std::isnan(m.fit.criterion));
     // It uses every observed distress value of a patient with two of them, so more than the
@@ -94,7 +94,7 @@ TEST_CASE("analyze_cohort fits dsem per observer in the order of fits_of, with f
     CHECK(m.rows > result_of(a, ModelKind::Lagged, rater).rows);
   }
   // The REML models carry no sampler diagnostics.
-  CHECK(std::isnan(result_of(a, ModelKind::Lagged, RaterId::Patient).rhat_max));
+  CHECK(std::isnan(result_of(a, ModelKind::Lagged, RaterId::Patient).fit.diagnostic("rhat")));
 }
 
 TEST_CASE("dsem draws from its replication's and rater's own stream and starts the same without lagged",
@@ -144,8 +144,8 @@ TEST_CASE("the record of a dsem fit carries its R-hat and ESS columns, the REML 
   CHECK(cols[observations + 1] == "dsem.patient.rhat");
   CHECK(cols[observations + 2] == "dsem.patient.ess");
   CHECK(cols[observations + 3] == "lagged.therapist.(Intercept).estimate");
-  CHECK(fit_column({ModelKind::Dsem, RaterId::Therapist}, FitField::Rhat) == "dsem.therapist.rhat");
-  CHECK(fit_column({ModelKind::Dsem, RaterId::Therapist}, FitField::Ess) == "dsem.therapist.ess");
+  CHECK(diagnostic_column({ModelKind::Dsem, RaterId::Therapist}, "rhat") == "dsem.therapist.rhat");
+  CHECK(diagnostic_column({ModelKind::Dsem, RaterId::Therapist}, "ess") == "dsem.therapist.ess");
   CHECK(at("lagged.patient.rhat") == cols.size());
   CHECK(at("dsem.patient.distress.df") < cols.size());
   // 2 raters x (lagged: 5 x 6 + 7; dsem: 5 x 6 + 9) + detection 25 + cohort 3.
@@ -158,8 +158,8 @@ TEST_CASE("the record of a dsem fit carries its R-hat and ESS columns, the REML 
   for (RaterId rater : kObservers) {
     const std::string p = "dsem." + std::string(name(rater)) + ".";
     const ModelResult& m = result_of(a, ModelKind::Dsem, rater);
-    CHECK(same_bits(row[at(p + "rhat")], m.rhat_max));
-    CHECK(same_bits(row[at(p + "ess")], m.ess_min));
+    CHECK(same_bits(row[at(p + "rhat")], m.fit.diagnostic("rhat")));
+    CHECK(same_bits(row[at(p + "ess")], m.fit.diagnostic("ess")));
     CHECK(row[at(p + "converged")] == double(m.fit.converged));
     CHECK(std::isnan(row[at(p + "rupture.df")]));
     CHECK(same_bits(row[at(p + "distress.estimate")], m.fit.coefficients[3].estimate));

@@ -235,8 +235,15 @@ TEST_CASE("the fits come in one order: per observer each model, then the oracle"
                                      {ModelKind::Oracle, RaterId::Truth}};
   CHECK(fits_of(a) == expected);
   // The model-kind table is in ModelKind order and says who each kind is fitted for.
-  REQUIRE(model_kinds().size() == 6);  // lagged, within, oracle, growth, initial, dsem
-  for (std::size_t i = 0; i < model_kinds().size(); ++i) CHECK(model_kinds()[i].kind == static_cast<ModelKind>(i));
+  // One entry per configuration name (a new kind extends both), in ModelKind order.
+  REQUIRE(model_kinds().size() == choice_names(ModelKind{}).size());
+  for (std::size_t i = 0; i < model_kinds().size(); ++i) {
+    CHECK(model_kinds()[i].kind == static_cast<ModelKind>(i));
+    CHECK(model_kinds()[i].name == choice_names(ModelKind{})[i]);
+    CHECK(model_kinds()[i].fit != nullptr);
+    CHECK(model_kinds()[i].terms_of != nullptr);
+    CHECK(model_kinds()[i].true_value != nullptr);
+  }
   CHECK(model_kind(ModelKind::Oracle).fitted_for == FittedFor::Truth);
   CHECK(model_kind(ModelKind::Within).fitted_for == FittedFor::EachObserver);
   CHECK(model_kind(ModelKind::Initial).fitted_for == FittedFor::EachObserverAndTruth);
@@ -271,7 +278,9 @@ TEST_CASE("the record columns of the default scenario, exactly", "[runner][recor
 
   const Scenario s = parse_scenario("", "default.toml").base;
   const RecordLayout layout = make_layout({s});
-  CHECK(layout.columns.size() == 263);
+  // 2 observers x (lagged 5, within 6, growth 2 terms: 6 fields each, + 7 fit fields), the oracle
+  // (5 terms), 2 x 12 detection fields, kappa, 3 cohort fields.
+  CHECK(layout.columns.size() == 2 * ((5 * 6 + 7) + (6 * 6 + 7) + (2 * 6 + 7)) + (5 * 6 + 7) + 2 * 12 + 1 + 3);
   CHECK(layout.columns == expected);
   // The named column functions give the same names.
   CHECK(fit_column({ModelKind::Oracle, RaterId::Truth}, FitField::Converged) == "oracle.truth.converged");
@@ -353,4 +362,60 @@ TEST_CASE("a run with dsem is bit-identical for 1 and 2 threads, and adding dsem
     REQUIRE(x.size() == y.size());
     for (std::size_t i = 0; i < x.size(); ++i) CHECK(std::memcmp(&x[i], &y[i], sizeof(double)) == 0);
   }
+}
+
+TEST_CASE("every model kind's record block is its terms, the common fit fields and its own diagnostics",
+          "[runner][record]") {
+  // Derived from the kind table, so a new kind is covered without editing this test; the block of
+  // each fit is checked name by name, in order.
+  const std::vector<std::string> coefficient = {"estimate", "se", "df", "p", "ci_low", "ci_high"};
+  const std::vector<std::string> fit_fields = {"sigma2",   "tau2",       "criterion",   "converged",
+                                               "singular", "iterations", "observations"};
+  for (const ModelKindInfo& kind : model_kinds()) {
+    INFO(kind.name);
+    Scenario s = parse_scenario("", "default.toml").base;
+    s.analysis.models = {kind.kind};
+    std::vector<std::string> expected;
+    for (const Fit& fit : fits_of(s.analysis)) {
+      const std::string prefix = std::string(kind.name) + "." + std::string(name(fit.rater)) + ".";
+      const std::vector<std::string> terms = model_terms(fit, s);
+      REQUIRE(!terms.empty());
+      for (const auto& t : terms) {
+        // A fit's terms are terms of the kind's table row, or added by the scenario on the truth.
+        CHECK((std::find(kind.terms.begin(), kind.terms.end(), t) != kind.terms.end() || t == "false_alarm"));
+        for (const auto& f : coefficient) expected.push_back(prefix + t + "." + f);
+      }
+      for (const auto& f : fit_fields) expected.push_back(prefix + f);
+      for (std::string_view d : kind.record_diagnostics) expected.push_back(prefix + std::string(d));
+    }
+    const RecordLayout layout = make_layout({s});
+    REQUIRE(layout.columns.size() >= expected.size());
+    CHECK(std::vector<std::string>(layout.columns.begin(), layout.columns.begin() + expected.size()) == expected);
+    CHECK(layout.columns[expected.size()] == "detection.patient.ruptures");
+    // The keys that change the terms are the entry's layout keys.
+    Scenario no_session = s;
+    no_session.analysis.session = false;
+    const bool session_matters = make_layout({no_session}).columns != layout.columns;
+    CHECK(session_matters == changes_layout({kind.kind}, "analysis.session"));
+  }
+  CHECK(changes_layout({ModelKind::Oracle}, "distress.effects.false_alarm"));
+  CHECK_FALSE(changes_layout({ModelKind::Lagged, ModelKind::Growth}, "distress.effects.false_alarm"));
+  CHECK_FALSE(changes_layout({ModelKind::Lagged}, "design.therapists"));
+}
+
+TEST_CASE("true values come from each kind's entry", "[runner][summary]") {
+  Scenario s = parse_scenario("", "default.toml").base;
+  s.distress.effects.rupture = 1.25;
+  s.distress.effects.repair = -0.75;
+  s.distress.ar = 0.4;
+  s.alliance.growth = 0.3;
+  for (ModelKind k : {ModelKind::Lagged, ModelKind::Within, ModelKind::Oracle, ModelKind::Initial, ModelKind::Dsem}) {
+    CHECK(true_value(s, k, "rupture") == 1.25);
+    CHECK(true_value(s, k, "repair") == -0.75);
+    CHECK(true_value(s, k, "distress") == 0.4);
+    CHECK(std::isnan(true_value(s, k, "(Intercept)")));
+    CHECK(std::isnan(true_value(s, k, "session")));
+  }
+  CHECK(true_value(s, ModelKind::Growth, "growth") == 0.3);
+  CHECK(std::isnan(true_value(s, ModelKind::Growth, "rupture")));
 }

@@ -71,8 +71,11 @@ Timings time_components(const Scenario& s, std::uint64_t seed, int replications)
       LmmProblem p = build_model(model, cohort, rater, ev, s);
       t.build += seconds_since(t1);
       t1 = Clock::now();
-      ModelResult m{
-          .model = model, .rater = rater, .fit = fit_lmm(p, opt), .rows = static_cast<int>(p.y.size()), .skipped = {}};
+      ModelResult m{.model = model,
+                    .rater = rater,
+                    .fit = to_model_fit(fit_lmm(p, opt)),
+                    .rows = static_cast<int>(p.y.size()),
+                    .skipped = {}};
       const double dt = seconds_since(t1);
       if (t.fits.size() <= k) t.fits.emplace_back(std::string(name(model)) + "." + std::string(name(rater)), 0.0);
       t.fits[k++].second += dt;

@@ -16,17 +16,25 @@ struct LagRow {
   std::size_t now, next;
 };
 
-// The most regressors a builder fills per row: "initial" on the truth with the false-alarm term
-// (intercept, rupture, repair, distress, session, distress_initial, rupture_mean, repair_mean,
-// false_alarm). Therapist dummies are added by assemble, not here.
-constexpr std::size_t kMaxRegressors = 9;
-
-// One row of a model: its regressors, response, cohort patient and slope covariate.
-struct ModelRow {
-  double x[kMaxRegressors];
-  double y;
-  int patient;
+// One row of a model as its builder fills it: the regressors are appended in term order straight
+// into the design matrix, so a builder takes as many as its terms, with no buffer to outgrow and
+// nothing allocated per row.
+class ModelRow {
+ public:
+  ModelRow(Eigen::MatrixXd& X) : X_(X) {}
+  void regressor(double x) {
+    if (filled_ == X_.cols()) throw std::logic_error("ModelRow: more regressors than the model's terms");
+    X_(row_, filled_++) = x;
+  }
+  double y = kNaN;
+  int patient = -1;
   double slope = kNaN;
+
+ private:
+  template <class RowFn>
+  friend LmmProblem assemble(const Cohort&, const std::vector<std::string>&, std::size_t, RowFn, TherapistTerm, bool);
+  Eigen::MatrixXd& X_;
+  Eigen::Index row_ = 0, filled_ = 0;
 };
 
 // Builds the LmmProblem of `n` rows, where row(r, out) fills model row r, directly into the Eigen
@@ -36,7 +44,6 @@ LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names,
                     TherapistTerm therapist_mode, bool random_slope) {
   LmmProblem prob;
   const std::size_t p = names.size();
-  if (p > kMaxRegressors) throw std::logic_error("assemble: more terms than ModelRow holds");
   std::vector<int> patient_index(cohort.patients(), -1),
       therapist_index(static_cast<std::size_t>(cohort.therapists()), -1);
   std::vector<int> row_patient(n);
@@ -44,10 +51,12 @@ LmmProblem assemble(const Cohort& cohort, const std::vector<std::string>& names,
   prob.X.resize(rows, static_cast<Eigen::Index>(p));
   prob.y.resize(rows);
   if (random_slope) prob.slope.resize(rows);
-  ModelRow m;
+  ModelRow m(prob.X);
   for (std::size_t r = 0; r < n; ++r) {
+    m.row_ = static_cast<Eigen::Index>(r);
+    m.filled_ = 0;
     row(r, m);
-    for (std::size_t j = 0; j < p; ++j) prob.X(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j)) = m.x[j];
+    if (m.filled_ != static_cast<Eigen::Index>(p)) throw std::logic_error("assemble: fewer regressors than terms");
     prob.y(static_cast<Eigen::Index>(r)) = m.y;
     if (random_slope) prob.slope(static_cast<Eigen::Index>(r)) = m.slope;
     row_patient[r] = m.patient;
@@ -102,8 +111,8 @@ LmmProblem build_growth(const Cohort& c, RaterId rater, const RaterEvents*, cons
       [&](std::size_t r, ModelRow& m) {
         const std::size_t k = rows[r];
         const double g = growth_time(shape, c.session[k]);
-        m.x[0] = 1.0;
-        m.x[1] = g;
+        m.regressor(1.0);
+        m.regressor(g);
         m.y = ratings[k];
         m.patient = c.patient[k];
         m.slope = g;
@@ -189,25 +198,24 @@ LmmProblem build_lagged_family(const Cohort& c, RaterId rater, const RaterEvents
         const std::size_t k = rows[r].now;
         const int i = c.patient[k];
         const double d = c.distress[k];
-        std::size_t j = 0;
-        m.x[j++] = 1.0;
-        m.x[j++] = rupture_at(k);
-        m.x[j++] = repair_at(k);
+        m.regressor(1.0);
+        m.regressor(rupture_at(k));
+        m.regressor(repair_at(k));
         if (within) {
           const double mean = patient_covariates[static_cast<std::size_t>(i)].distress_mean;
-          m.x[j++] = d - mean;
-          m.x[j++] = mean;
+          m.regressor(d - mean);
+          m.regressor(mean);
         } else {
-          m.x[j++] = d;
+          m.regressor(d);
         }
-        if (session_term) m.x[j++] = c.session[k];
+        if (session_term) m.regressor(c.session[k]);
         if (initial) {
           const PatientCovariates& pc = patient_covariates[static_cast<std::size_t>(i)];
-          m.x[j++] = pc.distress_initial;
-          m.x[j++] = pc.rupture_mean;
-          m.x[j++] = pc.repair_mean;
+          m.regressor(pc.distress_initial);
+          m.regressor(pc.rupture_mean);
+          m.regressor(pc.repair_mean);
         }
-        if (false_alarm_term) m.x[j++] = c.has_effective ? c.false_alarm_patient[k] : 0.0;
+        if (false_alarm_term) m.regressor(c.has_effective ? c.false_alarm_patient[k] : 0.0);
         m.y = c.distress[rows[r].next];
         m.patient = i;
       },
@@ -235,7 +243,7 @@ void fit_mixed_model(const FitRequest& q, ModelResult& m) {
     m.fit.message = m.skipped;
     for (const auto& term : prob.names) m.fit.coefficients.push_back({term, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN});
   } else {
-    m.fit = fit_lmm(prob, q.lmm);
+    m.fit = to_model_fit(fit_lmm(prob, q.lmm));
   }
 }
 
@@ -270,7 +278,7 @@ DsemData dsem_data(const Cohort& c, RaterId rater, const RaterEvents& events) {
 // deterministic, so the start and hence the draws do not depend on analysis.models).
 void fit_dsem_model(const FitRequest& q, ModelResult& m) {
   if (q.rater == RaterId::Truth) throw std::logic_error("fit_dsem_model: dsem is fitted per observer");
-  const LmmFit* lagged = nullptr;
+  const ModelFit* lagged = nullptr;
   for (const auto& r : q.earlier)
     if (r.model == ModelKind::Lagged && r.rater == q.rater) lagged = &r.fit;
   ModelResult own;
@@ -292,48 +300,107 @@ void fit_dsem_model(const FitRequest& q, ModelResult& m) {
   const DsemData data = dsem_data(q.cohort, q.rater, *q.events);
   Engine engine = dsem_engine(q.replication, q.rater);
   DsemFit fit = fit_dsem(data, start, options, engine);
-  m.rows = fit.fit.nobs;
+  m.rows = fit.observations;
   // No patient with two observed distress values: nothing was sampled (NaN coefficients).
-  if (fit.fit.groups == 0) m.skipped = "no usable rows";
+  if (fit.groups == 0) m.skipped = "no usable rows";
   m.fit = std::move(fit.fit);
-  m.rhat_max = fit.diagnostics.rhat_max;
-  m.ess_min = fit.diagnostics.ess_min;
+}
+
+// The terms of a kind's table row, all of them in every scenario (growth).
+template <ModelKind Kind>
+std::vector<std::string> table_terms(RaterId, const Scenario&) {
+  return model_terms(Kind);
+}
+
+// The lagged family's terms (and dsem's): the table row's, without "session" when
+// analysis.session is false, and, on the truth, "false_alarm" (the patient's false alarms) when
+// distress.effects.false_alarm is not 0 (docs/model.md, mechanisms).
+template <ModelKind Kind>
+std::vector<std::string> lagged_family_terms(RaterId rater, const Scenario& s) {
+  std::vector<std::string> terms = model_terms(Kind);
+  if (auto session = std::find(terms.begin(), terms.end(), "session"); !s.analysis.session && session != terms.end())
+    terms.erase(session);
+  if (rater == RaterId::Truth && s.distress.effects.false_alarm != 0) terms.push_back("false_alarm");
+  return terms;
+}
+
+// The lagged family's estimands: the short-run event effects and φ, the within-person AR of
+// distress, as its "distress" term (docs/model.md 4.1).
+double lagged_family_true_value(const Scenario& s, std::string_view term) {
+  if (term == "rupture") return s.distress.effects.rupture;
+  if (term == "repair") return s.distress.effects.repair;
+  if (term == "false_alarm") return s.distress.effects.false_alarm;
+  if (term == "distress") return s.distress.ar;
+  return kNaN;
+}
+
+double growth_true_value(const Scenario& s, std::string_view term) {
+  return term == "growth" ? s.alliance.growth : kNaN;
 }
 
 }  // namespace
 
-// The model kinds, in ModelKind order. A new kind is a value of ModelKind and a row here (its
-// builder fills at most kMaxRegressors regressors per row: ModelRow::x).
+// The model kinds, in ModelKind order, named as the configuration names them.
 const std::vector<ModelKindInfo>& model_kinds() {
   static const std::vector<ModelKindInfo> kinds = [] {
+    using K = ModelKind;
     const std::vector<std::string> lagged_terms = {"(Intercept)", "rupture", "repair", "distress", "session"};
+    const std::vector<std::string_view> session_key = {"analysis.session"};
+    const std::vector<std::string_view> truth_keys = {"analysis.session", "distress.effects.false_alarm"};
+    // A REML kind of the lagged family: its estimands are the lagged model's; fitted on the truth,
+    // the false-alarm term comes and goes with its effect.
+    auto lagged_family = [&](K kind, std::string_view name, std::vector<std::string> terms, FittedFor fitted_for,
+                             ModelBuilder build, TermsFunction terms_of) {
+      return ModelKindInfo{.kind = kind,
+                           .name = name,
+                           .terms = std::move(terms),
+                           .fitted_for = fitted_for,
+                           .fit = &fit_mixed_model,
+                           .build = build,
+                           .terms_of = terms_of,
+                           .true_value = &lagged_family_true_value,
+                           .record_diagnostics = {},
+                           .layout_keys = fitted_for == FittedFor::EachObserver ? session_key : truth_keys};
+    };
     std::vector<ModelKindInfo> k = {
-        {ModelKind::Lagged, "lagged", lagged_terms, FittedFor::EachObserver, &build_lagged, &fit_mixed_model},
-        {ModelKind::Within,
-         "within",
-         {"(Intercept)", "rupture", "repair", "distress", "distress_mean", "session"},
-         FittedFor::EachObserver,
-         &build_within,
-         &fit_mixed_model},
-        {ModelKind::Oracle, "oracle", lagged_terms, FittedFor::Truth, &build_lagged, &fit_mixed_model},
-        {ModelKind::Growth,
-         "growth",
-         {"(Intercept)", "growth"},
-         FittedFor::EachObserver,
-         &build_growth,
-         &fit_mixed_model},
-        {ModelKind::Initial,
-         "initial",
-         {"(Intercept)", "rupture", "repair", "distress", "session", "distress_initial", "rupture_mean", "repair_mean"},
-         FittedFor::EachObserverAndTruth,
-         &build_initial,
-         &fit_mixed_model},
+        lagged_family(K::Lagged, "lagged", lagged_terms, FittedFor::EachObserver, &build_lagged,
+                      &lagged_family_terms<K::Lagged>),
+        lagged_family(K::Within, "within", {"(Intercept)", "rupture", "repair", "distress", "distress_mean", "session"},
+                      FittedFor::EachObserver, &build_within, &lagged_family_terms<K::Within>),
+        lagged_family(K::Oracle, "oracle", lagged_terms, FittedFor::Truth, &build_lagged,
+                      &lagged_family_terms<K::Oracle>),
+        {.kind = K::Growth,
+         .name = "growth",
+         .terms = {"(Intercept)", "growth"},
+         .fitted_for = FittedFor::EachObserver,
+         .fit = &fit_mixed_model,
+         .build = &build_growth,
+         .terms_of = &table_terms<K::Growth>,
+         .true_value = &growth_true_value,
+         .record_diagnostics = {},
+         .layout_keys = {}},
+        lagged_family(K::Initial, "initial",
+                      {"(Intercept)", "rupture", "repair", "distress", "session", "distress_initial", "rupture_mean",
+                       "repair_mean"},
+                      FittedFor::EachObserverAndTruth, &build_initial, &lagged_family_terms<K::Initial>),
         // Per observer only: a truth-fitted DSEM would be a kind of its own (as "oracle" is the
         // lagged model on the truth), with a name the model does not define.
-        {ModelKind::Dsem, "dsem", lagged_terms, FittedFor::EachObserver, nullptr, &fit_dsem_model, true},
+        {.kind = K::Dsem,
+         .name = "dsem",
+         .terms = lagged_terms,
+         .fitted_for = FittedFor::EachObserver,
+         .fit = &fit_dsem_model,
+         .build = nullptr,
+         .terms_of = &lagged_family_terms<K::Dsem>,
+         .true_value = &lagged_family_true_value,
+         .record_diagnostics = {"rhat", "ess"},
+         .layout_keys = session_key,
+         .sampled = true},
     };
+    const auto names = choice_names(ModelKind{});
+    if (k.size() != names.size()) throw std::logic_error("model_kinds: not one entry per ModelKind");
     for (std::size_t i = 0; i < k.size(); ++i)
-      if (k[i].kind != static_cast<ModelKind>(i) || k[i].name != choice_names(ModelKind{})[i])
+      if (k[i].kind != static_cast<ModelKind>(i) || k[i].name != names[i])
         throw std::logic_error("model_kinds: rows out of ModelKind order, or names other than the configuration's");
     return k;
   }();
@@ -349,12 +416,19 @@ bool fitted_for_observers(ModelKind kind) { return model_kind(kind).fitted_for !
 bool fitted_for_truth(ModelKind kind) { return model_kind(kind).fitted_for != FittedFor::EachObserver; }
 
 std::vector<std::string> model_terms(const Fit& fit, const Scenario& s) {
-  std::vector<std::string> terms = model_terms(fit.model);
-  if (fit.model == ModelKind::Growth) return terms;
-  if (auto session = std::find(terms.begin(), terms.end(), "session"); !s.analysis.session && session != terms.end())
-    terms.erase(session);
-  if (fit.rater == RaterId::Truth && s.distress.effects.false_alarm != 0) terms.push_back("false_alarm");
-  return terms;
+  return model_kind(fit.model).terms_of(fit.rater, s);
+}
+
+double true_value(const Scenario& s, ModelKind model, std::string_view term) {
+  return model_kind(model).true_value(s, term);
+}
+
+bool changes_layout(const std::vector<ModelKind>& models, std::string_view key) {
+  for (ModelKind m : models) {
+    const auto& keys = model_kind(m).layout_keys;
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) return true;
+  }
+  return false;
 }
 
 std::vector<Fit> fits_of(const Analysis& analysis) {

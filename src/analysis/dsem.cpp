@@ -239,7 +239,7 @@ double quantile7(const std::vector<double>& sorted, double prob) {
 
 }  // namespace
 
-DsemStart dsem_start_from_lagged(const LmmFit& lagged) {
+DsemStart dsem_start_from_lagged(const ModelFit& lagged) {
   DsemStart start;
   auto coefficient = [&](const std::string& name) {
     for (const auto& c : lagged.coefficients)
@@ -562,7 +562,7 @@ class DsemSampler {
 };
 
 void DsemSampler::summarize(const std::vector<std::string>& names, bool failed, DsemFit& out) const {
-  LmmFit& fit = out.fit;
+  ModelFit& fit = out.fit;
   std::vector<std::string> par_names = names;
   par_names.insert(par_names.end(), {"sigma2", "sigma1_2", "tau2"});
   const std::size_t total = kept_ * static_cast<std::size_t>(options_.chains);
@@ -611,7 +611,8 @@ void DsemSampler::summarize(const std::vector<std::string>& names, bool failed, 
   }
   out.diagnostics.rhat_max = rhat_max;
   out.diagnostics.ess_min = ess_min;
-  fit.vcov.resize(n_terms_, n_terms_);
+  fit.diagnostics = {{"rhat", rhat_max}, {"ess", ess_min}};
+  out.vcov.resize(n_terms_, n_terms_);
   for (int a = 0; a < n_terms_; ++a)
     for (int b = 0; b <= a; ++b) {
       const auto& va = draws_[static_cast<std::size_t>(a)];
@@ -619,7 +620,7 @@ void DsemSampler::summarize(const std::vector<std::string>& names, bool failed, 
       double c = 0;
       for (std::size_t j = 0; j < total; ++j)
         c += (va[j] - mean[static_cast<std::size_t>(a)]) * (vb[j] - mean[static_cast<std::size_t>(b)]);
-      fit.vcov(a, b) = fit.vcov(b, a) = c / (dt - 1);
+      out.vcov(a, b) = out.vcov(b, a) = c / (dt - 1);
     }
   fit.sigma2 = mean[static_cast<std::size_t>(n_terms_)];
   out.sigma1_2 = mean[static_cast<std::size_t>(n_terms_ + 1)];
@@ -635,13 +636,12 @@ DsemFit fit_dsem(const DsemData& data, const DsemStart& start, const DsemOptions
   if (options.iterations < 4) throw std::invalid_argument("fit_dsem: iterations must be at least 4");
   const Series s = organise(data, options.therapist_fixed);
   DsemFit out;
-  LmmFit& fit = out.fit;
+  ModelFit& fit = out.fit;
   std::vector<std::string> names = {"(Intercept)", "rupture", "repair", "distress"};
   if (options.session) names.emplace_back("session");
   names.insert(names.end(), s.therapist_terms.begin(), s.therapist_terms.end());
-  fit.nobs = s.observed;
-  fit.groups = s.patients;
-  fit.rank = static_cast<int>(names.size());
+  out.observations = s.observed;
+  out.groups = s.patients;
   if (s.patients == 0) {
     fit.message = "no usable rows";
     for (const auto& name : names) fit.coefficients.push_back({name, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN});

@@ -22,7 +22,7 @@ void json_accuracy(JsonWriter& j, const std::string& name, const Accuracy& a) {
 }
 
 void json_model(JsonWriter& j, const ModelResult& m) {
-  const LmmFit& f = m.fit;
+  const ModelFit& f = m.fit;
   j.begin_object();
   j.key("terms").begin_object();
   for (const auto& c : f.coefficients) {
@@ -33,14 +33,14 @@ void json_model(JsonWriter& j, const ModelResult& m) {
   }
   j.end_object();
   j.field("sigma2", f.sigma2).field("tau2", f.tau2);
-  if (!std::isnan(f.tau2_therapist)) j.field("tau2_therapist", f.tau2_therapist);
-  if (!std::isnan(f.slope_var)) j.field("slope_var", f.slope_var).field("slope_corr", f.slope_corr);
+  for (const auto& v : f.variances) j.field(v.name, v.value);
   j.field("reml_criterion", f.criterion).field("converged", f.converged).field("singular", f.singular);
-  // A sampled model's convergence diagnostics; its criterion is NaN and iterations are the kept draws.
-  if (model_kind(m.model).sampled) j.field("rhat", m.rhat_max).field("ess", m.ess_min);
+  // The kind's own diagnostics, as its records carry them (a sampler's: its criterion is NaN and
+  // iterations are the kept draws).
+  for (std::string_view d : model_kind(m.model).record_diagnostics) j.field(std::string(d), f.diagnostic(d));
   j.field("observations", m.rows).field("iterations", f.iterations).field("message", f.message);
   j.key("dropped").begin_array();
-  for (const auto& d : f.dropped) j.value(d);
+  for (const auto& d : f.not_estimable) j.value(d);
   j.end_array();
   j.end_object();
 }
@@ -140,7 +140,7 @@ void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario&
     out << "ROC " << rater_name(roc.rater) << " (" << name(roc.rule) << "): AUC " << num(roc.auc) << "\n";
 
   for (const auto& m : a.models) {
-    const LmmFit& f = m.fit;
+    const ModelFit& f = m.fit;
     out << "\n" << name(m.model) << " model, rater " << name(m.rater) << ": " << m.rows << " observations";
     if (!m.skipped.empty()) {
       out << ", not fitted: " << m.skipped << "\n";
@@ -148,12 +148,12 @@ void print_report(const Cohort& cohort, const CohortAnalysis& a, const Scenario&
     }
     if (model_kind(m.model).sampled)
       out << ", Gibbs " << s.analysis.dsem.chains << " x " << s.analysis.dsem.iterations << " iterations, R-hat "
-          << num(m.rhat_max) << ", ESS " << num(m.ess_min, 0) << ", sigma2 " << num(f.sigma2) << ", tau2 "
-          << num(f.tau2);
+          << num(f.diagnostic("rhat")) << ", ESS " << num(f.diagnostic("ess"), 0) << ", sigma2 " << num(f.sigma2)
+          << ", tau2 " << num(f.tau2);
     else
       out << ", " << (s.analysis.reml ? "REML" : "ML") << " criterion " << num(f.criterion, 2) << ", sigma2 "
           << num(f.sigma2) << ", tau2 " << num(f.tau2);
-    if (!std::isnan(f.tau2_therapist)) out << ", tau2_therapist " << num(f.tau2_therapist);
+    if (const double t = f.variance("tau2_therapist"); !std::isnan(t)) out << ", tau2_therapist " << num(t);
     if (!f.converged) out << ", NOT CONVERGED";
     if (f.singular) out << ", singular";
     if (!f.message.empty()) out << " [" << f.message << "]";

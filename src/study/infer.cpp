@@ -119,11 +119,6 @@ std::vector<std::string> columns_of(const Observed& o, const RecordLayout& layou
   return {};
 }
 
-// Keys whose values change the record's columns (terms of the truth fits, therapist dummies).
-bool changes_layout(const std::string& key) {
-  return key == "distress.effects.false_alarm" || key == "design.therapists";
-}
-
 }  // namespace
 
 InferencePlan plan_inference(const ScenarioFile& file) {
@@ -135,14 +130,14 @@ InferencePlan plan_inference(const ScenarioFile& file) {
   plan.alpha = plan.scenario.run.alpha;
   plan.seed = static_cast<std::uint64_t>(in.seed);
   plan.study_seed = derive_seed(plan.seed, kInferStudyTag);
-  for (const Prior& p : in.prior) {
-    plan.keys.push_back(find_key(p.key));
-    if (changes_layout(p.key)) plan.layout_varies = true;
-  }
-  // Only the models the findings name are fitted.
+  for (const Prior& p : in.prior) plan.keys.push_back(find_key(p.key));
+  // Only the models the findings name are fitted: each costs as much as simulating the cohort.
   std::vector<std::string> findings;
   for (const Observed& o : in.observed) findings.push_back(o.name);
   plan.scenario = fitting_only_named_models(plan.scenario, findings);
+  // A prior key that changes the terms of a fitted kind (its model-kind entry's layout_keys).
+  for (const Prior& p : in.prior)
+    if (changes_layout(plan.scenario.analysis.models, p.key)) plan.layout_varies = true;
   plan.layout = make_layout({plan.scenario});
   for (const Observed& o : in.observed) {
     const std::vector<std::string> cols = columns_of(o, plan.layout);

@@ -12,8 +12,8 @@ std::span<const std::string_view> choice_names(CoefficientField) {
   return names;
 }
 std::span<const std::string_view> choice_names(FitField) {
-  static constexpr std::string_view names[] = {"sigma2",     "tau2",         "criterion", "converged", "singular",
-                                               "iterations", "observations", "rhat",      "ess"};
+  static constexpr std::string_view names[] = {"sigma2",   "tau2",       "criterion",   "converged",
+                                               "singular", "iterations", "observations"};
   return names;
 }
 std::span<const std::string_view> choice_names(RocField) {
@@ -45,6 +45,9 @@ NameParts coefficient_parts(const Fit& f, std::string_view term, CoefficientFiel
   return {name(f.model), name(f.rater), term, name(field)};
 }
 NameParts fit_parts(const Fit& f, FitField field) { return {name(f.model), name(f.rater), {}, name(field)}; }
+NameParts diagnostic_parts(const Fit& f, std::string_view diagnostic) {
+  return {name(f.model), name(f.rater), {}, diagnostic};
+}
 NameParts detection_parts(RaterId r, DetectionField field) { return {"detection", name(r), {}, name(field)}; }
 NameParts roc_parts(RaterId r, int k, RocField field) { return {"roc", name(r), {}, name(field), k}; }
 NameParts roc_auc_parts(RaterId r) { return {"roc", name(r), {}, "auc"}; }
@@ -74,10 +77,8 @@ void emit_models(const Scenario& s, const CohortAnalysis* a, Emit&& emit) {
                                   fitted ? double(r->fit.iterations) : kNaN,
                                   r ? double(r->rows) : kNaN};
     for (int f = 0; f < 7; ++f) emit(fit_parts(fit, static_cast<FitField>(f)), fit_values[f]);
-    if (model_kind(fit.model).sampled) {
-      emit(fit_parts(fit, FitField::Rhat), fitted ? r->rhat_max : kNaN);
-      emit(fit_parts(fit, FitField::Ess), fitted ? r->ess_min : kNaN);
-    }
+    for (std::string_view diagnostic : model_kind(fit.model).record_diagnostics)
+      emit(diagnostic_parts(fit, diagnostic), fitted ? r->fit.diagnostic(diagnostic) : kNaN);
   }
 }
 
@@ -120,6 +121,9 @@ std::string coefficient_column(const Fit& fit, const std::string& term, Coeffici
   return coefficient_parts(fit, term, field).join();
 }
 std::string fit_column(const Fit& fit, FitField field) { return fit_parts(fit, field).join(); }
+std::string diagnostic_column(const Fit& fit, std::string_view diagnostic) {
+  return diagnostic_parts(fit, diagnostic).join();
+}
 std::string detection_column(RaterId observer, DetectionField field) { return detection_parts(observer, field).join(); }
 std::string kappa_column() { return kappa_parts().join(); }
 std::string roc_auc_column(RaterId observer) { return roc_auc_parts(observer).join(); }

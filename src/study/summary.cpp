@@ -36,16 +36,6 @@ std::vector<const DetectionMeasure*> summarised_measures(DetectedEvent event) {
 
 }  // namespace
 
-double true_value(const Scenario& s, ModelKind model, const std::string& term) {
-  if (model == ModelKind::Growth) return term == "growth" ? s.alliance.growth : kNaN;
-  if (term == "rupture") return s.distress.effects.rupture;
-  if (term == "repair") return s.distress.effects.repair;
-  if (term == "false_alarm") return s.distress.effects.false_alarm;
-  // φ, the within-person AR of distress, in every model of the lagged family (docs/model.md 4.1).
-  if (term == "distress" && model != ModelKind::Growth) return s.distress.ar;
-  return kNaN;
-}
-
 std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vector<std::string>& columns,
                                         const ColumnSource& column, const std::vector<std::uint8_t>& done,
                                         std::size_t R) {
@@ -100,7 +90,7 @@ std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vec
                                  values(CoefficientField::P),
                                  used,
                                  singular};
-        const double theta = true_value(s, fit.model, term);
+        const double theta = true_value(s, fit.model, term);  // the kind's (model_kinds())
         for (Measure m : score_coefficient(sample, theta, s.run.alpha)) {
           if (m.name == "nonconverged") m.value = nonconverged;  // a count of fits, whatever is used
           // Without a true value only the descriptive measures and the rejection rate are defined.

@@ -2,12 +2,14 @@
 // What a real study runs on one cohort (docs/model.md sections 3 and 4): detection for each rater, then
 // the analysis models: the lagged, within, initial, growth and oracle mixed models, each fitted by
 // fit_lmm (REML or ML), and the Bayesian "dsem" model, fitted by its Gibbs sampler (analysis/dsem.h).
+// Every fit is reported as a ModelFit (model_fit.h).
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "collabzium/analysis/lmm/mixed_model.h"
+#include "collabzium/analysis/model_fit.h"
 #include "collabzium/detection/detection.h"
 #include "collabzium/model/cohort.h"
 #include "collabzium/model/random.h"
@@ -21,9 +23,9 @@ namespace collabzium {
 // the oracle's events, recorded with rater "truth" under its own name: "initial.truth.rupture").
 enum class FittedFor { EachObserver, Truth, EachObserverAndTruth };
 
-// Builds a model's data from a cohort and one rater's events (nullptr for the truth). Rows with a
-// missing value in a model variable are left out; an event indicator is missing where the rater's
-// rating of that session is missing.
+// Builds a mixed model's data from a cohort and one rater's events (nullptr for the truth). Rows
+// with a missing value in a model variable are left out; an event indicator is missing where the
+// rater's rating of that session is missing.
 using ModelBuilder = LmmProblem (*)(const Cohort& cohort, RaterId rater, const RaterEvents* events,
                                     const Scenario& scenario);
 
@@ -39,20 +41,36 @@ struct ReplicationId {
 struct ModelResult;
 struct FitRequest;
 // Fits one model kind for one rater and fills the result's fit, rows and skipped (model and rater
-// are set by the caller). The REML kinds build an LmmProblem with their builder and fit it with
-// fit_lmm; "dsem" runs its sampler.
+// are set by the caller). The REML kinds build an LmmProblem and fit it with fit_lmm; "dsem" runs
+// its sampler.
 using ModelFitter = void (*)(const FitRequest& request, ModelResult& out);
+// The terms of one fit (a rater: RaterId::Truth for the oracle's events) under a scenario, in
+// column order: those of the kind's table row that the scenario keeps, then any it adds.
+using TermsFunction = std::vector<std::string> (*)(RaterId rater, const Scenario& scenario);
+// The true value of a term under a scenario: what the summary scores bias and coverage against
+// (NaN: none, e.g. the intercept).
+using TrueValueFunction = double (*)(const Scenario& scenario, std::string_view term);
 
-// One analysis model kind. model_kinds() holds one per ModelKind, in the enum's order; the names
-// are the configuration and record names (config/choices.h), which the table checks.
+// One analysis model kind: everything the analysis, the record, the summary and infer know about
+// it. model_kinds() holds one per ModelKind, in the enum's order; its names are the configuration
+// and record names (config/choices.h: choice_names(ModelKind), a plain list beside the enum), which the table checks.
+// A new kind is a value of ModelKind, its name there and an entry here.
 struct ModelKindInfo {
   ModelKind kind;
   std::string_view name;
-  std::vector<std::string> terms;  // in column order (therapist dummies, when asked for, follow)
+  std::vector<std::string> terms;  // every term it can have, in column order (therapist dummies follow)
   FittedFor fitted_for;
-  ModelBuilder build;  // nullptr for a kind that is not a linear mixed model ("dsem")
   ModelFitter fit;
-  // A Bayesian sampler's fit: its records also carry the convergence diagnostics rhat and ess.
+  ModelBuilder build;  // the REML kinds' data, which fit_lmm fits; nullptr for another kind ("dsem")
+  TermsFunction terms_of;
+  TrueValueFunction true_value;
+  // The fit's named diagnostics (ModelFit::diagnostics) that are record columns MODEL.RATER.NAME,
+  // after the fit fields every kind has (FitField).
+  std::vector<std::string_view> record_diagnostics;
+  // The scenario keys whose values change terms_of, hence the record's columns (infer remakes
+  // the layout per draw when a prior key is one of them).
+  std::vector<std::string_view> layout_keys;
+  // A Bayesian sampler's fit (the report prints chains and draws instead of a REML criterion).
   bool sampled = false;
 };
 const std::vector<ModelKindInfo>& model_kinds();
@@ -75,21 +93,19 @@ struct Fit {
 std::vector<Fit> fits_of(const Analysis& analysis);
 
 // The terms of one fit under a scenario, in column order (therapist dummies, when asked for,
-// follow): the kind's terms without "session" when analysis.session is false (every kind but
-// growth), and, for a fit on the truth, "false_alarm" (the patient's false alarms) when
-// distress.effects.false_alarm is not 0 (docs/model.md, mechanisms).
+// follow): its kind's terms_of.
 std::vector<std::string> model_terms(const Fit& fit, const Scenario& scenario);
+// The true value of a term of a model kind under a scenario: its kind's true_value.
+double true_value(const Scenario& scenario, ModelKind model, std::string_view term);
+// Whether a value of `key` can change the record's columns of a scenario with these models.
+bool changes_layout(const std::vector<ModelKind>& models, std::string_view key);
 
 struct ModelResult {
   ModelKind model = ModelKind::Lagged;
   RaterId rater = RaterId::Patient;
-  LmmFit fit;
+  ModelFit fit;
   int rows = 0;         // observations used
   std::string skipped;  // non-empty when the model could not be set up (no rows, ...): no fit then
-  // Sampled models ("dsem") only, NaN otherwise: the largest split-chain R-hat and the smallest
-  // bulk effective sample size over the sampled parameters (DsemDiagnostics).
-  double rhat_max = kNaN;
-  double ess_min = kNaN;
 };
 
 // Everything a ModelFitter may use. `earlier` holds the fits of this analysis made before this one
@@ -114,7 +130,8 @@ struct CohortAnalysis {
                                     // when the cohort has truth
 };
 
-// The builder of `model` applied to the cohort (a linear mixed model kind: build is not nullptr).
+// The builder of `model` applied to the cohort (a mixed-model kind: build is not nullptr; throws
+// std::logic_error for another kind).
 LmmProblem build_model(ModelKind model, const Cohort& cohort, RaterId rater, const RaterEvents* events,
                        const Scenario& scenario);
 

@@ -3,15 +3,17 @@
 // person means (dynamic structural equation modelling; Asparouhov, Hamaker & Muthén 2018, SEM
 // 25:359), fitted by blocked Gibbs sampling. A standalone fitter: it takes its own DsemData (one
 // entry per row: patient, session, distress, the rater's rupture and repair indicators, therapist)
-// and returns the project's LmmFit inside a DsemFit. docs/dsem.md states the model, the priors,
-// the sampler, the diagnostics and every choice made at the edges.
+// and returns the analysis's neutral ModelFit (model_fit.h) inside a DsemFit. docs/dsem.md states the model, the
+// priors, the sampler, the diagnostics and every choice made at the edges.
 //
 //   D_it     = μ_i + β_s·(t − 1) + w_it                      (t the session number)
 //   w_i,t+1  = φ·w_it + β_R·rupture_it + β_P·repair_it + ε_i,t+1,   ε ~ N(0, σ²)
 //   w_i,f_i  ~ N(0, σ1²)                                      (f_i the patient's first observed session)
 //   μ_i      ~ N(γ0 [+ therapist term], τ²)
 //   φ, β_R, β_P, β_s, γ0, therapist terms ~ N(0, 10²);  σ², σ1², τ² ~ InvGamma(0.01, 0.01)
-#include "collabzium/analysis/lmm/mixed_model.h"
+#include <Eigen/Dense>
+
+#include "collabzium/analysis/model_fit.h"
 #include "collabzium/model/random.h"
 #include "collabzium/numeric.h"
 
@@ -50,7 +52,7 @@ struct DsemStart {
 // σ² = σ1² = residual variance, therapist terms divided by (1 − φ). φ is clamped to [−0.9, 0.9]
 // for the conversion (the lagged estimate is biased upwards in short series), and NaN values
 // (a failed fit) fall back to the DsemStart defaults.
-DsemStart dsem_start_from_lagged(const LmmFit& lagged);
+DsemStart dsem_start_from_lagged(const ModelFit& lagged);
 
 struct DsemOptions {
   int chains = 2;                // analysis.dsem.chains
@@ -82,9 +84,12 @@ struct DsemFit {
   // coefficients: estimate = posterior mean, se = posterior sd, ci = equal-tailed interval,
   // p = 2·min(P(β > 0), P(β < 0)) from the draws (2/(draws + 1) when all draws share a sign),
   // df = NaN, t = estimate/se. sigma2 = σ², tau2 = τ² (posterior means); converged = every
-  // parameter's R̂ < 1.1; iterations = post-burn-in draws of all chains; nobs = observed distress
-  // values used; groups = patients used; vcov = posterior covariance of the terms.
-  LmmFit fit;
+  // parameter's R̂ < 1.1; iterations = post-burn-in draws of all chains; diagnostics "rhat" and
+  // "ess" = DsemDiagnostics::rhat_max and ess_min (absent when nothing was sampled).
+  ModelFit fit;
+  int observations = 0;    // observed distress values used
+  int groups = 0;          // patients used
+  Eigen::MatrixXd vcov;    // posterior covariance of the terms
   double sigma1_2 = kNaN;  // posterior mean of σ1²
   DsemDiagnostics diagnostics;
 };

@@ -4,7 +4,8 @@
 // where a fit failed or a figure is undefined). Column names are dotted:
 //   MODEL.RATER.TERM.{estimate,se,df,p,ci_low,ci_high}
 //   MODEL.RATER.{sigma2,tau2,criterion,converged,singular,iterations,observations}
-//   MODEL.RATER.{rhat,ess}  (sampled models only, "dsem": R-hat max and ESS min over its parameters)
+//   MODEL.RATER.DIAGNOSTIC  (the kind's record_diagnostics, e.g. "dsem": rhat, ess, R-hat max and
+//                            ESS min over its parameters)
 //   detection.RATER.{ruptures,repairs,prevalence,true_prevalence,sensitivity,specificity,ppv,f1,
 //                    repair_sensitivity,repair_specificity,repair_ppv,repair_f1}, detection.kappa
 //   roc.RATER.auc, roc.RATER.K.{sensitivity,specificity}  (K: index into detection.roc_thresholds)
@@ -24,9 +25,9 @@ namespace collabzium {
 // summary (which reads columns back by name) and readers of the results file agree by
 // construction. The fields of each group, in column order:
 enum class CoefficientField { Estimate, Se, Df, P, CiLow, CiHigh };
-// Rhat and Ess are columns of sampled models only (ModelKindInfo::sampled): the REML models'
-// records keep their columns.
-enum class FitField { Sigma2, Tau2, Criterion, Converged, Singular, Iterations, Observations, Rhat, Ess };
+// The fit fields of every kind; a kind's own diagnostics (ModelKindInfo::record_diagnostics) follow
+// them.
+enum class FitField { Sigma2, Tau2, Criterion, Converged, Singular, Iterations, Observations };
 // DetectionField and its names: detection/detection_measures.h.
 enum class RocField { Sensitivity, Specificity };
 std::span<const std::string_view> choice_names(CoefficientField);
@@ -35,6 +36,7 @@ std::span<const std::string_view> choice_names(RocField);
 
 std::string coefficient_column(const Fit& fit, const std::string& term, CoefficientField field);  // MODEL.RATER.TERM.F
 std::string fit_column(const Fit& fit, FitField field);                                           // MODEL.RATER.F
+std::string diagnostic_column(const Fit& fit, std::string_view diagnostic);                       // MODEL.RATER.D
 std::string detection_column(RaterId observer, DetectionField field);                             // detection.RATER.F
 std::string kappa_column();                                                                       // detection.kappa
 std::string roc_auc_column(RaterId observer);                                                     // roc.RATER.auc

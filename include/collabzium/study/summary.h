@@ -16,11 +16,6 @@ namespace collabzium {
 // The values of record column `name` in condition `c` (0-based), one per replication.
 using ColumnSource = std::function<std::vector<double>(const std::string& name, std::size_t c)>;
 
-// The true value of a coefficient in a scenario: β_R for "rupture", β_P for "repair" (lagged,
-// within, oracle), alliance.growth for the growth model's "growth"; NaN where the model has no
-// single true value (intercepts, the lagged distress coefficient, session).
-double true_value(const Scenario& s, ModelKind model, const std::string& term);
-
 // Summary rows of every condition; only replications with done[c * R + r] are used.
 std::vector<SummaryRow> summarize_study(const ScenarioFile& file, const std::vector<std::string>& columns,
                                         const ColumnSource& column, const std::vector<std::uint8_t>& done,

@@ -206,4 +206,23 @@ LmmFit fit_lmm(const LmmProblem& pr, const LmmOptions& opt) {
   return fit;
 }
 
+ModelFit to_model_fit(LmmFit&& fit) {
+  ModelFit m;
+  m.coefficients = std::move(fit.coefficients);
+  m.not_estimable = std::move(fit.dropped);
+  m.sigma2 = fit.sigma2;
+  m.tau2 = fit.tau2;
+  m.criterion = fit.criterion;
+  m.converged = fit.converged;
+  m.singular = fit.singular;
+  m.iterations = fit.iterations;
+  m.message = std::move(fit.message);
+  if (!std::isnan(fit.tau2_therapist)) m.variances.push_back({"tau2_therapist", fit.tau2_therapist});
+  if (!std::isnan(fit.slope_var)) {
+    m.variances.push_back({"slope_var", fit.slope_var});
+    m.variances.push_back({"slope_corr", fit.slope_corr});
+  }
+  return m;
+}
+
 }  // namespace collabzium

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "collabzium/analysis/model_fit.h"
 #include "collabzium/config/df_method.h"
 
 namespace collabzium {
@@ -43,11 +44,6 @@ struct LmmOptions {
   // derivatives even for a random intercept alone (normally: pooled statistics, Brent, analytic).
   bool general_path = false;
   LmmControl control;  // tolerances and limits (control.h); the fit records a copy
-};
-
-struct Coefficient {
-  std::string name;
-  double estimate, se, df, t, p, ci_low, ci_high;
 };
 
 // What the optimizer did, recorded on the fit (MixedModels.jl's OptSummary, lme4's @optinfo).
@@ -107,5 +103,9 @@ struct LmmFit {
 // non-finite data): it is recorded in converged / singular / message with NaN where there is no
 // number. Throws std::invalid_argument on inconsistent shapes or negative indices.
 LmmFit fit_lmm(const LmmProblem& problem, const LmmOptions& options = {});
+
+// The analysis's view of a fit (model_fit.h): coefficients, the common diagnostics, and the
+// therapist and slope variances (when the model has them) as named variances. Moves from `fit`.
+ModelFit to_model_fit(LmmFit&& fit);
 
 }  // namespace collabzium
