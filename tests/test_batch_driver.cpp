@@ -1,9 +1,6 @@
 // The one batch driver of `run`, `infer` and the sandbox: the batch loop itself, and `infer` over
 // an existing or a full disk behaving as `run` does (same refusals, same full-disk stop, a file
 // that --resume completes to the bytes of an uninterrupted inference).
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -191,35 +188,20 @@ TEST_CASE("infer --resume refuses another inference and a file being written as 
   // A second --resume while a run still writes the file (HDF5's lock): the same refusal for both.
   const InferenceFile inference = read_inference((dir / "i.h5").string());
   const ResultsFile results = read_results((dir / "r.h5").string());
-  int ready[2], release[2];
-  REQUIRE(::pipe(ready) == 0);
-  REQUIRE(::pipe(release) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    int status = 0;
-    try {
-      InferenceWriter iw = InferenceWriter::resume(inference.path, inference.meta, inference.columns, inference.draws);
-      ResultsWriter rw = ResultsWriter::resume(results.path, results.meta, results.columns, results.n_conditions,
-                                               results.n_replications);
-      char x = 1;
-      if (::write(ready[1], &x, 1) != 1) status = 5;
-      if (::read(release[0], &x, 1) != 1) status = 6;
-    } catch (...) {
-      status = 3;
-    }
-    ::_exit(status);
-  }
-  char x = 0;
-  REQUIRE(::read(ready[0], &x, 1) == 1);
-  const auto infer_busy = run_cli("infer i.toml --out i.h5 --resume", dir);
-  const auto run_busy = run_cli("run s.toml --out r.h5 --resume", dir);
-  REQUIRE(::write(release[1], &x, 1) == 1);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
+  CliResult infer_busy, run_busy;
+  const int held = while_child_holds(
+      [&](const std::function<void()>& until_released) {
+        const InferenceWriter iw =
+            InferenceWriter::resume(inference.path, inference.meta, inference.columns, inference.draws);
+        const ResultsWriter rw = ResultsWriter::resume(results.path, results.meta, results.columns,
+                                                       results.n_conditions, results.n_replications);
+        until_released();
+      },
+      [&] {
+        infer_busy = run_cli("infer i.toml --out i.h5 --resume", dir);
+        run_busy = run_cli("run s.toml --out r.h5 --resume", dir);
+      });
+  REQUIRE(held == 0);
   INFO(infer_busy.err);
   INFO(run_busy.err);
   CHECK(infer_busy.status == 2);
