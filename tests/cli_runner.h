@@ -1,8 +1,12 @@
 #pragma once
 // Runs the collabzium executable for tests that check exit codes, stderr and written files.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -42,6 +46,40 @@ inline CliResult run_cli(const std::string& args, const std::filesystem::path& d
                           out.string() + "' 2>'" + err.string() + "'";
   const int raw = std::system(cmd.c_str());
   return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
+}
+
+// Runs `hold` in a child process, which calls its argument while it holds something (a file open
+// for writing, under HDF5's lock), and `meanwhile` in this process during that call. Returns the
+// child's exit status: 0 when `hold` ran without an exception.
+inline int while_child_holds(const std::function<void(const std::function<void()>& until_released)>& hold,
+                             const std::function<void()>& meanwhile) {
+  int ready[2], release[2];
+  if (::pipe(ready) != 0) return -1;
+  if (::pipe(release) != 0) return -1;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int status = 0;
+    try {
+      hold([&] {
+        char x = 1;
+        if (::write(ready[1], &x, 1) != 1) status = 5;
+        if (::read(release[0], &x, 1) != 1) status = 6;
+      });
+    } catch (...) {
+      status = 3;
+    }
+    ::_exit(status);
+  }
+  char x = 0;
+  const bool held = child > 0 && ::read(ready[0], &x, 1) == 1;
+  if (held) meanwhile();
+  int status = -1;
+  if (child > 0) {
+    if (held && ::write(release[1], &x, 1) != 1) ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+  }
+  for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
+  return held && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // The one-line message of a scenario (named "s.toml") that parse_scenario refuses, or "no error".

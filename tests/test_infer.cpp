@@ -272,7 +272,7 @@ TEST_CASE("summarize recomputes the posterior with other tolerances, without sim
   // An existing inference is continued only with --resume.
   r = run_cli("infer small.toml --out s.h5", dir);
   CHECK(r.status == 2);
-  CHECK(r.err.find("already holds this complete inference") != std::string::npos);
+  CHECK(r.err.find("already holds the complete results of this study; continue it with --resume") != std::string::npos);
 }
 
 TEST_CASE("[infer] is validated like every key, with one-line errors", "[infer][scenario]") {

@@ -27,10 +27,12 @@
 #include <hdf5.h>
 #endif
 
+#include "cli_runner.h"  // while_child_holds
 #include "collabzium/error.h"
 #include "collabzium/io/results_file.h"
 
 using namespace collabzium;
+using collabzium::testing::while_child_holds;
 namespace fs = std::filesystem;
 
 namespace {
@@ -564,33 +566,17 @@ TEST_CASE("results file: a kill -9 loses nothing flushed, and the file resumes",
 TEST_CASE("results file: a file another process is writing is refused with a clear message", "[results_file]") {
   const auto dir = scratch("locked");
   const std::string path = (dir / "r.h5").string();
-  int ready[2], release[2];
-  REQUIRE(::pipe(ready) == 0);
-  REQUIRE(::pipe(release) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    int status = 0;
-    try {
-      ResultsWriter w(path, meta(), {}, kColumns, 1, 10);
-      char x = 1;
-      if (::write(ready[1], &x, 1) != 1) status = 5;
-      if (::read(release[0], &x, 1) != 1) status = 6;
-    } catch (...) {
-      status = 3;
-    }
-    ::_exit(status);
-  }
-  char x = 0;
-  REQUIRE(::read(ready[0], &x, 1) == 1);
-  const std::string e = input_error_of([&] { read_results(path); });
-  const std::string e2 = input_error_of([&] { ResultsWriter::resume(path, meta(), kColumns, 1, 10); });
-  REQUIRE(::write(release[1], &x, 1) == 1);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
+  std::string e, e2;
+  const int held = while_child_holds(
+      [&](const std::function<void()>& until_released) {
+        const ResultsWriter w(path, meta(), {}, kColumns, 1, 10);
+        until_released();
+      },
+      [&] {
+        e = input_error_of([&] { read_results(path); });
+        e2 = input_error_of([&] { ResultsWriter::resume(path, meta(), kColumns, 1, 10); });
+      });
+  REQUIRE(held == 0);
   CHECK(contains(e, "is a run still writing it?"));
   CHECK(contains(e2, "is a run still writing it?"));
   CHECK(e.find('\n') == std::string::npos);

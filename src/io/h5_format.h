@@ -3,6 +3,7 @@
 // share on top of the generic layer h5.h: the checks made when opening one, the root attributes, and
 // a failed read as one line. Each format passes its noun ("results file", "inference file") so that
 // the messages stay its own.
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -35,6 +36,33 @@ void write_root_attributes(hid_t file, const char* format, int major, int minor,
                            const std::string& path);
 // `bad_seed` is thrown when `seed` is not one integer: each format words that its own way.
 RunMetadata read_run_metadata(hid_t file, const std::string& path, const InputError& bad_seed);
+
+// Room kept free on the disk beyond the raw data about to be written: HDF5's metadata (chunk
+// index, summary group, flushes) needs some, and a write that fails half-way can leave a file
+// whose structure points past its end.
+inline constexpr std::uintmax_t kSpareBytes = std::uintmax_t{1} << 20;
+
+// DiskFull unless the file system holding `path` has `bytes` available (COLLABZIUM_TEST_FREE_BYTES,
+// when set, replaces what the system reports).
+void check_free_space(const std::string& path, std::uintmax_t bytes);
+
+// A chunked dataset (incremental allocation) whose chunks are allocated as writes first reach them.
+struct ChunkedDataset {
+  hid_t dataset;
+  hid_t mem_type;             // of `fill`
+  std::size_t element_bytes;  // in the file
+  const void* fill;           // one whole chunk of fill values
+  std::string name;           // for messages
+};
+
+// Allocates the chunks starting at `starts` (chunk-aligned coordinates, no repeats) of every one
+// of `datasets` that are not in the file yet, by writing their fill values, then flushes: the
+// writes that follow change raw data only, never the file's structure, so a kill -9 before the
+// next flush leaves a consistent file. DiskFull, with nothing written, when the disk cannot hold
+// these chunks and kSpareBytes. `chunk` and `dims` are the datasets' (common) chunk and shape.
+void allocate_chunks(hid_t file, const std::vector<ChunkedDataset>& datasets,
+                     const std::vector<std::vector<hsize_t>>& starts, const std::vector<hsize_t>& chunk,
+                     const std::vector<hsize_t>& dims, const std::string& path);
 
 // Runs `read`, a read of `path`, so that every failure is an InputError (exit status 2) of one line
 // naming the file: HDF5's own failures on a damaged file (std::runtime_error "PATH: HDF5: ..."), and

@@ -52,9 +52,11 @@ Handle open_inference(const std::string& path, unsigned flags) {
   return file;
 }
 
+hsize_t chunk_draws(hsize_t draws) { return std::max<hsize_t>(1, std::min<hsize_t>(draws, kChunk)); }
+
 Handle chunked_dcpl(const std::string& path, hsize_t draws, hid_t mem_type, const void* fill) {
   Handle p = h5::plain_dcpl(path);
-  const hsize_t chunk = std::max<hsize_t>(1, std::min<hsize_t>(draws, kChunk));
+  const hsize_t chunk = chunk_draws(draws);
   check(H5Pset_chunk(p, 1, &chunk), path, "dataset properties");
   check(H5Pset_fill_value(p, mem_type, fill), path, "dataset properties");
   check(H5Pset_fill_time(p, H5D_FILL_TIME_IFSET), path, "dataset properties");
@@ -136,6 +138,26 @@ struct InferenceWriter::Impl {
   std::vector<Handle> columns;  // value columns, then accepted, invalid
   Handle done;
   std::size_t draws = 0;
+  hsize_t chunk = 1;  // draws per chunk
+
+  // The chunks the draws at `coords` reach, allocated before values go into them (DiskFull, with
+  // nothing written, when they do not fit; h5::allocate_chunks).
+  void ensure_allocated(const std::vector<hsize_t>& coords) {
+    std::vector<std::vector<hsize_t>> starts;
+    for (const hsize_t k : coords) starts.push_back({k / chunk * chunk});
+    std::sort(starts.begin(), starts.end());
+    starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+    const std::vector<double> nan(chunk, kNaN);
+    const std::vector<std::uint8_t> zero(chunk, 0);
+    std::vector<h5::ChunkedDataset> targets;
+    const std::size_t values = columns.size() - 2;  // accepted and invalid are the last two
+    for (std::size_t j = 0; j < columns.size(); ++j)
+      targets.push_back(j < values
+                            ? h5::ChunkedDataset{columns[j], H5T_NATIVE_DOUBLE, sizeof(double), nan.data(), "values"}
+                            : h5::ChunkedDataset{columns[j], H5T_NATIVE_UINT8, 1, zero.data(), "flags"});
+    targets.push_back({done, H5T_NATIVE_UINT8, 1, zero.data(), "done"});
+    h5::allocate_chunks(file, targets, starts, {chunk}, {draws}, path);
+  }
 };
 
 InferenceWriter::InferenceWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -150,6 +172,8 @@ InferenceWriter::InferenceWriter(const std::string& path, const RunMetadata& met
   Impl& m = *impl_;
   m.path = path;
   m.draws = draws;
+  m.chunk = chunk_draws(draws);
+  h5::check_free_space(path, h5::kSpareBytes);
   const Handle fapl = h5::file_access_plist(path);
   const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   if (id < 0) throw InputError(locate(path, 0, "", "cannot create the inference file: " + h5::last_error()));
@@ -198,6 +222,7 @@ InferenceWriter InferenceWriter::resume(const std::string& path, const RunMetada
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->draws = draws;
+  impl->chunk = chunk_draws(draws);
   impl->file = open_inference(path, H5F_ACC_RDWR);
   Handle g = h5::group(H5Gopen2(impl->file, kDraws, H5P_DEFAULT), path, "open /draws");
   for (const auto& c : columns)
@@ -227,6 +252,7 @@ void InferenceWriter::write(const std::vector<std::uint64_t>& index, const std::
   std::vector<hsize_t> coords(index.begin(), index.end());
   for (hsize_t c : coords)
     if (c >= m.draws) throw std::out_of_range("inference file: draw out of range");
+  m.ensure_allocated(coords);
   const hsize_t count = n;
   Handle mem = h5::space(H5Screate_simple(1, &count, nullptr), m.path, "dataspace");
   auto write_column = [&](hid_t d, hid_t mem_type, const void* buf, const std::string& what) {
@@ -253,6 +279,8 @@ void InferenceWriter::write(const std::vector<std::uint64_t>& index, const std::
 }
 
 void InferenceWriter::write_summary(const std::vector<PosteriorRow>& rows) {
+  // A rough bound of what the table takes (strings, numbers, HDF5's overhead per row).
+  h5::check_free_space(impl_->path, h5::kSpareBytes + 256 * rows.size());
   write_summary_group(impl_->file, rows, impl_->path);
   check(H5Fflush(impl_->file, H5F_SCOPE_LOCAL), impl_->path, "flush");
 }

@@ -1,6 +1,5 @@
 #include "collabzium/io/results_file.h"
 
-#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
@@ -208,27 +207,6 @@ hsize_t chunk_replications(std::size_t n_replications) {
   return std::max<hsize_t>(1, std::min<hsize_t>(n_replications, kChunkReplications));
 }
 
-// Room kept free on the disk beyond the raw data about to be written: HDF5's metadata (chunk
-// index, summary group, flushes) needs some, and a write that fails half-way can leave a file
-// whose structure points past its end.
-constexpr std::uintmax_t kSpareBytes = std::uintmax_t{1} << 20;
-
-// DiskFull unless the file system holding `path` has `bytes` available.
-void check_free_space(const std::string& path, std::uintmax_t bytes) {
-  if (const char* fake = std::getenv("COLLABZIUM_TEST_FREE_BYTES")) {
-    // Test hook: pretend the disk has this many bytes free (a full disk without filling one).
-    const std::uintmax_t free = std::strtoull(fake, nullptr, 10);
-    if (free < bytes) throw DiskFull(path, free, bytes);
-    return;
-  }
-  std::error_code ec;
-  std::filesystem::path folder = std::filesystem::absolute(path, ec).parent_path();
-  struct statvfs st {};
-  if (::statvfs(folder.c_str(), &st) != 0) return;  // unknown: let the write itself report
-  const std::uintmax_t free = static_cast<std::uintmax_t>(st.f_bavail) * st.f_frsize;
-  if (free < bytes) throw DiskFull(path, free, bytes);
-}
-
 std::string mismatch(const std::string& what) {
   return what + "; it cannot be resumed by this run (start a new run without --resume, or use another --out)";
 }
@@ -262,53 +240,20 @@ struct ResultsWriter::Impl {
   hsize_t chunk_r = 1;  // replications per chunk
   bool known_incomplete = false;
 
-  // Allocates (fills) the chunks of every dataset that the entries at `order` of (c, r) reach and
-  // that are not in the file yet, then flushes, so that the writes that follow change raw data
-  // only, never the file's structure: a kill -9 before the next flush leaves a consistent file.
-  // Refuses (DiskFull, nothing written) when the disk lacks the space these chunks need.
+  // Allocates the chunks of every dataset that the entries at `order` of (c, r) reach and that are
+  // not in the file yet (h5::allocate_chunks: DiskFull with nothing written when they do not fit).
   void ensure_allocated(const std::vector<std::size_t>& c, const std::vector<std::size_t>& r,
                         const std::vector<std::size_t>& order) {
-    std::vector<std::pair<hsize_t, hsize_t>> chunks;  // (condition, first replication of the chunk)
-    for (std::size_t q : order) chunks.emplace_back(c[q], r[q] / chunk_r * chunk_r);
+    std::vector<std::vector<hsize_t>> chunks;  // (condition, first replication of the chunk)
+    for (std::size_t q : order) chunks.push_back({c[q], r[q] / chunk_r * chunk_r});
     chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());  // `order` is sorted
-    struct Missing {
-      hid_t d;
-      bool is_done;
-      std::pair<hsize_t, hsize_t> chunk;
-    };
-    std::vector<Missing> missing;
-    std::uintmax_t bytes = 0;
-    auto find_missing = [&](hid_t d, bool is_done, const std::string& name) {
-      for (const auto& ch : chunks) {
-        const hsize_t offset[2] = {ch.first, ch.second};
-        unsigned filter_mask = 0;
-        haddr_t addr = HADDR_UNDEF;
-        hsize_t size = 0;
-        check(H5Dget_chunk_info_by_coord(d, offset, &filter_mask, &addr, &size), path, "chunk of " + name);
-        if (addr != HADDR_UNDEF) continue;
-        missing.push_back({d, is_done, ch});
-        bytes += chunk_r * (is_done ? sizeof(std::uint8_t) : sizeof(double));
-      }
-    };
-    for (std::size_t j = 0; j < datasets.size(); ++j) find_missing(datasets[j], false, "/replications/" + columns[j]);
-    find_missing(done, true, "/replications/done");
-    if (missing.empty()) return;
-    check_free_space(path, bytes + kSpareBytes);
     const std::vector<double> nan(chunk_r, kNaN);
     const std::vector<std::uint8_t> zero(chunk_r, 0);
-    for (const Missing& x : missing) {
-      const hsize_t n = std::min<hsize_t>(chunk_r, R - x.chunk.second);
-      Handle file_space = simple_space({C, R}, path);
-      const hsize_t start[2] = {x.chunk.first, x.chunk.second}, count[2] = {1, n};
-      check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr), path, "select chunk");
-      Handle mem_space = simple_space({n}, path);
-      if (x.is_done)
-        check(H5Dwrite(x.d, H5T_NATIVE_UINT8, mem_space, file_space, H5P_DEFAULT, zero.data()), path, "allocate done");
-      else
-        check(H5Dwrite(x.d, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, nan.data()), path,
-              "allocate values");
-    }
-    check(H5Fflush(file, H5F_SCOPE_LOCAL), path, "flush");
+    std::vector<h5::ChunkedDataset> targets;
+    for (std::size_t j = 0; j < datasets.size(); ++j)
+      targets.push_back({datasets[j], H5T_NATIVE_DOUBLE, sizeof(double), nan.data(), "/replications/" + columns[j]});
+    targets.push_back({done, H5T_NATIVE_UINT8, sizeof(std::uint8_t), zero.data(), "/replications/done"});
+    h5::allocate_chunks(file, targets, chunks, {1, chunk_r}, {C, R}, path);
   }
 
   void mark_incomplete() {
@@ -390,7 +335,7 @@ ResultsWriter::ResultsWriter(const std::string& path, const RunMetadata& meta,
   m.columns = columns;
   m.C = n_conditions;
   m.R = n_replications;
-  check_free_space(path, kSpareBytes);
+  h5::check_free_space(path, h5::kSpareBytes);
   m.file = create_results_file(path);
   h5::write_root_attributes(m.file, kResultsFormat, kResultsFormatMajor, kResultsFormatMinor, meta, path);
   m.known_incomplete = true;
@@ -591,7 +536,7 @@ void ResultsWriter::flush() {
 void ResultsWriter::write_summary(const std::vector<SummaryRow>& rows) {
   h5::silence_errors();
   // A rough bound of what the table takes (strings, numbers, HDF5's overhead per row).
-  check_free_space(impl_->path, kSpareBytes + 256 * rows.size());
+  h5::check_free_space(impl_->path, h5::kSpareBytes + 256 * rows.size());
   impl_->mark_incomplete();
   write_summary_group(impl_->file, rows, impl_->path);
   flush();

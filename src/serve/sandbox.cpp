@@ -14,6 +14,7 @@
 #include "collabzium/io/json.h"
 #include "collabzium/model/simulator.h"
 #include "collabzium/serve/request.h"
+#include "collabzium/study/batch_driver.h"
 #include "collabzium/study/infer.h"
 #include "collabzium/study/record.h"
 #include "collabzium/study/runner.h"
@@ -139,8 +140,7 @@ struct Pattern {
   std::size_t hits = 0, n = 0;
 };
 
-Pattern published_pattern(const std::vector<std::string>& columns, const std::vector<double>& rows, std::size_t R,
-                          double alpha) {
+Pattern published_pattern(const std::vector<std::string>& columns, const double* rows, std::size_t R, double alpha) {
   std::unordered_map<std::string, std::size_t> at;
   for (std::size_t k = 0; k < columns.size(); ++k) at[columns[k]] = k;
   auto observed = [](const char* name, Finding finding) {
@@ -162,7 +162,7 @@ Pattern published_pattern(const std::vector<std::string>& columns, const std::ve
   const std::size_t width = columns.size();
   Pattern out;
   for (std::size_t r = 0; r < R; ++r) {
-    const double* row = rows.data() + r * width;
+    const double* row = rows + r * width;
     bool finite = true;
     for (int j = 0; j < 4; ++j) finite = finite && std::isfinite(row[p[j]]) && std::isfinite(row[est[j]]);
     if (!finite) continue;
@@ -350,39 +350,41 @@ std::optional<Reply> Sandbox::run_prepared(const StudyTicket& ticket, const Stud
   const std::size_t R = static_cast<std::size_t>(s.run.replications);
   const std::vector<Scenario> scenarios{s};
   const RecordLayout layout = make_layout(scenarios);
-  const std::size_t width = layout.columns.size();
-  std::vector<double> rows(R * width);
+  RecordTable records(layout.columns, 1, R);
   // Batches of about a tenth of the study: progress to report and a point to stop at when the
-  // client has gone, at little cost in idle threads at each batch's end.
-  const std::size_t batch = std::clamp<std::size_t>(R / 10, 4 * static_cast<std::size_t>(ticket.threads), 250);
+  // client has gone, at little cost in idle threads at each batch's end. No signals: the server
+  // handles its own.
+  BatchLoop loop;
+  loop.width = records.width();
+  loop.threads = ticket.threads;
+  loop.fixed_batch = std::clamp<std::size_t>(R / 10, 4 * static_cast<std::size_t>(ticket.threads), 250);
+  bool cancelled = false;
+  if (progress)
+    loop.keep_going = [&](std::size_t done, std::size_t total) {
+      cancelled = !progress(done, total);
+      return !cancelled;
+    };
+  const auto seed = static_cast<std::uint64_t>(s.run.seed);
+  std::vector<std::uint8_t> done = records.done();
   std::size_t failures = 0;
   try {
-    for (std::size_t next = 0; next < R;) {
-      if (progress && !progress(next, R)) return std::nullopt;
-      std::vector<std::pair<std::uint32_t, std::uint32_t>> tasks;
-      for (std::size_t r = next; r < std::min(R, next + batch); ++r)
-        tasks.emplace_back(0, static_cast<std::uint32_t>(r));
-      failures += compute_records(scenarios, layout, static_cast<std::uint64_t>(s.run.seed), tasks, ticket.threads,
-                                  rows.data() + next * width);
-      next += tasks.size();
-    }
+    failures = run_batches(
+        loop,
+        [&](const std::vector<std::uint64_t>& tasks, double* rows) {
+          std::vector<std::pair<std::uint32_t, std::uint32_t>> replications;
+          for (const std::uint64_t r : tasks) replications.emplace_back(0, static_cast<std::uint32_t>(r));
+          return compute_records(scenarios, layout, seed, replications, ticket.threads, rows);
+        },
+        pending_tasks(done), &records, done);
   } catch (const InputError& e) {
     return error_reply(400, e.what());
   }
-  if (progress && !progress(R, R)) return std::nullopt;
-  std::unordered_map<std::string, std::size_t> column_index;
-  for (std::size_t k = 0; k < width; ++k) column_index[layout.columns[k]] = k;
+  if (cancelled || (progress && !progress(R, R))) return std::nullopt;
   // The same scoring as run_study and study_summary, so the rows equal `run`'s summary.
   const std::vector<SummaryRow> summary = summarize_study(
-      file, layout.columns,
-      [&](const std::string& column, std::size_t) {
-        std::vector<double> v(R);
-        const std::size_t k = column_index.at(column);
-        for (std::size_t r = 0; r < R; ++r) v[r] = rows[r * width + k];
-        return v;
-      },
-      std::vector<std::uint8_t>(R, 1), R);
-  const Pattern pattern = published_pattern(layout.columns, rows, R, s.run.alpha);
+      file, layout.columns, [&](const std::string& column, std::size_t c) { return records.column(column, c); }, done,
+      R);
+  const Pattern pattern = published_pattern(layout.columns, records.rows(), R, s.run.alpha);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::ostringstream os;

@@ -1,17 +1,11 @@
 #include "collabzium/study/infer.h"
 
-#include <omp.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
+#include <functional>
+#include <memory>
 #include <numeric>
-#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -23,11 +17,9 @@
 #include "collabzium/model/random.h"
 #include "collabzium/model/simulator.h"
 #include "collabzium/numeric.h"
-#include "collabzium/study/cluster.h"
-#include "collabzium/study/runner.h"
+#include "collabzium/study/batch_driver.h"
+#include "collabzium/study/runner.h"  // summary_csv_path
 #include "collabzium/study/search.h"
-#include "collabzium/study/stop_signals.h"
-#include "git_sha.h"
 
 namespace collabzium {
 
@@ -489,155 +481,95 @@ PosteriorInput input_of(const InferSettings& in, double alpha, const std::vector
   return pi;
 }
 
-constexpr double kBatchSeconds = 2.0;
-constexpr std::size_t kMaxBatch = 20000;
+// `infer` for the batch driver: task k is draw k.
+class InferStudy final : public FileStudy {
+ public:
+  InferStudy(const ScenarioFile& file, const InferenceRequest& req)
+      : file_(file),
+        in_(file.infer),
+        plan_(plan_inference(file)),
+        draws_(static_cast<std::size_t>(in_.draws)),
+        threads_(study_threads(req.threads, file.base.run.threads)),
+        meta_(study_metadata(file, in_.seed)),
+        columns_(file_columns(in_, plan_)) {}
+
+  Words words() const override { return {"draws", "inference file", "an inference file (.h5)"}; }
+  std::size_t tasks() const override { return draws_; }
+  std::size_t width() const override { return plan_.width(); }
+  int threads() const override { return threads_; }
+  const RunMetadata& metadata() const override { return meta_; }
+
+  std::size_t compute(const std::vector<std::uint64_t>& tasks, double* rows) const override {
+    compute_draws(plan_, in_, tasks, threads_, rows);
+    return 0;  // a failed draw is a rejected one, kept in the file
+  }
+
+  Stored inspect(const std::string& path, bool in_child) const override {
+    if (in_child) check_inference_readable(path);
+    const InferenceFile existing = read_inference(path);
+    return {existing.meta, existing.complete};
+  }
+
+  std::unique_ptr<StudyFileWriter> create(const std::string& path) const override {
+    return std::make_unique<Writer>(*this, path, InferenceWriter(path, meta_, columns_, draws_));
+  }
+  std::unique_ptr<StudyFileWriter> resume(const std::string& path) const override {
+    return std::make_unique<Writer>(*this, path, InferenceWriter::resume(path, meta_, columns_, draws_));
+  }
+
+  void report(const std::string& out_path, std::size_t, std::ostream& out) const override {
+    {
+      AtomicFile csv(summary_csv_path(out_path));
+      write_posterior_csv(summary_, csv.stream());
+      csv.commit();
+    }
+    out << "Inference " << file_.base.name << ": " << draws_ << " draws, seed " << in_.seed << ", " << threads_
+        << " thread(s); study seed " << plan_.study_seed << "\n";
+    print_posterior(summary_, out);
+    out << "wrote " << out_path << " and " << summary_csv_path(out_path) << "\n";
+  }
+
+ private:
+  class Writer final : public StudyFileWriter {
+   public:
+    Writer(const InferStudy& study, std::string path, InferenceWriter writer)
+        : study_(study), path_(std::move(path)), writer_(std::move(writer)) {}
+    std::vector<std::uint8_t> done() const override { return writer_.done(); }
+    void write(const std::vector<std::uint64_t>& tasks, const std::vector<double>& rows) override {
+      writer_.write(tasks, rows);
+    }
+    void flush() override {}  // InferenceWriter::write flushes each batch itself
+    // The posterior of whatever is done, read back from the file (what summarize will see).
+    void write_summary(const std::vector<std::uint8_t>&) override {
+      const InferenceFile f = read_inference(path_);
+      study_.summary_ = posterior_summary(input_of(
+          study_.in_, study_.plan_.alpha, study_.columns_, [&](const std::string& c) { return f.column(c); }, f.done,
+          f.invalid));
+      writer_.write_summary(study_.summary_);
+    }
+    void mark_complete() override { writer_.mark_complete(); }
+
+   private:
+    const InferStudy& study_;
+    std::string path_;
+    InferenceWriter writer_;
+  };
+
+  const ScenarioFile& file_;
+  const InferSettings& in_;
+  InferencePlan plan_;
+  std::size_t draws_;
+  int threads_;
+  RunMetadata meta_;
+  std::vector<InferenceColumn> columns_;
+  // Computed when the file gets its summary, printed by report.
+  mutable std::vector<PosteriorRow> summary_;
+};
 
 }  // namespace
 
 void run_inference(const ScenarioFile& file, const InferenceRequest& req, std::ostream& out) {
-  const InferSettings& in = file.infer;
-  const InferencePlan plan = plan_inference(file);
-  const std::size_t K = static_cast<std::size_t>(in.draws);
-  int threads = req.threads > 0 ? req.threads : static_cast<int>(file.base.run.threads);
-  if (threads <= 0) threads = omp_get_max_threads();
-  const Cluster* cluster = Cluster::current();
-  const int rank = cluster_rank(), ranks = cluster_size();
-  RunMetadata meta;
-  meta.program_version = COLLABZIUM_VERSION;
-  meta.git_sha = COLLABZIUM_GIT_SHA;
-  meta.config = to_toml(file);
-  meta.seed = in.seed;
-  const std::vector<InferenceColumn> columns = file_columns(in, plan);
-
-  StopSignals signals;
-  std::optional<InferenceWriter> writer;
-  std::vector<std::uint8_t> done;
-  std::string path = req.out, open_error;
-  if (rank == 0) {
-    try {
-      const std::filesystem::path parent = std::filesystem::path(req.out).parent_path();
-      if (!parent.empty() && !std::filesystem::is_directory(parent))
-        throw InputError(locate(req.out, 0, "--out", "the folder " + parent.string() + " does not exist"));
-      bool resume = false;
-      if (path_kind(req.out) != PathKind::Missing) {
-        check_regular_input(req.out, "--out", "an inference file (.h5) or a new path");
-        bool same = false, complete = false;
-        try {
-          if (!cluster) check_inference_readable(req.out);
-          const InferenceFile existing = read_inference(req.out);
-          same = existing.meta.config == meta.config && existing.meta.seed == meta.seed;
-          complete = existing.complete;
-        } catch (const InputError&) {
-        }
-        if (same && req.resume) resume = true;
-        else if (!req.force)
-          throw InputError(locate(
-              req.out, 0, "--out",
-              same
-                  ? (complete ? "already holds this complete inference; --resume (nothing to run) or --force to rerun"
-                              : "holds an incomplete run of this inference: continue it with --resume, or start anew "
-                                "with --force")
-                  : "holds another file; use another --out, or --force to replace it once this inference is complete"));
-        if (!resume) path = staging_path(req.out);
-      }
-      if (resume) writer.emplace(InferenceWriter::resume(req.out, meta, columns, K));
-      else writer.emplace(path, meta, columns, K);
-      done = writer->done();
-    } catch (const InputError& e) {
-      open_error = e.what();
-    }
-  }
-  if (cluster) {
-    cluster->broadcast(open_error);
-    cluster->broadcast(done);
-  }
-  if (!open_error.empty()) throw InputError(open_error);
-
-  std::vector<std::uint64_t> pending;
-  for (std::size_t k = 0; k < K; ++k)
-    if (!done[k]) pending.push_back(k);
-  const std::size_t width = plan.width();
-  const bool show = req.progress && rank == 0 && ::isatty(2);
-  const auto start = std::chrono::steady_clock::now();
-  std::size_t batch = static_cast<std::size_t>(threads * ranks) * 4, next = 0, finished = K - pending.size();
-  std::vector<double> rows, gathered;
-  std::vector<std::uint64_t> mine, order;
-  for (;;) {
-    std::uint64_t n = std::min(batch, pending.size() - next);
-    if (req.stop_after > 0) n = std::min<std::uint64_t>(n, req.stop_after > next ? req.stop_after - next : 0);
-    if (stop_requested()) n = 0;
-    if (cluster) cluster->broadcast(n);
-    if (n == 0) break;
-    const auto t0 = std::chrono::steady_clock::now();
-    mine.clear();
-    for (std::size_t i = static_cast<std::size_t>(rank); i < n; i += static_cast<std::size_t>(ranks))
-      mine.push_back(pending[next + i]);
-    rows.assign(mine.size() * width, 0.0);
-    compute_draws(plan, in, mine, threads, rows.data());
-    gathered = cluster ? cluster->gather(rows) : rows;
-    if (rank == 0) {
-      order.clear();  // gathered rows come rank by rank
-      for (std::size_t q = 0; q < static_cast<std::size_t>(ranks); ++q)
-        for (std::size_t i = q; i < n; i += static_cast<std::size_t>(ranks)) order.push_back(pending[next + i]);
-      writer->write(order, gathered);
-      for (auto k : order) done[k] = 1;
-      finished += n;
-      if (show) {
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const double rate = secs > 0 ? static_cast<double>(next + n) / secs : 0;
-        std::fprintf(stderr, "\r%zu/%zu draws, %.1f/s, ETA %.0f s   ", finished, K, rate,
-                     rate > 0 ? static_cast<double>(K - finished) / rate : 0.0);
-        std::fflush(stderr);
-      }
-    }
-    next += n;
-    const double per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / n;
-    batch = std::clamp<std::size_t>(static_cast<std::size_t>(kBatchSeconds / std::max(per, 1e-6)),
-                                    static_cast<std::size_t>(threads * ranks), kMaxBatch);
-  }
-  if (show) std::fprintf(stderr, "\n");
-  std::uint64_t all = finished;
-  if (cluster) cluster->broadcast(all);
-  if (rank != 0) {
-    if (all < K) throw RunInterrupted("interrupted");
-    return;
-  }
-  // The posterior of whatever is done, read back from the file (what summarize will see).
-  std::vector<PosteriorRow> summary;
-  {
-    writer.reset();
-    const InferenceFile f = read_inference(path);
-    summary = posterior_summary(input_of(
-        in, plan.alpha, columns, [&](const std::string& c) { return f.column(c); }, f.done, f.invalid));
-    writer.emplace(InferenceWriter::resume(path, meta, columns, K));
-  }
-  writer->write_summary(summary);
-  if (all < K) {
-    if (path != req.out) {
-      writer.reset();
-      std::remove(path.c_str());
-      throw RunInterrupted("interrupted: " + std::to_string(all) + " of " + std::to_string(K) + " draws were run; " +
-                           req.out + " is unchanged (--force replaces it only with a complete inference)");
-    }
-    throw RunInterrupted("interrupted: " + std::to_string(all) + " of " + std::to_string(K) + " draws are in " +
-                         req.out + "; continue with --resume");
-  }
-  writer->mark_complete();
-  writer.reset();
-  if (path != req.out && std::rename(path.c_str(), req.out.c_str()) != 0) {
-    const int e = errno;
-    std::remove(path.c_str());
-    throw std::runtime_error(req.out + ": could not move the finished inference file into place: " + std::strerror(e));
-  }
-  {
-    AtomicFile csv(summary_csv_path(req.out));
-    write_posterior_csv(summary, csv.stream());
-    csv.commit();
-  }
-  out << "Inference " << file.base.name << ": " << K << " draws, seed " << in.seed << ", " << threads
-      << " thread(s); study seed " << plan.study_seed << "\n";
-  print_posterior(summary, out);
-  out << "wrote " << req.out << " and " << summary_csv_path(req.out) << "\n";
+  drive_study_file(InferStudy(file, req), req, out);
 }
 
 void summarize_inference(const std::string& path, const std::string& csv, const std::vector<std::string>& tolerances,

@@ -1,30 +1,22 @@
 #include "collabzium/study/runner.h"
 
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <iostream>
+#include <memory>
 #include <optional>
-#include <unordered_map>
+#include <ostream>
 
 #include "collabzium/analysis/analysis.h"
 #include "collabzium/error.h"
-#include "collabzium/input_file.h"
 #include "collabzium/io/output_file.h"
 #include "collabzium/io/results_file.h"
 #include "collabzium/model/simulator.h"
 #include "collabzium/numeric.h"
-#include "collabzium/study/cluster.h"
+#include "collabzium/study/batch_driver.h"
 #include "collabzium/study/record.h"
-#include "collabzium/study/stop_signals.h"
 #include "collabzium/study/summary.h"
-#include "git_sha.h"
 
 namespace collabzium {
 
@@ -52,33 +44,6 @@ std::vector<Scenario> scenarios_of(const ScenarioFile& file) {
   for (const auto& c : file.conditions) out.push_back(c.scenario);
   return out;
 }
-
-class Progress {
- public:
-  Progress(std::size_t total, std::size_t already, bool enabled)
-      : total_(total),
-        done_(already),
-        start_done_(already),
-        enabled_(enabled && ::isatty(2)),
-        start_(std::chrono::steady_clock::now()) {}
-  void advance(std::size_t n) {
-    done_ += n;
-    if (!enabled_) return;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double rate = secs > 0 ? (done_ - start_done_) / secs : 0;
-    const double eta = rate > 0 ? (total_ - done_) / rate : 0;
-    std::fprintf(stderr, "\r%zu/%zu replications, %.1f/s, ETA %.0f s   ", done_, total_, rate, eta);
-    std::fflush(stderr);
-  }
-  ~Progress() {
-    if (enabled_) std::fprintf(stderr, "\n");
-  }
-
- private:
-  std::size_t total_, done_, start_done_;
-  bool enabled_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 }  // namespace
 
@@ -124,25 +89,16 @@ std::vector<SummaryRow> study_summary(const ScenarioFile& file, int threads) {
   const std::size_t R = static_cast<std::size_t>(file.base.run.replications);
   const std::vector<Scenario> scenarios = scenarios_of(file);
   const RecordLayout layout = make_layout(scenarios);
-  const std::size_t width = layout.columns.size();
   std::vector<std::pair<std::uint32_t, std::uint32_t>> tasks;
   for (std::size_t c = 0; c < C; ++c)
     for (std::size_t r = 0; r < R; ++r) tasks.emplace_back(c, r);
-  std::vector<double> rows(tasks.size() * width);
+  // Computed into the table at once: task m is row m.
+  RecordTable records(layout.columns, C, R);
   if (threads <= 0) threads = omp_get_max_threads();
-  compute_records(scenarios, layout, static_cast<std::uint64_t>(file.base.run.seed), tasks, threads, rows.data());
-  std::unordered_map<std::string, std::size_t> column_index;
-  for (std::size_t k = 0; k < width; ++k) column_index[layout.columns[k]] = k;
-  const std::vector<std::uint8_t> done(C * R, 1);
+  compute_records(scenarios, layout, static_cast<std::uint64_t>(file.base.run.seed), tasks, threads, records.rows());
   return summarize_study(
-      file, layout.columns,
-      [&](const std::string& name, std::size_t c) {
-        std::vector<double> v(R);
-        const std::size_t k = column_index.at(name);
-        for (std::size_t r = 0; r < R; ++r) v[r] = rows[(c * R + r) * width + k];
-        return v;
-      },
-      done, R);
+      file, layout.columns, [&](const std::string& name, std::size_t c) { return records.column(name, c); },
+      std::vector<std::uint8_t>(C * R, 1), R);
 }
 
 std::string summary_csv_path(const std::string& h5_path) {
@@ -153,324 +109,108 @@ std::string summary_csv_path(const std::string& h5_path) {
 
 namespace {
 
-// Batch sizing: the first batch gives every thread of every rank kFirstBatchTasksPerThread tasks;
-// later batches aim at kBatchSeconds of work each (so finished replications reach the file often),
-// at least one task per thread and at most kMaxBatchTasks (bounding the memory of a batch's rows).
-constexpr std::size_t kFirstBatchTasksPerThread = 4;
-constexpr double kBatchSeconds = 2.0;
-constexpr std::size_t kMaxBatchTasks = 20000;
-// A floor on the measured time per task, so an instant batch does not divide by zero.
-constexpr double kMinSecondsPerTask = 1e-6;
+// `run` for the batch driver: task t is replication t % R of condition t / R.
+class RunStudy final : public FileStudy {
+ public:
+  RunStudy(const ScenarioFile& file, const RunRequest& req)
+      : file_(file),
+        C_(file.conditions.size()),
+        R_(static_cast<std::size_t>(file.base.run.replications)),
+        seed_(static_cast<std::uint64_t>(file.base.run.seed)),
+        scenarios_(scenarios_of(file)),
+        layout_(make_layout(scenarios_)),
+        threads_(study_threads(req.threads, file.base.run.threads)),
+        meta_(study_metadata(file, file.base.run.seed)) {}
 
-using Task = std::pair<std::uint32_t, std::uint32_t>;  // (condition, replication), 0-based
+  Words words() const override { return {"replications", "results file", "a results file (.h5)"}; }
+  std::size_t tasks() const override { return C_ * R_; }
+  std::size_t width() const override { return layout_.columns.size(); }
+  int threads() const override { return threads_; }
+  const RunMetadata& metadata() const override { return meta_; }
 
-// What every phase of a run needs to know.
-struct RunPlan {
-  const ScenarioFile& file;
-  const RunRequest& req;
-  std::size_t C, R;
-  std::uint64_t seed;
-  std::vector<Scenario> scenarios;
-  RecordLayout layout;
-  int rank, ranks;
-  const Cluster* cluster;  // nullptr: one process
-  int threads;
+  std::size_t compute(const std::vector<std::uint64_t>& tasks, double* rows) const override {
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs;
+    pairs.reserve(tasks.size());
+    for (const std::uint64_t t : tasks) pairs.emplace_back(t / R_, t % R_);
+    return compute_records(scenarios_, layout_, seed_, pairs, threads_, rows);
+  }
+
+  Stored inspect(const std::string& path, bool in_child) const override {
+    if (in_child) check_results_readable(path);
+    const ResultsFile existing = read_results(path);
+    return {existing.meta, existing.complete};
+  }
+
+  std::unique_ptr<StudyFileWriter> create(const std::string& path) const override {
+    return std::make_unique<Writer>(*this,
+                                    ResultsWriter(path, meta_, condition_columns(file_), layout_.columns, C_, R_));
+  }
+  std::unique_ptr<StudyFileWriter> resume(const std::string& path) const override {
+    return std::make_unique<Writer>(*this, ResultsWriter::resume(path, meta_, layout_.columns, C_, R_));
+  }
+
+  void report(const std::string& out_path, std::size_t failures, std::ostream& out) const override {
+    {
+      AtomicFile csv(summary_csv_path(out_path));
+      write_summary_csv(file_, summary_, csv.stream());
+      csv.commit();
+    }
+    const Scenario& base = file_.base;
+    out << "Study " << base.name << ": " << C_ << " condition(s) x " << R_ << " replications, seed " << base.run.seed
+        << ", " << threads_ << " thread(s)";
+    if (failures) out << ", " << failures << " replication(s) failed (NaN records)";
+    out << "\n";
+    print_summary(file_, summary_, out);
+    out << "wrote " << out_path << " and " << summary_csv_path(out_path) << "\n";
+  }
+
+ private:
+  class Writer final : public StudyFileWriter {
+   public:
+    Writer(const RunStudy& study, ResultsWriter writer) : study_(study), writer_(std::move(writer)) {}
+    std::vector<std::uint8_t> done() const override { return writer_.done(); }
+    void write(const std::vector<std::uint64_t>& tasks, const std::vector<double>& rows) override {
+      std::vector<std::size_t> cs, rs;
+      for (const std::uint64_t t : tasks) {
+        cs.push_back(t / study_.R_);
+        rs.push_back(t % study_.R_);
+      }
+      writer_.write(cs, rs, rows);
+    }
+    void flush() override { writer_.flush(); }
+    // The summary is scored from the file as written (what summarize will see).
+    void write_summary(const std::vector<std::uint8_t>& done) override {
+      {
+        const ResultsFile snapshot = read_results(writer_.path());
+        const ResultsColumnReader columns(snapshot);
+        study_.summary_ = summarize_study(
+            study_.file_, study_.layout_.columns,
+            [&](const std::string& name, std::size_t c) { return columns.column(name, c); }, done, study_.R_);
+      }
+      writer_.write_summary(study_.summary_);
+    }
+    void mark_complete() override { writer_.mark_complete(); }
+
+   private:
+    const RunStudy& study_;
+    ResultsWriter writer_;
+  };
+
+  const ScenarioFile& file_;
+  std::size_t C_, R_;
+  std::uint64_t seed_;
+  std::vector<Scenario> scenarios_;
+  RecordLayout layout_;
+  int threads_;
+  RunMetadata meta_;
+  // Scored when the file gets its summary, printed by report.
+  mutable std::vector<SummaryRow> summary_;
 };
-
-RunPlan plan_run(const ScenarioFile& file, const RunRequest& req) {
-  const Scenario& base = file.base;
-  std::vector<Scenario> scenarios = scenarios_of(file);
-  RecordLayout layout = make_layout(scenarios);
-  int threads = req.threads > 0 ? req.threads : static_cast<int>(base.run.threads);
-  if (threads <= 0) threads = omp_get_max_threads();
-  return RunPlan{file,
-                 req,
-                 file.conditions.size(),
-                 static_cast<std::size_t>(base.run.replications),
-                 static_cast<std::uint64_t>(base.run.seed),
-                 std::move(scenarios),
-                 std::move(layout),
-                 cluster_rank(),
-                 cluster_size(),
-                 Cluster::current(),
-                 threads};
-}
-
-// Phase 1, opening or resuming: rank 0 decides what to do with an existing file at --out, creates
-// the file (or resumes it), and every rank learns the outcome and the done mask (C x R).
-//
-// An existing file of the SAME study (the same resolved config, which holds the seed and the
-// replications, and the same seed attribute) is continued with --resume; without it, an
-// incomplete one is refused (it may be resumable) and so is a complete one (rerunning would only
-// reproduce it). Any other existing file (another study, a foreign or damaged file) is refused
-// unless --force; with --force, the new run is written to a temporary file beside --out
-// ("OUT.tmp-PID") and renamed onto --out only once complete, so the old file stays until then.
-struct OpenedRun {
-  std::optional<ResultsWriter> writer;  // rank 0 only
-  std::vector<std::uint8_t> done;
-  std::string path;  // where the writer writes: --out, or the temporary file of a --force run
-};
-
-RunMetadata run_metadata(const RunPlan& plan) {
-  RunMetadata meta;
-  meta.program_version = COLLABZIUM_VERSION;
-  meta.git_sha = COLLABZIUM_GIT_SHA;
-  meta.config = to_toml(plan.file);
-  meta.seed = plan.file.base.run.seed;
-  return meta;
-}
-
-// What is at --out before the run, as far as deciding goes.
-enum class Existing { None, SameStudy, OtherStudy, Unreadable };
-
-Existing classify_existing(const std::string& out, const RunMetadata& meta, bool& complete, std::string& why) {
-  if (path_kind(out) == PathKind::Missing) return Existing::None;
-  check_regular_input(out, "--out", "a results file (.h5) or a new path");
-  try {
-    if (!Cluster::current()) check_results_readable(out);  // no fork() under MPI
-    const ResultsFile existing = read_results(out);
-    complete = existing.complete;
-    if (existing.meta.config == meta.config && existing.meta.seed == meta.seed) return Existing::SameStudy;
-    why = existing.meta.seed != meta.seed
-              ? "another study (seed " + std::to_string(existing.meta.seed) + ", not " + std::to_string(meta.seed) + ")"
-              : "another study (a different configuration)";
-    return Existing::OtherStudy;
-  } catch (const InputError& e) {
-    why = e.what();
-    return Existing::Unreadable;
-  }
-}
-
-OpenedRun open_or_resume(const RunPlan& plan) {
-  const RunRequest& req = plan.req;
-  const RunMetadata meta = run_metadata(plan);
-  OpenedRun opened;
-  opened.path = req.out;
-  std::string open_error;
-  if (plan.rank == 0) {
-    try {
-      const std::filesystem::path parent = std::filesystem::path(req.out).parent_path();
-      if (!parent.empty() && !std::filesystem::is_directory(parent))
-        throw InputError(locate(req.out, 0, "--out", "the folder " + parent.string() + " does not exist"));
-      if (path_kind(req.out) == PathKind::Directory)
-        throw InputError(locate(req.out, 0, "--out", "is a directory; expected a results file (.h5) to write"));
-      bool complete = false;
-      std::string why;
-      const Existing existing = classify_existing(req.out, meta, complete, why);
-      bool resume = false;
-      switch (existing) {
-        case Existing::None: break;
-        case Existing::SameStudy:
-          if (req.resume) resume = true;
-          else if (!req.force)
-            throw InputError(locate(req.out, 0, "--out",
-                                    complete ? "already holds the complete results of this study; continue it with "
-                                               "--resume (nothing to run), or rerun it with --force"
-                                             : "holds an incomplete run of this study: continue it with --resume, or "
-                                               "start it anew with --force"));
-          break;
-        case Existing::OtherStudy:
-          if (!req.force)
-            throw InputError(locate(req.out, 0, "--out",
-                                    "holds the results of " + why +
-                                        "; use another --out, or --force to replace it once this run is complete"));
-          break;
-        case Existing::Unreadable:
-          if (!req.force)
-            throw InputError(why + " (--out: use another path, or --force to replace it once this run is complete)");
-          break;
-      }
-      if (resume) {
-        opened.writer.emplace(ResultsWriter::resume(req.out, meta, plan.layout.columns, plan.C, plan.R));
-      } else {
-        if (existing != Existing::None) opened.path = staging_path(req.out);  // replaced only once complete
-        opened.writer.emplace(opened.path, meta, condition_columns(plan.file), plan.layout.columns, plan.C, plan.R);
-      }
-      opened.done = opened.writer->done();
-    } catch (const InputError& e) {
-      open_error = e.what();
-    }
-  }
-  if (plan.cluster) {
-    plan.cluster->broadcast(open_error);
-    plan.cluster->broadcast(opened.done);
-  }
-  if (!open_error.empty()) throw InputError(open_error);
-  return opened;
-}
-
-// Phase 2, pending tasks: every replication not yet done, by condition, then replication.
-std::vector<Task> pending_tasks(const std::vector<std::uint8_t>& done, std::size_t C, std::size_t R) {
-  std::vector<Task> pending;
-  for (std::size_t c = 0; c < C; ++c)
-    for (std::size_t r = 0; r < R; ++r)
-      if (!done[c * R + r]) pending.emplace_back(c, r);
-  return pending;
-}
-
-// The size of the batch after one that took `seconds` for `tasks` tasks.
-std::size_t next_batch_size(const RunPlan& plan, double seconds, std::uint64_t tasks) {
-  const double per_task = seconds / static_cast<double>(tasks);
-  return std::clamp<std::size_t>(static_cast<std::size_t>(kBatchSeconds / std::max(per_task, kMinSecondsPerTask)),
-                                 static_cast<std::size_t>(plan.threads * plan.ranks), kMaxBatchTasks);
-}
-
-// The number of tasks of the next batch (the same on every rank): 0 once all are done, a stop was
-// requested (signal) or --stop-after is reached.
-std::uint64_t batch_tasks(const RunPlan& plan, std::size_t batch, std::size_t pending, std::size_t next) {
-  std::uint64_t n = std::min(batch, pending - next);
-  const std::size_t stop_after = plan.req.stop_after;
-  if (stop_after > 0) n = std::min<std::uint64_t>(n, stop_after > next ? stop_after - next : 0);
-  if (stop_requested()) n = 0;
-  if (plan.cluster) plan.cluster->broadcast(n);
-  return n;
-}
-
-// Phase 3, batches: runs the pending tasks batch by batch until done or stopped; rank 0 writes each
-// batch's records, marks them in `done` and flushes. Task i of a batch belongs to rank i % ranks.
-// Returns the number of this rank's replications that failed.
-std::size_t run_batches(const RunPlan& plan, const std::vector<Task>& pending, OpenedRun& opened, Progress& progress) {
-  const std::size_t width = plan.layout.columns.size();
-  const std::size_t ranks = static_cast<std::size_t>(plan.ranks);
-  std::size_t batch = static_cast<std::size_t>(plan.threads * plan.ranks) * kFirstBatchTasksPerThread;
-  std::vector<double> rows, gathered;
-  std::vector<std::size_t> cs, rs;
-  std::size_t failures = 0;
-  for (std::size_t next = 0;;) {
-    const std::uint64_t n = batch_tasks(plan, batch, pending.size(), next);
-    if (n == 0) break;
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<Task> tasks;
-    for (std::size_t i = static_cast<std::size_t>(plan.rank); i < n; i += ranks) tasks.push_back(pending[next + i]);
-    rows.assign(tasks.size() * width, 0.0);
-    failures += compute_records(plan.scenarios, plan.layout, plan.seed, tasks, plan.threads, rows.data());
-    gathered = plan.cluster ? plan.cluster->gather(rows) : rows;
-    if (plan.rank == 0) {
-      // Gathered rows come rank by rank; put each back at its task.
-      cs.clear();
-      rs.clear();
-      for (std::size_t q = 0; q < ranks; ++q)
-        for (std::size_t i = q; i < n; i += ranks) {
-          cs.push_back(pending[next + i].first);
-          rs.push_back(pending[next + i].second);
-          opened.done[cs.back() * plan.R + rs.back()] = 1;
-        }
-      try {
-        opened.writer->write(cs, rs, gathered);
-      } catch (const DiskFull&) {
-        for (std::size_t i = 0; i < cs.size(); ++i) opened.done[cs[i] * plan.R + rs[i]] = 0;  // not written
-        throw;
-      }
-      opened.writer->flush();
-      progress.advance(n);
-    }
-    next += n;
-    batch = next_batch_size(plan, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), n);
-  }
-  return failures;
-}
-
-// Phase 4, finishing (rank 0): the summary of whatever is done goes into the file; an interrupted
-// run stops there (RunInterrupted), a finished one is marked complete, moved into place (a --force
-// run) and gets its CSV and table.
-void finish_run(const RunPlan& plan, OpenedRun& opened, std::uint64_t finished, std::size_t failures,
-                std::ostream& out) {
-  const RunRequest& req = plan.req;
-  const std::size_t total = plan.C * plan.R;
-  const bool staged = opened.path != req.out;
-  std::vector<SummaryRow> summary;
-  {
-    const ResultsFile snapshot = read_results(opened.path);
-    const ResultsColumnReader columns(snapshot);
-    summary = summarize_study(
-        plan.file, plan.layout.columns, [&](const std::string& name, std::size_t c) { return columns.column(name, c); },
-        opened.done, plan.R);
-  }
-  ResultsWriter& writer = *opened.writer;
-  if (finished < total) {
-    if (staged) {
-      // The old file stays as it was: the new, unfinished one is dropped.
-      opened.writer.reset();
-      std::remove(opened.path.c_str());
-      throw RunInterrupted("interrupted: " + std::to_string(finished) + " of " + std::to_string(total) +
-                           " replications were run; " + req.out +
-                           " is unchanged (--force replaces it only with a "
-                           "complete run)");
-    }
-    writer.write_summary(summary);
-    writer.flush();
-    throw RunInterrupted("interrupted: " + std::to_string(finished) + " of " + std::to_string(total) +
-                         " replications are in " + req.out + "; continue with --resume");
-  }
-  writer.write_summary(summary);
-  writer.mark_complete();
-  if (staged) {
-    opened.writer.reset();  // closed before it is renamed
-    if (std::rename(opened.path.c_str(), req.out.c_str()) != 0) {
-      const int e = errno;
-      std::remove(opened.path.c_str());
-      throw std::runtime_error(req.out + ": could not move the finished results file into place: " + std::strerror(e));
-    }
-  }
-  {
-    AtomicFile csv(summary_csv_path(req.out));
-    write_summary_csv(plan.file, summary, csv.stream());
-    csv.commit();
-  }
-  const Scenario& base = plan.file.base;
-  out << "Study " << base.name << ": " << plan.C << " condition(s) x " << plan.R << " replications, seed "
-      << base.run.seed << ", " << plan.threads << " thread(s)";
-  if (failures) out << ", " << failures << " replication(s) failed (NaN records)";
-  out << "\n";
-  print_summary(plan.file, summary, out);
-  out << "wrote " << req.out << " and " << summary_csv_path(req.out) << "\n";
-}
-
-// The one line of a run stopped by a full disk; the file stays consistent and resumable.
-[[noreturn]] void stop_on_full_disk(const RunPlan& plan, OpenedRun& opened, const DiskFull& e) {
-  const std::size_t finished = static_cast<std::size_t>(std::count(opened.done.begin(), opened.done.end(), 1));
-  const std::string total = std::to_string(plan.C * plan.R);
-  if (opened.path != plan.req.out) {
-    opened.writer.reset();
-    std::remove(opened.path.c_str());
-    throw RunInterrupted(std::string(e.what()) + "; stopped after " + std::to_string(finished) + " of " + total +
-                         " replications; " + plan.req.out + " is unchanged");
-  }
-  opened.writer->flush();
-  throw RunInterrupted(std::string(e.what()) + "; stopped with " + std::to_string(finished) + " of " + total +
-                       " replications in the file: free some space and continue with --resume");
-}
 
 }  // namespace
 
 void run_study(const ScenarioFile& file, const RunRequest& req, std::ostream& out) {
-  const RunPlan plan = plan_run(file, req);
-  // In place before the file is created: a Ctrl-C at any moment from here on ends the run through
-  // finish_run, with a readable file, instead of killing the process mid-write.
-  StopSignals signals;
-  OpenedRun opened = open_or_resume(plan);
-  const std::vector<Task> pending = pending_tasks(opened.done, plan.C, plan.R);
-
-  const std::size_t total = plan.C * plan.R;
-  std::size_t failures = 0;
-  try {
-    Progress progress(total, total - pending.size(), req.progress && plan.rank == 0);
-    failures = run_batches(plan, pending, opened, progress);
-  } catch (const DiskFull& e) {
-    stop_on_full_disk(plan, opened, e);
-  }
-
-  std::uint64_t finished = static_cast<std::uint64_t>(std::count(opened.done.begin(), opened.done.end(), 1));
-  if (plan.cluster) plan.cluster->broadcast(finished);
-  if (plan.rank != 0) {
-    if (finished < total) throw RunInterrupted("interrupted");
-    return;
-  }
-  try {
-    finish_run(plan, opened, finished, failures, out);
-  } catch (const DiskFull& e) {
-    stop_on_full_disk(plan, opened, e);
-  }
+  drive_study_file(RunStudy(file, req), req, out);
 }
 
 void summarize_results(const std::string& path, const std::string& csv, std::ostream& out) {

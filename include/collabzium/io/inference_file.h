@@ -15,7 +15,9 @@
 //
 // Crash safety: a batch's values (and accepted, invalid) are written and flushed before its `done`
 // marks, which are then flushed: a kill -9 loses at most the draws of the batch being written, and
-// the file stays readable and resumable.
+// the file stays readable and resumable. As in a results file, a chunk (4096 draws) is allocated
+// and flushed before values go into it, after a check of the disk's free space: a write that would
+// not fit throws DiskFull (results_file.h) with nothing written, and the file stays resumable.
 #include <cstddef>
 #include <cstdint>
 #include <memory>

@@ -12,6 +12,7 @@
 
 #include "collabzium/io/inference_file.h"
 #include "collabzium/config/scenario.h"
+#include "collabzium/study/batch_driver.h"
 #include "collabzium/study/record.h"
 
 namespace collabzium {
@@ -51,14 +52,10 @@ InferencePlan plan_inference(const ScenarioFile& file);
 void compute_draws(const InferencePlan& plan, const InferSettings& infer, const std::vector<std::uint64_t>& draws,
                    int threads, double* rows);
 
-struct InferenceRequest {
-  std::string out;
-  int threads = 0;
-  bool resume = false;
-  bool force = false;
-  bool progress = true;
-  std::size_t stop_after = 0;  // stop as if interrupted after this many new draws (tests)
-};
+// What `infer` is asked (batch_driver.h): stop_after counts draws.
+using InferenceRequest = StudyRequest;
+// Draws the missing draws into the inference file, then writes its posterior, the CSV and the
+// table on `out`; as `run`, an interrupted or disk-full run throws RunInterrupted.
 void run_inference(const ScenarioFile& file, const InferenceRequest& request, std::ostream& out);
 
 // The posterior from kept draws: `values` maps each /draws column name to its K values.

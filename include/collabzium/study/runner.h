@@ -9,40 +9,23 @@
 
 #include "collabzium/io/results_file.h"
 #include "collabzium/config/scenario.h"
+#include "collabzium/study/batch_driver.h"  // StudyRequest, RunInterrupted
 #include "collabzium/study/record.h"
 
 namespace collabzium {
 
-struct RunRequest {
-  std::string out;      // HDF5 path; the summary CSV goes beside it (X.h5 -> X.summary.csv)
-  int threads = 0;      // 0: run.threads, and if that is 0 too, all cores
-  bool resume = false;  // continue a partial file: run only the missing replications
-  // Replace an existing file that is not continued (another study, a complete one, a damaged one):
-  // the new run goes to a temporary file beside it, renamed onto `out` only once complete.
-  bool force = false;
-  bool progress = true;  // a progress line on stderr when it is a terminal
-  // Stop as if interrupted once at least this many new replications are written (0: no limit).
-  // For tests of --resume and for time-boxed runs.
-  std::size_t stop_after = 0;
-};
+// What `run` is asked (the fields are documented in batch_driver.h).
+using RunRequest = StudyRequest;
 
 // Runs the study of `file` (with run.replications and run.seed already final) and writes the
 // results file, the summary CSV and the summary table on `out`. Throws InputError on bad input;
-// an interrupted run (SIGINT/SIGTERM) leaves the file marked incomplete and throws RunInterrupted.
+// an interrupted run (SIGINT/SIGTERM, a full disk) leaves the file marked incomplete and throws
+// RunInterrupted.
 void run_study(const ScenarioFile& file, const RunRequest& request, std::ostream& out);
 
 // Reads a finished or partial results file, recomputes the summary from its records, prints it and
 // optionally exports the CSV.
 void summarize_results(const std::string& path, const std::string& csv, std::ostream& out);
-
-class RunInterrupted : public std::exception {
- public:
-  explicit RunInterrupted(std::string what) : what_(std::move(what)) {}
-  const char* what() const noexcept override { return what_.c_str(); }
-
- private:
-  std::string what_;
-};
 
 // Simulates and analyzes the given (condition, replication) tasks (0-based) in parallel; task m's
 // record goes to rows[m * layout.columns.size() ...]. Returns the number of replications that threw
