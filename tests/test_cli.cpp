@@ -26,7 +26,7 @@ TEST_CASE("the verb registry holds every verb of the interface, each with a one-
                                           "calibrate", "serve"});
 }
 
-TEST_CASE("--version prints the program version, git sha and random-stream version; validate shows the same line",
+TEST_CASE("collabzium --version prints the program, git and random-stream versions, and validate shows the same line",
           "[cli]") {
   const auto dir = scratch_dir("cli-version");
   const CliResult r = run_cli("--version", dir);
@@ -74,7 +74,7 @@ TEST_CASE("an unknown verb exits 2 naming it, with the verbs it is close to", "[
   }
 }
 
-TEST_CASE("a mistyped flag exits 2 with the flag it is close to; other unexpected arguments as before", "[cli]") {
+TEST_CASE("a mistyped flag exits 2 with the flag it is close to, other unexpected arguments as before", "[cli]") {
   const auto dir = scratch_dir("cli-flag");
   write_text(dir / "s.toml", "[design]\npatients = 12\n");
   CliResult r = run_cli("run cfg --replication 10", dir);
