@@ -12,6 +12,7 @@
 #include "collabzium/io/output_file.h"
 #include "collabzium/study/infer.h"
 #include "collabzium/study/runner.h"
+#include "collabzium/study/version.h"
 
 #include <filesystem>
 #include "collabzium/error.h"
@@ -41,7 +42,7 @@ std::string describe_condition(const ScenarioFile& file, const Condition& c) {
 
 void command_validate(const CommonOptions& common, std::ostream& out) {
   const ScenarioFile file = load_scenario(common.config, common.overrides);
-  out << "# " << common.config << ": valid\n" << to_toml(file);
+  out << "# " << common.config << ": valid\n# " << version_line() << "\n" << to_toml(file);
   out << "\n# conditions: " << file.conditions.size() << "\n";
   for (const auto& c : file.conditions) {
     out << "#   " << c.index << ": " << describe_condition(file, c);
@@ -121,17 +122,16 @@ void command_run(const RunOptions& o, std::ostream& out) {
   run_study(file, req, out);
 }
 
-void command_summarize(const std::string& results, const std::string& csv, std::ostream& out,
-                       const std::vector<std::string>& tolerances) {
-  refuse_same_files({{"FILE", results}}, {{"--csv", csv}});
-  if (is_inference_file(results)) {
-    summarize_inference(results, csv, tolerances, out);
+void command_summarize(const SummarizeOptions& o, std::ostream& out) {
+  refuse_same_files({{"FILE", o.results}}, {{"--csv", o.csv}});
+  if (is_inference_file(o.results)) {
+    summarize_inference(o.results, o.csv, o.tolerances, out);
     return;
   }
-  if (!tolerances.empty())
+  if (!o.tolerances.empty())
     throw InputError(
-        locate("--tolerance", 0, "", "applies to inference files (of `infer`); " + results + " is not one"));
-  summarize_results(results, csv, out);
+        locate("--tolerance", 0, "", "applies to inference files (of `infer`); " + o.results + " is not one"));
+  summarize_results(o.results, o.csv, out);
 }
 
 }  // namespace collabzium

@@ -1,24 +1,21 @@
-// The `calibrate` and `solve` verbs: read the scenario, turn flags into the library's settings,
-// run, and print and write the outcome. Every check of the inputs themselves lives in calibrate()
-// and solve_power(); here only what belongs to the command line (a scenario without a sweep, flags
-// that are required, seeds and thread counts that cannot be negative).
+// The `calibrate`, `solve` and `infer` verbs: read the scenario, turn flags into the library's
+// settings, run, and write the outcome (calibrate's report is printed by the study layer, as run's
+// and infer's are). Every check of the inputs themselves lives in calibrate() and solve_power();
+// here only what belongs to the command line (a scenario without a sweep, flags that are required,
+// seeds and thread counts that cannot be negative).
 #include "collabzium/cli/study_commands.h"
 
-#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <ostream>
-#include <sstream>
 
 #include <filesystem>
 #include "collabzium/error.h"
 #include "collabzium/format.h"
 #include "collabzium/io/output_file.h"
-#include "collabzium/io/results_file.h"
-#include "collabzium/numeric.h"
 #include "collabzium/study/calibration.h"
 #include "collabzium/study/infer.h"
 #include "collabzium/study/power_solver.h"
@@ -69,60 +66,11 @@ void command_calibrate(const CalibrateOptions& o, std::ostream& out) {
   for (const auto& text : o.free) free.push_back(parse_free_key(text, base));
 
   AtomicFile output(o.out);  // fails early when the folder does not exist
-  const CalibrationResult res = calibrate(base, targets, free, settings, out);
-
-  // The table: target, achieved (check run), MCSE, standardized difference.
-  std::size_t width = 6;
-  for (const auto& t : targets) width = std::max(width, t.name().size());
-  char line[512];
-  std::snprintf(line, sizeof line, "\n%-*s %12s %12s %10s %8s\n", static_cast<int>(width), "target", "value",
-                "achieved", "mcse", "z");
-  out << line;
-  bool all_close = true;
-  for (std::size_t j = 0; j < targets.size(); ++j) {
-    const Achieved& a = res.check[j];
-    // The check run's error and the search's: the search matched the targets on its own replications.
-    const double se = std::sqrt(a.mcse * a.mcse + res.search[j].mcse * res.search[j].mcse);
-    const double z = se > 0 ? (a.value - targets[j].value) / se : kNaN;
-    if (!(std::fabs(z) <= 3)) all_close = false;
-    std::snprintf(line, sizeof line, "%-*s %12s %12s %10s %8s\n", static_cast<int>(width), targets[j].name().c_str(),
-                  show(targets[j].value, 6).c_str(), show(a.value, 6).c_str(), show(a.mcse, 3).c_str(),
-                  show(z, 3).c_str());
-    out << line;
-  }
-  out << "(achieved: check run of " << settings.check_replications << " replications with fresh seed " << res.check_seed
-      << "; z = (achieved - value) / sqrt(mcse^2 + the search's mcse^2))\n";
-  if (!all_close)
-    out << "warning: not every target is matched within 3 Monte Carlo SEs; the bounds may exclude a solution, the "
-           "targets may "
-           "conflict, or the search may need more replications\n";
-  out << "calibrated values:\n";
-  for (std::size_t k = 0; k < free.size(); ++k)
-    out << "  " << free[k].key << " = " << format_value(KeyValue(res.values[k])) << "  (bounds [" << show(free[k].lo, 6)
-        << ", " << show(free[k].hi, 6) << "], start " << show(res.start[k], 6) << ")\n";
-
-  // The calibrated scenario: comment lines, then the fully resolved TOML.
-  std::ostringstream text;
-  text << "# Calibrated by `collabzium calibrate` on " << iso8601_utc_now() << " from " << o.common.config;
-  for (const auto& s : o.common.overrides) text << " --set " << s;
-  text << "\n# Free keys, calibrated within their bounds:\n";
-  for (std::size_t k = 0; k < free.size(); ++k)
-    text << "#   " << free[k].key << " = " << format_value(KeyValue(res.values[k])) << "  (bounds ["
-         << show(free[k].lo, 6) << ", " << show(free[k].hi, 6) << "], start " << show(res.start[k], 6) << ")\n";
-  text << "# Targets (summary measures) and the values achieved in a check run of " << settings.check_replications
-       << " replications with seed " << res.check_seed << ":\n";
-  for (std::size_t j = 0; j < targets.size(); ++j)
-    text << "#   " << targets[j].name() << " = " << show(targets[j].value, 6) << "  achieved "
-         << show(res.check[j].value, 6) << " (MCSE " << show(res.check[j].mcse, 3) << ")\n";
-  text << "# Search: NLopt LN_BOBYQA, " << res.evaluations << " evaluations of " << settings.replications
-       << " replications with seed " << settings.seed << " (common random numbers); " << res.optimizer_status
-       << ".\n# All other values are those of the input scenario.\n\n";
-  ScenarioFile calibrated;
-  calibrated.path = o.out;
-  calibrated.base = res.scenario;
-  text << to_toml(calibrated);
-  parse_scenario(text.str(), o.out);  // what we write must read back
-  output.stream() << text.str();
+  const CalibrationResult result = calibrate(base, targets, free, settings, out);
+  print_calibration(result, targets, free, settings, out);
+  std::string origin = o.common.config;
+  for (const auto& s : o.common.overrides) origin += " --set " + s;
+  output.stream() << calibrated_scenario_toml(result, targets, free, settings, origin, o.out);
   output.commit();
   out << "wrote " << o.out << "\n";
 }

@@ -7,9 +7,11 @@
 #include <nlopt.hpp>
 #include <ostream>
 #include <set>
+#include <sstream>
 
 #include "collabzium/error.h"
 #include "collabzium/format.h"
+#include "collabzium/io/run_metadata.h"
 #include "collabzium/model/random.h"
 #include "collabzium/numeric.h"
 #include "collabzium/study/runner.h"
@@ -408,6 +410,68 @@ CalibrationResult calibrate(const Scenario& scenario, const std::vector<Calibrat
   search.evaluate_start();
   search.search();
   return search.check_run();
+}
+
+namespace {
+
+// "KEY = VALUE  (bounds [LO, HI], start S)", as printed and as commented in the calibrated file.
+std::string calibrated_key_line(const CalibrationResult& result, const std::vector<FreeKey>& free, std::size_t k) {
+  return free[k].key + " = " + format_value(KeyValue(result.values[k])) + "  (bounds [" + show(free[k].lo) + ", " +
+         show(free[k].hi) + "], start " + show(result.start[k]) + ")";
+}
+
+}  // namespace
+
+void print_calibration(const CalibrationResult& res, const std::vector<CalibrationTarget>& targets,
+                       const std::vector<FreeKey>& free, const CalibrationSettings& settings, std::ostream& out) {
+  // The table: target, achieved (check run), MCSE, standardized difference.
+  std::size_t width = 6;
+  for (const auto& t : targets) width = std::max(width, t.name().size());
+  char line[512];
+  std::snprintf(line, sizeof line, "\n%-*s %12s %12s %10s %8s\n", static_cast<int>(width), "target", "value",
+                "achieved", "mcse", "z");
+  out << line;
+  bool all_close = true;
+  for (std::size_t j = 0; j < targets.size(); ++j) {
+    const Achieved& a = res.check[j];
+    // The check run's error and the search's: the search matched the targets on its own replications.
+    const double se = std::sqrt(a.mcse * a.mcse + res.search[j].mcse * res.search[j].mcse);
+    const double z = se > 0 ? (a.value - targets[j].value) / se : kNaN;
+    if (!(std::fabs(z) <= 3)) all_close = false;
+    std::snprintf(line, sizeof line, "%-*s %12s %12s %10s %8s\n", static_cast<int>(width), targets[j].name().c_str(),
+                  show(targets[j].value).c_str(), show(a.value).c_str(), show(a.mcse, 3).c_str(), show(z, 3).c_str());
+    out << line;
+  }
+  out << "(achieved: check run of " << settings.check_replications << " replications with fresh seed " << res.check_seed
+      << "; z = (achieved - value) / sqrt(mcse^2 + the search's mcse^2))\n";
+  if (!all_close)
+    out << "warning: not every target is matched within 3 Monte Carlo SEs; the bounds may exclude a solution, the "
+           "targets may conflict, or the search may need more replications\n";
+  out << "calibrated values:\n";
+  for (std::size_t k = 0; k < free.size(); ++k) out << "  " << calibrated_key_line(res, free, k) << "\n";
+}
+
+std::string calibrated_scenario_toml(const CalibrationResult& res, const std::vector<CalibrationTarget>& targets,
+                                     const std::vector<FreeKey>& free, const CalibrationSettings& settings,
+                                     const std::string& origin, const std::string& path) {
+  std::ostringstream text;
+  text << "# Calibrated by `collabzium calibrate` on " << iso8601_utc_now() << " from " << origin << "\n";
+  text << "# Free keys, calibrated within their bounds:\n";
+  for (std::size_t k = 0; k < free.size(); ++k) text << "#   " << calibrated_key_line(res, free, k) << "\n";
+  text << "# Targets (summary measures) and the values achieved in a check run of " << settings.check_replications
+       << " replications with seed " << res.check_seed << ":\n";
+  for (std::size_t j = 0; j < targets.size(); ++j)
+    text << "#   " << targets[j].name() << " = " << show(targets[j].value) << "  achieved " << show(res.check[j].value)
+         << " (MCSE " << show(res.check[j].mcse, 3) << ")\n";
+  text << "# Search: NLopt LN_BOBYQA, " << res.evaluations << " evaluations of " << settings.replications
+       << " replications with seed " << settings.seed << " (common random numbers); " << res.optimizer_status
+       << ".\n# All other values are those of the input scenario.\n\n";
+  ScenarioFile calibrated;
+  calibrated.path = path;
+  calibrated.base = res.scenario;
+  text << to_toml(calibrated);
+  parse_scenario(text.str(), path);  // what we write must read back
+  return text.str();
 }
 
 }  // namespace collabzium

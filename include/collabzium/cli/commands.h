@@ -1,6 +1,7 @@
 #pragma once
-// The verbs of the command line, as library functions: main.cpp only parses flags into these
-// option structs and maps exceptions to exit codes (InputError -> 2, anything else -> 1).
+// The verbs of the command line, as library functions: the verb registry (cli/verbs.h) parses
+// flags into these option structs; main.cpp maps exceptions to exit codes (InputError -> 2,
+// anything else -> 1).
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
@@ -43,7 +44,11 @@ void command_run(const RunOptions& options, std::ostream& out);
 
 // A results file of `run` or an inference file of `infer` (told apart by the root `format`
 // attribute); `tolerances` (NAME=VALUE) apply to inference files only.
-void command_summarize(const std::string& results, const std::string& csv, std::ostream& out,
-                       const std::vector<std::string>& tolerances = {});
+struct SummarizeOptions {
+  std::string results;                  // FILE.h5
+  std::string csv;                      // --csv FILE.csv (optional)
+  std::vector<std::string> tolerances;  // --tolerance NAME=VALUE
+};
+void command_summarize(const SummarizeOptions& options, std::ostream& out);
 
 }  // namespace collabzium

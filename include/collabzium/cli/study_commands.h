@@ -1,5 +1,6 @@
 #pragma once
-// The `calibrate` and `solve` verbs, as library functions (main.cpp parses flags into these).
+// The `calibrate`, `solve` and `infer` verbs, as library functions (the verb registry, cli/verbs.h,
+// parses flags into these).
 #include <cstdint>
 #include <iosfwd>
 #include <optional>

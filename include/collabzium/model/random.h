@@ -17,6 +17,11 @@ namespace collabzium {
 
 using Engine = boost::random::mt19937_64;
 
+// The version of the random streams: the generator, the seed derivation and the samplers below.
+// "v1" is that of every release so far, kept forever so that published results reproduce bit for
+// bit; a faster layout would get a new name. `collabzium --version` and `validate` report it.
+inline constexpr const char* kRandomStreamVersion = "v1";
+
 enum class StreamPurpose : std::uint64_t {
   Design = 1,               // allocation to therapists, planned numbers of sessions
   Latent = 2,               // alliance, ruptures, repairs, latent distress, dropout

@@ -77,4 +77,17 @@ struct CalibrationResult {
 CalibrationResult calibrate(const Scenario& scenario, const std::vector<CalibrationTarget>& targets,
                             const std::vector<FreeKey>& free, const CalibrationSettings& settings, std::ostream& log);
 
+// The report of `calibrate`: per target the value asked for, the value achieved in the check run,
+// its MCSE and the standardized difference z (a warning when some |z| > 3), then the calibrated
+// values of the free keys.
+void print_calibration(const CalibrationResult& result, const std::vector<CalibrationTarget>& targets,
+                       const std::vector<FreeKey>& free, const CalibrationSettings& settings, std::ostream& out);
+
+// The calibrated scenario file written to `path`: comment lines on how it was calibrated (from
+// `origin`, the input file and its --set flags as typed, on what targets, with what search), then
+// the fully resolved TOML. Checked to read back as a scenario.
+std::string calibrated_scenario_toml(const CalibrationResult& result, const std::vector<CalibrationTarget>& targets,
+                                     const std::vector<FreeKey>& free, const CalibrationSettings& settings,
+                                     const std::string& origin, const std::string& path);
+
 }  // namespace collabzium
