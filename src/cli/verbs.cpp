@@ -52,6 +52,16 @@ void add_threads_flag(CLI::App& verb, std::optional<std::int64_t>& threads, cons
 
 constexpr const char* kThreadsHelp = "threads (default run.threads, 0 = all cores)";
 
+// run and infer write one resumable file with the same flags; only what the file is differs.
+template <class Options>
+void add_output_file_flags(CLI::App& verb, Options& o, const char* out_help, const char* resume_help,
+                           const char* force_help) {
+  verb.add_option("--out", o.out, out_help);
+  add_threads_flag(verb, o.threads, kThreadsHelp);
+  verb.add_flag("--resume", o.resume, resume_help);
+  verb.add_flag("--force", o.force, force_help);
+}
+
 void add_simulate_options(CLI::App& verb, SimulateOptions& o) {
   add_common(verb, o.common);
   verb.add_option("--out", o.out, "output CSV")->required();
@@ -68,14 +78,12 @@ void add_analyze_options(CLI::App& verb, AnalyzeOptions& o) {
 
 void add_run_options(CLI::App& verb, RunOptions& o) {
   add_common(verb, o.common);
-  verb.add_option("--out", o.out, "results file (default results/<name>.h5)");
   verb.add_option("--replications", o.replications, "replications per condition (overrides run.replications)")
       ->check(in_range(kNoMinimum, kReplicationsMax));
-  add_threads_flag(verb, o.threads, kThreadsHelp);
   verb.add_option("--seed", o.seed, "seed (overrides run.seed)");
-  verb.add_flag("--resume", o.resume, "continue a partial results file of the same study");
-  verb.add_flag("--force", o.force,
-                "replace an existing results file (of another study, or complete) once this run is complete");
+  add_output_file_flags(verb, o, "results file (default results/<name>.h5)",
+                        "continue a partial results file of the same study",
+                        "replace an existing results file (of another study, or complete) once this run is complete");
 }
 
 void add_summarize_options(CLI::App& verb, SummarizeOptions& o) {
@@ -87,12 +95,21 @@ void add_summarize_options(CLI::App& verb, SummarizeOptions& o) {
 
 void add_infer_options(CLI::App& verb, InferOptions& o) {
   add_common(verb, o.common);
-  verb.add_option("--out", o.out, "inference file (default results/<name>.infer.h5)");
   verb.add_option("--draws", o.draws, "prior draws (overrides infer.draws)")
       ->check(in_range(kNoMinimum, kMaxInferDraws));
+  add_output_file_flags(verb, o, "inference file (default results/<name>.infer.h5)",
+                        "continue a partial inference file of the same inference",
+                        "replace an existing file once this inference is complete");
+}
+
+// solve and calibrate search with replications per step, then check the answer in a run of its own.
+template <class Options, class Count>
+void add_search_flags(CLI::App& verb, Options& o, const char* replications_help, const char* check_flag, Count& check,
+                      const char* check_help) {
+  verb.add_option("--replications", o.replications, replications_help)->check(in_range(kNoMinimum, kReplicationsMax));
+  verb.add_option(check_flag, check, check_help)->check(in_range(kNoMinimum, kReplicationsMax));
+  verb.add_option("--seed", o.seed, "seed (default run.seed)");
   add_threads_flag(verb, o.threads, kThreadsHelp);
-  verb.add_flag("--resume", o.resume, "continue a partial inference file of the same inference");
-  verb.add_flag("--force", o.force, "replace an existing file once this inference is complete");
 }
 
 void add_solve_options(CLI::App& verb, SolveOptions& o) {
@@ -102,12 +119,8 @@ void add_solve_options(CLI::App& verb, SolveOptions& o) {
   verb.add_option("--power", o.power, "target power in (0, 1)")->required();
   verb.add_option("--range", o.range, "LO,HI (default by key: patients 20,2000; therapists 2,200; sessions 3,60)");
   verb.add_option("--out", o.out, "result JSON");
-  verb.add_option("--replications", o.replications, "replications per point and batch (default 200)")
-      ->check(in_range(kNoMinimum, kReplicationsMax));
-  verb.add_option("--verify-replications", o.verify_replications, "replications of the verification run (default 1000)")
-      ->check(in_range(kNoMinimum, kReplicationsMax));
-  verb.add_option("--seed", o.seed, "seed (default run.seed)");
-  add_threads_flag(verb, o.threads, kThreadsHelp);
+  add_search_flags(verb, o, "replications per point and batch (default 200)", "--verify-replications",
+                   o.verify_replications, "replications of the verification run (default 1000)");
   verb.add_option("--max-rounds", o.max_rounds, "refinement rounds at most (default 6)")
       ->check(in_range(kNoMinimum, kIntMax));
   verb.add_option("--precision", o.precision, "relative half-width of the 95% interval to reach (default 0.1)");
@@ -120,12 +133,8 @@ void add_calibrate_options(CLI::App& verb, CalibrateOptions& o) {
       ->allow_extra_args(false);
   verb.add_option("--free", o.free, "KEY=LO:HI, repeatable")->required()->allow_extra_args(false);
   verb.add_option("--out", o.out, "calibrated scenario (TOML)")->required();
-  verb.add_option("--replications", o.replications, "replications per evaluation (default 200)")
-      ->check(in_range(kNoMinimum, kReplicationsMax));
-  verb.add_option("--check-replications", o.check_replications, "replications of the check run (default 1000)")
-      ->check(in_range(kNoMinimum, kReplicationsMax));
-  verb.add_option("--seed", o.seed, "seed (default run.seed)");
-  add_threads_flag(verb, o.threads, kThreadsHelp);
+  add_search_flags(verb, o, "replications per evaluation (default 200)", "--check-replications", o.check_replications,
+                   "replications of the check run (default 1000)");
   verb.add_option("--max-evaluations", o.max_evaluations, "evaluations at most (default 100)")
       ->check(in_range(kNoMinimum, kIntMax));
 }

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "collabzium/error.h"
 #include "collabzium/config/limits.h"
+#include "collabzium/error.h"
 #include "collabzium/input_file.h"
 #include "collabzium/io/results_file.h"
 #include "collabzium/numeric.h"
@@ -15,9 +15,7 @@
 namespace collabzium {
 namespace {
 
-using h5::check;
-using h5::dataset;
-using h5::Handle;
+using h5::check, h5::dataset, h5::Handle;
 
 // What the file is called in messages.
 constexpr const char* kNoun = "inference file";

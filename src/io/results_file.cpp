@@ -27,17 +27,8 @@ namespace collabzium {
 namespace {
 
 // The generic HDF5 layer (h5.h) does the handles, errors and typed I/O; this file is the format.
-using h5::check;
-using h5::dataset;
-using h5::dataset_dims;
-using h5::group;
-using h5::Handle;
-using h5::link_exists;
-using h5::link_names;
-using h5::plist;
-using h5::simple_space;
-using h5::space;
-using h5::track_order_gcpl;
+using h5::check, h5::dataset, h5::dataset_dims, h5::group, h5::Handle, h5::link_exists, h5::link_names, h5::plist,
+    h5::simple_space, h5::space, h5::track_order_gcpl;
 
 // ---------------------------------------------------------------------------------------------
 // Layout constants and validation.
